@@ -1,0 +1,1 @@
+"""Agents propose experiments. Each kind lives in its own module, imported only when used."""

@@ -1,0 +1,274 @@
+"""The `conductor` command: argparse first, heavy imports only for the verb that runs.
+
+`conductor --help` and config errors cost no import of textual, torch or an agent SDK.
+Every user error ends as one line `conductor: ...` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from conductor.errors import ConductorError
+
+DEMO_RUNS_DIR = ".conductor-demo"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="conductor",
+        description="A terminal agent orchestra for autonomous research loops.",
+    )
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+
+    d = sub.add_parser("demo", help="run the bundled tinygpt workspace (offline, no key, no GPU needed)")
+    d.add_argument("--panes", type=int, default=2, help="loops on the workspace (default 2)")
+    d.add_argument("--headless", action="store_true", help="print one line per event instead of the TUI")
+    d.add_argument("--max-experiments", type=int, default=None, metavar="N", help="stop each pane after N")
+    d.add_argument("--budget", type=float, default=None, metavar="S", help="time budget per experiment, seconds")
+    d.add_argument("--runs-dir", default=DEMO_RUNS_DIR, metavar="DIR", help=f"run dir (default {DEMO_RUNS_DIR})")
+    d.add_argument("--agent", default=None, metavar="KIND", help="agent kind (default: optuna without a key)")
+    d.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
+
+    u = sub.add_parser("up", help="open the TUI on conductor.toml")
+    u.add_argument("-c", "--config", default="conductor.toml", metavar="FILE")
+    u.add_argument("--max-experiments", type=int, default=None, metavar="N")
+
+    r = sub.add_parser("run", help="run headless: one line (or JSON object) per event")
+    r.add_argument("-c", "--config", default="conductor.toml", metavar="FILE")
+    r.add_argument("--max-experiments", type=int, default=None, metavar="N", help="stop each pane after N")
+    r.add_argument("--json", action="store_true", help="one JSON object per event")
+    r.add_argument("--headless", action="store_true", help=argparse.SUPPRESS)  # `run` is always headless
+
+    s = sub.add_parser("status", help="standings of a run, from its ledger")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+    s.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", help="progress plots (PNG) of a run")
+    g = rep.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+    rep.add_argument("-o", "--output", default=None, metavar="FILE.png")
+
+    i = sub.add_parser("init", help="write a commented example conductor.toml")
+    i.add_argument("dir", nargs="?", default=".")
+
+    e = sub.add_parser("exp", help="run an experiment from inside a pane's worktree (for CLI agents)")
+    e.add_argument("-m", "--message", required=True, metavar="MESSAGE")
+
+    sub.add_parser("doctor", help="check git, GPUs, API key and agent CLIs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    try:
+        return _dispatch(args)
+    except ConductorError as exc:
+        print(f"conductor: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _positive(value: int | float | None, flag: str) -> None:
+    if value is not None and value <= 0:
+        raise ConductorError(f"{flag} must be positive, got {value}")
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    verb = args.verb
+    if verb in ("demo", "run", "up"):
+        _positive(getattr(args, "max_experiments", None), "--max-experiments")
+    if verb == "demo":
+        _positive(args.panes, "--panes")
+        _positive(args.budget, "--budget")
+        cfg = demo_config(args)
+        if args.headless:
+            return run_headless(cfg, args.max_experiments, as_json=args.json)
+        return run_tui(cfg, args.max_experiments)
+    if verb == "run":
+        cfg = resolve_run_config(Path(args.config))
+        return run_headless(cfg, args.max_experiments, as_json=args.json)
+    if verb == "up":
+        cfg = resolve_run_config(Path(args.config))
+        return run_tui(cfg, args.max_experiments)
+    if verb == "status":
+        return cmd_status(args)
+    if verb == "init":
+        return cmd_init(Path(args.dir))
+    if verb == "report":
+        from conductor.report import cmd_report
+
+        return cmd_report(_runs_dir(args), args.output)
+    if verb == "exp":
+        from conductor.core.control import cmd_exp
+
+        return cmd_exp(args.message)
+    if verb == "doctor":
+        from conductor.doctor import cmd_doctor
+
+        return cmd_doctor()
+    raise ConductorError(f"unknown verb {verb}")
+
+
+# ---------------------------------------------------------------- configs
+
+
+def demo_config(args: argparse.Namespace):
+    from conductor.config import bundled_workspaces_dir, default_agent_kind, load_config, parse_config
+
+    runs_dir = Path(args.runs_dir).resolve()
+    saved = runs_dir / "conductor.toml"
+    if saved.is_file() and (runs_dir / "ledger.db").is_file():
+        return load_config(saved)
+    kind = args.agent or default_agent_kind()
+    if args.agent is None and kind == "optuna":
+        print("conductor: no ANTHROPIC_API_KEY set: the demo uses the offline optuna agent", file=sys.stderr)
+    ws = bundled_workspaces_dir() / "tinygpt"
+    budget = f"time_budget_s = {args.budget:g}\ntimeout_s = {max(args.budget * 3, args.budget + 60):g}\n" if args.budget else ""
+    text = (
+        f'[conductor]\nruns_dir = "{runs_dir}"\nslots = "auto"\ncpu_slots = 1\n\n'
+        f'[agent]\nkind = "{kind}"\n\n'
+        f'[prices."claude-sonnet-4-5"]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\n'
+        f'[[workspace]]\nname = "tinygpt"\npath = "{ws}"\npanes = {args.panes}\n{budget}'
+    )
+    return parse_config(text, Path.cwd() / "demo.toml")
+
+
+def resolve_run_config(path: Path):
+    """The config to run: the given file, or the run dir's saved one when resuming."""
+    from conductor.config import load_config
+
+    cfg = load_config(path)
+    saved = cfg.runs_dir / "conductor.toml"
+    if saved.is_file() and (cfg.runs_dir / "ledger.db").is_file():
+        resumed = load_config(saved)
+        if _comparable(resumed) != _comparable(cfg):
+            print(
+                f"conductor: resuming {cfg.runs_dir} with its saved config; {path} differs "
+                "(use a new runs_dir to run the changed config)",
+                file=sys.stderr,
+            )
+        return resumed
+    return cfg
+
+
+def _comparable(cfg) -> dict:
+    from conductor.config import config_to_dict
+
+    return config_to_dict(cfg)
+
+
+def _runs_dir(args: argparse.Namespace) -> Path:
+    if getattr(args, "runs_dir", None):
+        return Path(args.runs_dir).resolve()
+    from conductor.config import load_config
+
+    config = args.config or "conductor.toml"
+    if args.config is None and not Path(config).is_file() and Path(DEMO_RUNS_DIR, "ledger.db").is_file():
+        return Path(DEMO_RUNS_DIR).resolve()
+    return load_config(config).runs_dir
+
+
+# ---------------------------------------------------------------- verbs
+
+
+def check_agent_keys(cfg) -> None:
+    for pane in cfg.panes:
+        if pane.agent.kind == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
+            raise ConductorError(
+                f"pane '{pane.name}' uses the anthropic agent but ANTHROPIC_API_KEY is not set: "
+                "export ANTHROPIC_API_KEY=... or set agent = { kind = \"optuna\" } on its workspace",
+                cfg.source,
+            )
+
+
+def run_headless(cfg, max_experiments: int | None, as_json: bool = False) -> int:
+    import asyncio
+
+    from conductor.core.orchestra import Orchestra
+    from conductor.printer import Printer
+
+    check_agent_keys(cfg)
+    orch = Orchestra(cfg, max_experiments=max_experiments)
+    orch.bus.subscribe(Printer(as_json=as_json))
+    orch.open()
+    try:
+        return asyncio.run(_drive(orch))
+    finally:
+        orch.close()
+
+
+async def _drive(orch) -> int:
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    interrupted = {"count": 0}
+
+    def on_signal() -> None:
+        interrupted["count"] += 1
+        if interrupted["count"] > 1:
+            os._exit(130)
+        print("conductor: stopping (experiments in flight are killed and recorded) ...", file=sys.stderr)
+        orch.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await orch.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if interrupted["count"]:
+        return 130
+    failed = [p.name for p in orch.panes.values() if p.state == "error"]
+    return 1 if failed else 0
+
+
+def run_tui(cfg, max_experiments: int | None) -> int:
+    try:
+        from conductor.ui.app import run_app
+    except ImportError as exc:
+        raise ConductorError(f"the TUI is not available ({exc}); use --headless") from None
+    check_agent_keys(cfg)
+    return run_app(cfg, max_experiments)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from conductor.status import open_ledger, pane_status, render_table
+
+    run_dir = _runs_dir(args)
+    ledger = open_ledger(run_dir)
+    try:
+        status = pane_status(ledger)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(render_table(status, run_dir))
+    return 0
+
+
+def cmd_init(folder: Path) -> int:
+    from importlib.resources import files
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / "conductor.toml"
+    if dest.exists():
+        raise ConductorError(f"{dest} already exists; not overwriting it")
+    dest.write_text(files("conductor").joinpath("example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {dest}; edit it, then `conductor up` (TUI) or `conductor run` (headless)")
+    return 0

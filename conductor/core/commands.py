@@ -1,0 +1,76 @@
+"""UI/CLI -> engine: the commands a researcher can give a running orchestra.
+
+Like events, commands are frozen dataclasses with a JSON wire form, so the TUI, the CLI
+and a socket client all speak the same vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Command:
+    type: ClassVar[str] = "command"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["type"] = self.type
+        return d
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    type: ClassVar[str] = "pause"
+    pane: str
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    type: ClassVar[str] = "resume"
+    pane: str
+
+
+@dataclass(frozen=True)
+class Say(Command):
+    """A researcher's message for the pane's agent, delivered at the next turn boundary."""
+
+    type: ClassVar[str] = "say"
+    pane: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReloadProgram(Command):
+    type: ClassVar[str] = "reload_program"
+    pane: str
+
+
+@dataclass(frozen=True)
+class Stop(Command):
+    """Stop one pane, or the whole orchestra when pane is None."""
+
+    type: ClassVar[str] = "stop"
+    pane: str | None = None
+
+
+@dataclass(frozen=True)
+class Verify(Command):
+    type: ClassVar[str] = "verify"
+    pane: str
+    commit: str
+    runs: int = 3
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.type: cls for cls in (Pause, Resume, Say, ReloadProgram, Stop, Verify)
+}
+
+
+def command_from_dict(data: dict[str, Any]) -> Command:
+    data = dict(data)
+    cls = COMMAND_TYPES[data.pop("type")]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

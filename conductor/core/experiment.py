@@ -1,0 +1,215 @@
+"""Run one experiment process: env, own process group, log file, timeout, summary parse.
+
+The command runs through the shell in the pane's worktree, in a new session so that the
+whole group (grandchildren included) can be killed at `timeout_s`, on a stop, or when it
+leaves children behind. A pid file with the process's start time lets a later conductor
+kill what a `kill -9`'d one left running, without ever hitting a recycled pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from conductor.core.summary import parse_summary
+
+TERM_GRACE_S = 2.0
+TAIL_BYTES = 256 * 1024
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    exit_code: int | None
+    timed_out: bool
+    started_at: float
+    finished_at: float
+    log_path: Path
+    summary: dict = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.finished_at - self.started_at
+
+
+def experiment_env(base: dict[str, str], slot_env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """The environment an experiment sees: no secrets, single-threaded BLAS, the slot's env."""
+    env = {k: v for k, v in base.items() if not any(m in k.upper() for m in SECRET_MARKERS)}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(slot_env)
+    env.update(extra)
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if conductor dies (Linux; best effort)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def kill_group(pgid: int, root_pid: int | None = None, grace_s: float = TERM_GRACE_S) -> None:
+    """SIGTERM the group (and descendants that left it), then SIGKILL whatever remains."""
+    procs: list[psutil.Process] = []
+    if root_pid is not None:
+        with contextlib.suppress(psutil.Error):
+            procs = psutil.Process(root_pid).children(recursive=True)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid) and not any(_alive(p) for p in procs):
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # zombies still count for killpg; look closer
+    for p in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+def write_pidfile(path: Path, pid: int) -> None:
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        started = 0.0
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": pid, "pgid": pid, "create_time": started}))
+    os.replace(tmp, path)
+
+
+def reap_pidfile(path: Path) -> bool:
+    """Kill the process group a previous conductor left behind, if it is still the same one."""
+    try:
+        info = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    killed = False
+    try:
+        proc = psutil.Process(info["pid"])
+        if abs(proc.create_time() - info.get("create_time", 0)) < 1.0:
+            kill_group(info["pgid"], info["pid"], grace_s=1.0)
+            killed = True
+    except (psutil.NoSuchProcess, KeyError):
+        # the leader is gone, but members of its group may live on
+        if _group_alive(info.get("pgid", -1)):
+            kill_group(info["pgid"], grace_s=1.0)
+            killed = True
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return killed
+
+
+def read_tail(path: Path, nbytes: int = TAIL_BYTES) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - nbytes))
+            data = fh.read()
+    except FileNotFoundError:
+        return ""
+    return data.decode("utf-8", errors="replace")
+
+
+def log_tail_lines(path: Path, lines: int = 30) -> str:
+    return "\n".join(read_tail(path, 64 * 1024).splitlines()[-lines:])
+
+
+async def run_process(
+    command: str,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout_s: float,
+    pidfile: Path | None = None,
+    on_start=None,
+) -> ProcessResult:
+    """Run `command` to completion or timeout; on cancellation kill it and re-raise."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with open(log_path, "wb") as log:
+        proc = await asyncio.create_subprocess_shell(
+            command,
+            cwd=str(cwd),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    pgid = proc.pid
+    if pidfile is not None:
+        write_pidfile(pidfile, proc.pid)
+    if on_start is not None:
+        on_start(proc.pid)
+    timed_out = False
+    try:
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
+        except asyncio.TimeoutError:
+            timed_out = True
+            await asyncio.to_thread(kill_group, pgid, proc.pid)
+            await proc.wait()
+    except asyncio.CancelledError:
+        kill_group(pgid, proc.pid, grace_s=1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(proc.wait())
+        if pidfile is not None:
+            with contextlib.suppress(FileNotFoundError):
+                pidfile.unlink()
+        raise
+    finished = time.time()
+    # whatever the run left in its group (dataloader workers, a stray server) goes too
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    if pidfile is not None:
+        with contextlib.suppress(FileNotFoundError):
+            pidfile.unlink()
+    summary = parse_summary(read_tail(log_path)) if not timed_out else {}
+    return ProcessResult(
+        exit_code=None if timed_out else proc.returncode,
+        timed_out=timed_out,
+        started_at=started,
+        finished_at=finished,
+        log_path=log_path,
+        summary=summary,
+    )

@@ -1,0 +1,49 @@
+"""Keep, discard or crash: the one place that decides what an experiment's result means.
+
+A missing metric is never 0: no metric, a non-zero exit, NaN or a timeout is a crash.
+A keep must beat the best by more than `min_delta` in the goal's direction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # keep | discard | crash
+    reason: str
+
+
+def improvement(goal: str, best: float, metric: float) -> float:
+    """How much better `metric` is than `best` (positive = better), whatever the goal."""
+    return best - metric if goal == "min" else metric - best
+
+
+def judge(
+    *,
+    goal: str,
+    best: float | None,
+    metric: float | None,
+    exit_code: int | None,
+    timed_out: bool,
+    min_delta: float = 0.0,
+    metric_name: str = "metric",
+) -> Verdict:
+    if timed_out:
+        return Verdict("crash", "timeout")
+    if exit_code not in (0, None):
+        return Verdict("crash", f"exit code {exit_code}")
+    if metric is None:
+        return Verdict("crash", f"no {metric_name} in the summary block")
+    if math.isnan(metric) or math.isinf(metric):
+        return Verdict("crash", f"{metric_name} is {metric}")
+    if best is None:
+        return Verdict("keep", "first result")
+    gain = improvement(goal, best, metric)
+    if gain > min_delta:
+        return Verdict("keep", f"better by {gain:.6g}")
+    if gain > 0:
+        return Verdict("discard", f"better by {gain:.6g}, not more than min_delta {min_delta:g}")
+    return Verdict("discard", "not better" if gain < 0 else "equal")

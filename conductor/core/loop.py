@@ -1,0 +1,565 @@
+"""One pane's research loop: propose -> guard -> commit -> run -> judge -> keep/revert -> record.
+
+A `Pane` owns its worktree and branch and is the `PaneSession` its agent works through:
+the agent edits files and calls `run_experiment(description)`; the pane does the rest. On
+start it reconciles with the ledger (an interrupted commit becomes a crash row, the tree is
+reset to the best commit, results.tsv is rebuilt), runs the baseline if there is none yet,
+then hands control to the agent. Recording order is ledger, then results.tsv, then event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conductor.config import Config, PaneSpec, Price
+from conductor.core import results_tsv
+from conductor.core.bus import EventBus
+from conductor.core.events import (
+    AgentActivity,
+    Alert,
+    ExperimentFinished,
+    ExperimentStarted,
+    PaneDone,
+    PaneState,
+    TokenUsage,
+)
+from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
+from conductor.core.judge import judge
+from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord
+from conductor.core.outcome import Outcome, PaneFinished
+from conductor.core.slots import Slot, SlotPool
+from conductor.core.summary import memory_gb, metric_from
+from conductor.core.workspace import Worktree, dirty_files, source_repo
+from conductor.errors import ConductorError
+
+
+@dataclass
+class RunContext:
+    """What every pane of one orchestra shares."""
+
+    run_name: str
+    run_dir: Path
+    config: Config
+    ledger: Ledger
+    pool: SlotPool
+    bus: EventBus
+    agents_md: str = ""
+    max_experiments: int | None = None
+    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def usage_cost(price: Price | None, input: int, output: int, cw5m: int, cw1h: int, cache_read: int) -> float:
+    if price is None:
+        return 0.0
+    return (
+        input * price.input
+        + output * price.output
+        + cw5m * price.cache_write
+        + cw1h * price.input * 2.0
+        + cache_read * price.cache_read
+    ) / 1e6
+
+
+class Pane:
+    def __init__(self, spec: PaneSpec, ctx: RunContext):
+        self.spec = spec
+        self.ctx = ctx
+        self.name = spec.name
+        self.workspace = spec.workspace
+        self.agent_config = spec.agent
+        self.branch = f"conductor/{ctx.run_name}/{spec.name}"
+        self.worktree_path = ctx.run_dir / "worktrees" / spec.name
+        self.agent_dir = ctx.run_dir / "agents" / spec.name
+        self.program_path = ctx.run_dir / "programs" / f"{spec.name}.md"
+        self.log_dir = ctx.run_dir / "logs" / spec.name
+        self.pidfile = ctx.run_dir / "pids" / f"{spec.name}.pid"
+        self.wt: Worktree | None = None
+        self.base_commit = ""
+        self.best: float | None = None
+        self.best_commit = ""
+        self.baseline: float | None = None
+        self.seq = 0
+        self.state = "setup"
+        self._paused = asyncio.Event()
+        self._paused.set()
+        self._inbox: list[str] = []
+        self._program_reload = False
+        self._consecutive = {"crash": 0}
+
+    # ================================================================ session API (for agents)
+
+    def history(self) -> list[ExperimentRow]:
+        return self.ctx.ledger.experiments(self.name)
+
+    def program_text(self) -> str:
+        try:
+            return self.program_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def agents_text(self) -> str:
+        return self.ctx.agents_md
+
+    def activity(self, kind: str, text: str) -> None:
+        self.ctx.bus.publish(AgentActivity(pane=self.name, kind=kind, text=text))
+
+    def set_state(self, state: str, detail: str = "", deadline: float | None = None) -> None:
+        self.state = state
+        self.ctx.bus.publish(PaneState(pane=self.name, state=state, detail=detail, deadline=deadline))
+
+    def alert(self, level: str, message: str) -> None:
+        self.ctx.bus.publish(Alert(pane=self.name, level=level, message=message))
+
+    def price(self, model: str) -> Price | None:
+        return self.ctx.config.price(model)
+
+    def record_usage(
+        self,
+        model: str,
+        *,
+        input: int = 0,
+        output: int = 0,
+        cache_write_5m: int = 0,
+        cache_write_1h: int = 0,
+        cache_read: int = 0,
+        request_id: str = "",
+        source: str = "",
+    ) -> float:
+        usd = usage_cost(self.price(model), input, output, cache_write_5m, cache_write_1h, cache_read)
+        self.ctx.ledger.record_usage(
+            self.name,
+            model,
+            input=input,
+            output=output,
+            cache_write_5m=cache_write_5m,
+            cache_write_1h=cache_write_1h,
+            cache_read=cache_read,
+            usd=usd,
+            request_id=request_id,
+            source=source,
+        )
+        self.ctx.bus.publish(
+            TokenUsage(
+                pane=self.name,
+                model=model,
+                input=input,
+                output=output,
+                cache_write=cache_write_5m + cache_write_1h,
+                cache_read=cache_read,
+                usd=usd,
+            )
+        )
+        return usd
+
+    async def checkpoint(self) -> list[str]:
+        """A turn boundary: wait while paused, then hand over the researcher's messages."""
+        if not self._paused.is_set():
+            prev = self.state
+            self.set_state("paused")
+            await self._paused.wait()
+            self.set_state(prev)
+        messages, self._inbox = self._inbox, []
+        return messages
+
+    def take_program_reload(self) -> bool:
+        flag, self._program_reload = self._program_reload, False
+        return flag
+
+    # ================================================================ commands
+
+    def pause(self) -> None:
+        self._paused.clear()
+        if self.state not in ("running", "judging", "queued"):
+            self.set_state("paused")
+        self.activity("info", "paused by the researcher (a running experiment finishes first)")
+
+    def resume(self) -> None:
+        self._paused.set()
+        if self.state == "paused":
+            self.set_state("thinking")
+        self.activity("info", "resumed")
+
+    @property
+    def paused(self) -> bool:
+        return not self._paused.is_set()
+
+    def say(self, text: str) -> None:
+        self._inbox.append(text)
+        self.ctx.ledger.add_message(self.name, "researcher", text)
+        self.activity("researcher", text)
+
+    def reload_program(self) -> None:
+        self._program_reload = True
+        self.ctx.ledger.upsert_pane(self._pane_record())
+        self.activity("info", "program.md changed; the agent picks it up at its next turn")
+
+    # ================================================================ setup and reconcile
+
+    def _pane_record(self) -> PaneRecord:
+        program_sha = hashlib.sha256(self.program_text().encode()).hexdigest()[:12]
+        return PaneRecord(
+            name=self.name,
+            workspace=self.workspace.name,
+            agent=self.agent_config.kind,
+            model=self.agent_config.model if self.agent_config.kind in ("anthropic", "claude-code", "codex") else "",
+            branch=self.branch,
+            worktree=str(self.worktree_path),
+            metric=self.workspace.metric,
+            goal=self.workspace.goal,
+            base_commit=self.base_commit,
+            program_sha=program_sha,
+        )
+
+    def _setup_blocking(self) -> list[str]:
+        notes: list[str] = []
+        ws = self.workspace
+        for d in (self.agent_dir, self.log_dir, self.pidfile.parent, self.program_path.parent):
+            d.mkdir(parents=True, exist_ok=True)
+        if self.pidfile.exists() and reap_pidfile(self.pidfile):
+            notes.append("killed an experiment process left running by a previous conductor")
+        source, own_repo = source_repo(ws.path, ws.name, self.ctx.run_dir)
+        if own_repo:
+            dirty = dirty_files(source)
+            if dirty:
+                notes.append(f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD")
+        self.wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected)
+        if ws.copy:
+            copied = self.wt.copy_ignored(ws.path, ws.copy)
+            if copied:
+                notes.append(f"copied {len(copied)} ignored file(s) into the worktree")
+        for rel in ws.editable:
+            if "*" not in rel and not (self.worktree_path / rel).exists():
+                raise ConductorError(f"pane {self.name}: editable file '{rel}' does not exist in the workspace")
+        existing = self.ctx.ledger.pane(self.name)
+        self.base_commit = existing.base_commit if existing else start
+        if not self.program_path.exists():
+            src = self.worktree_path / ws.program
+            if src.is_file():
+                shutil.copyfile(src, self.program_path)
+            elif self.agent_config.kind not in ("optuna", "command"):
+                raise ConductorError(f"pane {self.name}: program file '{ws.program}' not found in {ws.path}")
+            else:
+                self.program_path.write_text("", encoding="utf-8")
+        self.ctx.ledger.upsert_pane(self._pane_record())
+        self.wt.remember_protected(self.base_commit)
+        notes += self._reconcile_blocking()
+        return notes
+
+    def _reconcile_blocking(self) -> list[str]:
+        """Make worktree, ledger and results.tsv agree after any kind of stop."""
+        notes = []
+        rows = self.ctx.ledger.experiments(self.name)
+        self.seq = max((r.seq for r in rows), default=0)
+        self._restore_best(rows)
+        head = self.wt.head()
+        if head != self.best_commit:
+            if not self.ctx.ledger.has_commit(self.name, head) and head != self.base_commit:
+                self.seq += 1
+                now = time.time()
+                row = ExperimentRow(
+                    pane=self.name,
+                    seq=self.seq,
+                    commit=head,
+                    status="crash",
+                    metric=None,
+                    description=self.wt.repo.head.commit.message.strip()[:200],
+                    reason="interrupted: conductor stopped before this experiment finished",
+                    parent=self.best_commit,
+                    started_at=now,
+                    finished_at=now,
+                )
+                self.ctx.ledger.record_experiment(row)
+                self.wt.keep_ref(self._tried_ref(row.seq), head)
+                notes.append(f"recorded interrupted experiment {head[:7]} as crash")
+            self.wt.reset_to(self.best_commit)
+        elif not self.wt.is_clean():
+            self.wt.reset_to(self.best_commit)
+            notes.append("reset uncommitted changes in the worktree")
+        results_tsv.rewrite(
+            self.worktree_path / results_tsv.FILENAME, self.workspace.metric, self.ctx.ledger.experiments(self.name)
+        )
+        return notes
+
+    def _restore_best(self, rows: list[ExperimentRow]) -> None:
+        self.best, self.best_commit, self.baseline = None, self.base_commit, None
+        for r in rows:
+            if r.is_baseline and r.metric is not None and self.baseline is None:
+                self.baseline = r.metric
+            if r.status == "keep":
+                self.best, self.best_commit = r.metric, r.commit
+
+    def _tried_ref(self, seq: int) -> str:
+        return f"refs/conductor/{self.ctx.run_name}/{self.name}/{seq:05d}"
+
+    # ================================================================ run
+
+    async def run(self) -> None:
+        try:
+            self.set_state("setup")
+            notes = await asyncio.to_thread(self._setup_blocking)
+            for note in notes:
+                self.activity("info", note)
+            self._check_done()
+            if not any(r.is_baseline for r in self.history()):
+                await self._run_baseline()
+            from conductor.agents.base import create_agent
+
+            agent = create_agent(self.agent_config)
+            self.set_state("thinking")
+            await agent.run(self)
+            self._finish("stopped", "the agent ended")
+        except PaneFinished as done:
+            await asyncio.to_thread(self._tidy)
+            self._finish("done", done.reason)
+        except asyncio.CancelledError:
+            self._tidy()
+            self.set_state("stopped", "stopped")
+            raise
+        except ConductorError as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # one pane's failure is never the orchestra's
+            from conductor.agents.base import AgentFatal
+
+            msg = str(exc) if isinstance(exc, AgentFatal) else f"{exc.__class__.__name__}: {exc}"
+            self._fail(msg)
+
+    def _tidy(self) -> None:
+        """Leave the worktree clean at the best commit, whatever the agent was editing."""
+        if self.wt is None:
+            return
+        with contextlib.suppress(Exception):
+            if self.wt.head() != self.best_commit or not self.wt.is_clean():
+                self.wt.reset_to(self.best_commit)
+
+    def _finish(self, state: str, reason: str) -> None:
+        self.set_state(state, reason)
+        self.ctx.bus.publish(PaneDone(pane=self.name, reason=reason))
+
+    def _fail(self, message: str) -> None:
+        self.alert("error", message)
+        self._finish("error", message)
+
+    def _limit(self) -> int | None:
+        limits = [x for x in (self.ctx.max_experiments, self.workspace.max_experiments) if x]
+        return min(limits) if limits else None
+
+    def _check_done(self) -> None:
+        limit = self._limit()
+        if limit is not None and self.ctx.ledger.experiment_count(self.name) >= limit:
+            raise PaneFinished(f"reached {limit} experiments")
+
+    async def _run_baseline(self) -> None:
+        self.set_state("baseline")
+        self.activity("info", "running the baseline (unmodified HEAD)")
+        await self._execute(commit=self.wt.head(), description="baseline", is_baseline=True)
+        self._check_done()
+
+    async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
+        """DESIGN.md steps 4-9 for the changes the agent made in the worktree."""
+        self._check_done()
+        await self.checkpoint()
+        description = " ".join(description.split())[:500] or "experiment"
+        guard = await asyncio.to_thread(self.wt.guard)
+        if guard.ok:
+            commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
+            outcome = await self._execute(commit=commit, description=description, agent_ref=agent_ref)
+        else:
+            outcome = await asyncio.to_thread(self._reject, description, guard.reason, agent_ref)
+        try:
+            self._check_done()
+        except PaneFinished as done:
+            done.outcome = outcome
+            raise
+        return outcome
+
+    def _reject(self, description: str, reason: str, agent_ref: str) -> Outcome:
+        self.seq += 1
+        now = time.time()
+        row = ExperimentRow(
+            pane=self.name,
+            seq=self.seq,
+            commit=self.best_commit,
+            status="rejected",
+            metric=None,
+            description=description,
+            reason=reason,
+            parent=self.best_commit,
+            started_at=now,
+            finished_at=now,
+            agent_ref=agent_ref,
+        )
+        self.wt.reset_to(self.best_commit)
+        outcome = self._record(row, previous_best=self.best)
+        self.alert("warning", f"experiment rejected: {reason}")
+        return outcome
+
+    async def _execute(self, *, commit: str, description: str, is_baseline: bool = False, agent_ref: str = "") -> Outcome:
+        ws = self.workspace
+        self.seq += 1
+        seq = self.seq
+        log_path = self.log_dir / f"{seq:04d}-{commit[:7]}.log"
+        previous_best = self.best
+        started = time.time()
+        slot: Slot | None = None
+        try:
+            self.set_state("queued", f"queued ({self.ctx.pool.waiting} ahead)")
+            slot = await self.ctx.pool.acquire(self.name)
+            try:
+                started = time.time()
+                self.set_state("running", f"on {slot.name}", deadline=started + ws.time_budget_s)
+                self.ctx.bus.publish(
+                    ExperimentStarted(
+                        pane=self.name,
+                        seq=seq,
+                        commit=commit,
+                        description=description,
+                        slot=slot.name,
+                        budget_s=ws.time_budget_s,
+                    )
+                )
+                env = experiment_env(
+                    self.ctx.base_env,
+                    slot.env,
+                    {
+                        "CONDUCTOR_SEED": "0",
+                        "TIME_BUDGET": f"{ws.time_budget_s:g}",
+                        "CONDUCTOR_PANE": self.name,
+                        "CONDUCTOR_RUN_DIR": str(self.ctx.run_dir),
+                    },
+                )
+                result = await run_process(
+                    ws.run,
+                    cwd=self.worktree_path,
+                    env=env,
+                    log_path=log_path,
+                    timeout_s=ws.timeout_s,
+                    pidfile=self.pidfile,
+                )
+            finally:
+                self.ctx.pool.release(slot)
+        except asyncio.CancelledError:
+            self._record_interrupted(seq, commit, description, started, slot, log_path, agent_ref)
+            raise
+        self.set_state("judging")
+        metric = metric_from(result.summary, ws.metric)
+        verdict = judge(
+            goal=ws.goal,
+            best=self.best,
+            metric=metric,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            min_delta=ws.min_delta,
+            metric_name=ws.metric,
+        )
+        row = ExperimentRow(
+            pane=self.name,
+            seq=seq,
+            commit=commit,
+            status=verdict.status,
+            metric=metric if metric is not None and metric == metric else None,
+            description=description,
+            reason=verdict.reason,
+            parent=self.best_commit,
+            memory_gb=memory_gb(result.summary),
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            slot=slot.name,
+            log_path=str(log_path),
+            exit_code=result.exit_code,
+            summary={k: v for k, v in result.summary.items() if isinstance(v, (float, str))},
+            is_baseline=is_baseline,
+            agent_ref=agent_ref,
+        )
+        log_tail = log_tail_lines(log_path) if verdict.status == "crash" else ""
+        outcome = await asyncio.to_thread(self._settle, row, previous_best, log_tail)
+        self.set_state("thinking")
+        return outcome
+
+    def _settle(self, row: ExperimentRow, previous_best: float | None, log_tail: str) -> Outcome:
+        """Ledger first, then git (keep advances, anything else resets), then TSV and event."""
+        if row.status == "keep":
+            self.best, self.best_commit = row.metric, row.commit
+            if row.is_baseline:
+                self.baseline = row.metric
+        outcome = self._record(row, previous_best=previous_best, log_tail=log_tail)
+        if row.status != "keep" and row.commit != self.best_commit:
+            self.wt.keep_ref(self._tried_ref(row.seq), row.commit)
+            self.wt.reset_to(self.best_commit)
+        if row.status == "crash":
+            self._consecutive["crash"] += 1
+        else:
+            self._consecutive["crash"] = 0
+        return outcome
+
+    def _record(self, row: ExperimentRow, *, previous_best: float | None, log_tail: str = "") -> Outcome:
+        self.ctx.ledger.record_experiment(row)
+        with contextlib.suppress(OSError):
+            results_tsv.append(self.worktree_path / results_tsv.FILENAME, self.workspace.metric, row)
+        delta = row.metric - previous_best if row.metric is not None and previous_best is not None else None
+        self.ctx.bus.publish(
+            ExperimentFinished(
+                pane=self.name,
+                seq=row.seq,
+                commit=row.commit,
+                status=row.status,
+                metric_name=self.workspace.metric,
+                metric=row.metric,
+                best=self.best,
+                baseline=self.baseline,
+                delta=delta,
+                description=row.description,
+                reason=row.reason,
+                duration_s=row.duration_s,
+                slot=row.slot,
+                log_path=row.log_path,
+                is_baseline=row.is_baseline,
+            )
+        )
+        return Outcome(
+            seq=row.seq,
+            commit=row.commit,
+            status=row.status,
+            metric_name=self.workspace.metric,
+            metric=row.metric,
+            best=self.best,
+            previous_best=previous_best,
+            baseline=self.baseline,
+            reason=row.reason,
+            description=row.description,
+            log_tail=log_tail,
+            duration_s=row.duration_s,
+            goal=self.workspace.goal,
+        )
+
+    def _record_interrupted(self, seq, commit, description, started, slot, log_path, agent_ref) -> None:
+        """A stop arrived mid-experiment: record it as a crash and put the tree back. Blocking
+        on purpose: this runs while the task is being cancelled. An interrupted baseline is
+        not marked as the baseline, so the next start runs it again."""
+        row = ExperimentRow(
+            pane=self.name,
+            seq=seq,
+            commit=commit,
+            status="crash",
+            metric=None,
+            description=description,
+            reason="interrupted: conductor was stopped during this experiment",
+            parent=self.best_commit,
+            started_at=started,
+            finished_at=time.time(),
+            slot=slot.name if slot else "",
+            log_path=str(log_path),
+            agent_ref=agent_ref,
+        )
+        previous_best = self.best
+        with contextlib.suppress(Exception):
+            self._record(row, previous_best=previous_best)
+            if commit != self.best_commit:
+                self.wt.keep_ref(self._tried_ref(seq), commit)
+                self.wt.reset_to(self.best_commit)

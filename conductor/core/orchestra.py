@@ -1,0 +1,231 @@
+"""The orchestra: every pane of one run, their slots, the ledger and the event bus.
+
+It opens (or resumes) the run dir, holds a lock on it so no second conductor drives the
+same worktrees, runs all panes concurrently in one TaskGroup, routes commands to panes, and
+stops cleanly: cancelling a pane kills its running experiment and records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from conductor.config import Config, write_resolved
+from conductor.core.bus import EventBus
+from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
+from conductor.core.events import Alert, RunFinished, RunStarted
+from conductor.core.ledger import Ledger
+from conductor.core.loop import Pane, RunContext
+from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
+from conductor.errors import ConductorError
+
+LEDGER_FILE = "ledger.db"
+CONFIG_FILE = "conductor.toml"
+LOCK_FILE = "lock"
+
+
+def agents_md_text() -> str:
+    from conductor.config import bundled_workspaces_dir
+
+    for candidate in (bundled_workspaces_dir().parent / "agents.md",):
+        with contextlib.suppress(OSError):
+            return candidate.read_text(encoding="utf-8")
+    return ""
+
+
+def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> tuple[list[Slot], str]:
+    """Slots from `slots` (auto | count | GPU list) and the GPUs found; plus a one-line note."""
+    spec = cfg.slots
+    if isinstance(spec, int):
+        return cpu_slots(spec), f"{spec} CPU slot(s)"
+    if gpus is None:
+        from conductor.telemetry.gpu import discover_gpus
+
+        gpus, note = discover_gpus()
+    else:
+        note = ""
+    if spec == "auto":
+        if gpus:
+            return [gpu_slot(i, uuid, name) for i, uuid, name in gpus], f"{len(gpus)} GPU slot(s)"
+        return cpu_slots(cfg.cpu_slots), f"no GPU ({note or 'none found'}): {cfg.cpu_slots} CPU slot(s)"
+    chosen = []
+    for item in spec:
+        match = [g for g in gpus if (isinstance(item, int) and g[0] == item) or (isinstance(item, str) and g[1] == item)]
+        if not match:
+            raise ConductorError(f"slots: GPU {item!r} not found ({len(gpus)} GPU(s) visible)", cfg.source)
+        chosen.append(gpu_slot(*match[0]))
+    return chosen, f"{len(chosen)} GPU slot(s)"
+
+
+class RunDirLock:
+    """An exclusive flock on the run dir: one orchestra per set of worktrees."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / LOCK_FILE
+        self._fh = None
+
+    def acquire(self) -> None:
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.seek(0)
+            holder = self._fh.read().strip() or "another process"
+            self._fh.close()
+            self._fh = None
+            raise ConductorError(
+                f"run dir {self.path.parent} is in use by a running conductor (pid {holder}); "
+                "stop it first or use another runs_dir"
+            ) from None
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(str(os.getpid()))
+        self._fh.flush()
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class Orchestra:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        bus: EventBus | None = None,
+        max_experiments: int | None = None,
+        slots: list[Slot] | None = None,
+    ):
+        self.config = config
+        self.run_dir = config.runs_dir
+        self.bus = bus or EventBus()
+        self.max_experiments = max_experiments
+        self._slots_override = slots
+        self.panes: dict[str, Pane] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._lock: RunDirLock | None = None
+        self.ledger: Ledger | None = None
+        self.pool: SlotPool | None = None
+        self.run_name = ""
+        self.resumed = False
+        self._stopping = False
+        self.slot_note = ""
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def open(self) -> None:
+        """Create or reopen the run dir, its ledger and lock. Blocking; call before `run`."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConductorError(f"cannot create run dir {self.run_dir}: {exc.strerror}") from None
+        if not os.access(self.run_dir, os.W_OK):
+            raise ConductorError(f"run dir {self.run_dir} is not writable")
+        self._lock = RunDirLock(self.run_dir)
+        self._lock.acquire()
+        self.ledger = Ledger(self.run_dir / LEDGER_FILE)
+        name = self.ledger.get_meta("run")
+        self.resumed = name is not None
+        if name is None:
+            name = time.strftime("%Y%m%d-%H%M%S")
+            self.ledger.set_meta("run", name)
+            self.ledger.set_meta("created_at", str(time.time()))
+        self.run_name = name
+        write_resolved(self.config, self.run_dir / CONFIG_FILE)
+        slots, self.slot_note = (self._slots_override, "") if self._slots_override else build_slots(self.config)
+        self.pool = SlotPool(slots)
+        ctx = RunContext(
+            run_name=self.run_name,
+            run_dir=self.run_dir,
+            config=self.config,
+            ledger=self.ledger,
+            pool=self.pool,
+            bus=self.bus,
+            agents_md=agents_md_text(),
+            max_experiments=self.max_experiments,
+        )
+        for spec in self.config.panes:
+            self.panes[spec.name] = Pane(spec, ctx)
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    async def run(self) -> None:
+        if self.ledger is None:
+            await asyncio.to_thread(self.open)
+        self.bus.publish(
+            RunStarted(
+                run=self.run_name,
+                run_dir=str(self.run_dir),
+                panes=tuple(
+                    {
+                        "name": p.name,
+                        "workspace": p.workspace.name,
+                        "agent": p.agent_config.kind,
+                        "model": p.agent_config.model,
+                        "branch": p.branch,
+                        "worktree": str(p.worktree_path),
+                        "metric": p.workspace.metric,
+                        "goal": p.workspace.goal,
+                        "budget_s": p.workspace.time_budget_s,
+                    }
+                    for p in self.panes.values()
+                ),
+                slots=tuple(s.name for s in self.pool.slots),
+                resumed=self.resumed,
+            )
+        )
+        if self.slot_note:
+            self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
+        reason = "all panes done"
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for name, pane in self.panes.items():
+                    self._tasks[name] = tg.create_task(pane.run(), name=f"pane:{name}")
+        except asyncio.CancelledError:
+            reason = "stopped"
+            raise
+        finally:
+            if self._stopping:
+                reason = "stopped"
+            self.bus.publish(RunFinished(reason=reason))
+
+    def stop(self, pane: str | None = None) -> None:
+        """Cancel one pane, or all of them (the orchestra then finishes)."""
+        if pane is None:
+            self._stopping = True
+            targets = list(self._tasks.values())
+        else:
+            targets = [self._tasks[pane]] if pane in self._tasks else []
+        for task in targets:
+            if not task.done():
+                task.cancel()
+
+    # ---------------------------------------------------------------- commands
+
+    def command(self, cmd: Command) -> None:
+        pane = getattr(cmd, "pane", None)
+        target = self.panes.get(pane) if pane else None
+        if pane and target is None:
+            raise ConductorError(f"no pane named '{pane}'")
+        if isinstance(cmd, Pause):
+            target.pause()
+        elif isinstance(cmd, Resume):
+            target.resume()
+        elif isinstance(cmd, Say):
+            target.say(cmd.text)
+        elif isinstance(cmd, ReloadProgram):
+            target.reload_program()
+        elif isinstance(cmd, Stop):
+            self.stop(pane)
+        else:
+            raise ConductorError(f"command '{cmd.type}' is not supported yet")

@@ -1,0 +1,59 @@
+"""What one experiment came to, as the loop hands it back to the agent that proposed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PaneFinished(BaseException):
+    """Raised out of `run_experiment` when the pane has reached a stop condition.
+
+    A BaseException so that an agent's broad `except Exception` cannot swallow it.
+    """
+
+    def __init__(self, reason: str, outcome: Outcome | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome = outcome  # the experiment just recorded, when the stop follows one
+
+
+@dataclass(frozen=True)
+class Outcome:
+    seq: int
+    commit: str
+    status: str  # keep | discard | crash | rejected
+    metric_name: str
+    metric: float | None
+    best: float | None  # best after this experiment
+    previous_best: float | None
+    baseline: float | None
+    reason: str
+    description: str
+    log_tail: str = ""
+    duration_s: float = 0.0
+    goal: str = "min"
+
+    @property
+    def delta(self) -> float | None:
+        if self.metric is None or self.previous_best is None:
+            return None
+        return self.metric - self.previous_best
+
+    def text(self) -> str:
+        """The outcome as an agent reads it (tool result, `conductor exp` output)."""
+        better = "lower" if self.goal == "min" else "higher"
+        lines = [f"experiment #{self.seq} ({self.commit[:7]}): {self.status.upper()} - {self.reason}"]
+        if self.metric is not None:
+            line = f"{self.metric_name}: {self.metric:.6f}"
+            if self.delta is not None:
+                line += f" (delta {self.delta:+.6f} vs previous best {self.previous_best:.6f}; {better} is better)"
+            lines.append(line)
+        if self.best is not None:
+            lines.append(f"best so far: {self.best:.6f}" + (f" (baseline {self.baseline:.6f})" if self.baseline else ""))
+        if self.status == "keep":
+            lines.append("The commit was kept; the branch now builds on it.")
+        elif self.status in ("discard", "crash", "rejected"):
+            lines.append("The change was reverted; the worktree is back at the best commit.")
+        if self.log_tail:
+            lines.append("last lines of the log:\n" + self.log_tail)
+        return "\n".join(lines)

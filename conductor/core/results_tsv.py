@@ -1,0 +1,55 @@
+"""The autoresearch `results.tsv`: untracked, tab-separated, one row per experiment.
+
+Columns `commit <metric> memory_gb status description`; crashes (and rejected edits, which
+never ran) write 0.000000 and 0.0 as upstream does. The ledger is the source of truth: on
+start the file is rebuilt from it, so the two always agree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conductor.core.ledger import ExperimentRow
+
+FILENAME = "results.tsv"
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace("\t", " ").split())
+
+
+def header(metric: str) -> str:
+    return f"commit\t{metric}\tmemory_gb\tstatus\tdescription\n"
+
+
+def row(e: ExperimentRow) -> str:
+    value = e.metric if e.metric is not None and e.status in ("keep", "discard") else 0.0
+    memory = e.memory_gb if e.status in ("keep", "discard") else 0.0
+    return f"{e.commit[:7]}\t{value:.6f}\t{memory:.1f}\t{e.status}\t{_clean(e.description)}\n"
+
+
+def append(path: Path, metric: str, e: ExperimentRow) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", encoding="utf-8") as fh:
+        if new:
+            fh.write(header(metric))
+        fh.write(row(e))
+
+
+def rewrite(path: Path, metric: str, rows: list[ExperimentRow]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(header(metric))
+        for e in rows:
+            fh.write(row(e))
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> list[list[str]]:
+    """Rows (without the header) as lists of columns; a missing file is empty."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    return [ln.split("\t") for ln in lines[1:] if ln.strip()]

@@ -1,0 +1,157 @@
+"""The slot pool: places an experiment can run (one GPU by UUID, or one CPU share).
+
+Leases are granted first come, first served, and a released slot is handed straight to
+the pane at the head of the queue, so no pane starves and a slot never idles while an
+experiment waits. Busy time is accounted per slot for the duty figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str  # "cpu0", "gpu1"
+    kind: str  # "cpu" | "gpu"
+    env: dict[str, str] = field(default_factory=dict)
+    label: str = ""  # "H100 #1", "CPU (2 threads)"
+    uuid: str = ""
+    index: int | None = None
+
+
+def cpu_slots(count: int, cores: int | None = None) -> list[Slot]:
+    cores = cores or os.cpu_count() or 1
+    threads = max(1, cores // max(1, count))
+    env = {
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "CONDUCTOR_THREADS": str(threads),
+    }
+    return [Slot(name=f"cpu{i}", kind="cpu", env=dict(env), label=f"CPU ({threads} threads)") for i in range(count)]
+
+
+def gpu_slot(index: int, uuid: str, name: str) -> Slot:
+    env = {"CUDA_VISIBLE_DEVICES": uuid, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    return Slot(name=f"gpu{index}", kind="gpu", env=env, label=f"{name} #{index}", uuid=uuid, index=index)
+
+
+@dataclass
+class _SlotState:
+    slot: Slot
+    holder: str | None = None
+    busy_since: float | None = None
+    busy_total: float = 0.0
+    intervals: deque = field(default_factory=lambda: deque(maxlen=10_000))
+
+
+class SlotPool:
+    def __init__(self, slots: list[Slot]):
+        if not slots:
+            raise ValueError("a slot pool needs at least one slot")
+        self.slots = list(slots)
+        self._state = {s.name: _SlotState(s) for s in slots}
+        self._free: deque[str] = deque(s.name for s in slots)
+        self._waiters: deque[tuple[str, asyncio.Future]] = deque()
+        self.created_at = time.time()
+
+    # ---------------------------------------------------------------- leasing
+
+    async def acquire(self, pane: str) -> Slot:
+        if self._free and not self._waiters:
+            return self._grant(self._free.popleft(), pane)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        entry = (pane, fut)
+        self._waiters.append(entry)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+            elif fut.done() and not fut.cancelled():
+                self.release(fut.result())  # granted just as we were cancelled: pass it on
+            raise
+
+    def release(self, slot: Slot) -> None:
+        st = self._state[slot.name]
+        if st.busy_since is not None:
+            now = time.time()
+            st.busy_total += now - st.busy_since
+            st.intervals.append((st.busy_since, now))
+        st.holder = None
+        st.busy_since = None
+        while self._waiters:
+            pane, fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(self._grant(slot.name, pane))
+                return
+        self._free.append(slot.name)
+
+    def _grant(self, name: str, pane: str) -> Slot:
+        st = self._state[name]
+        st.holder = pane
+        st.busy_since = time.time()
+        return st.slot
+
+    @contextlib.asynccontextmanager
+    async def lease(self, pane: str):
+        slot = await self.acquire(pane)
+        try:
+            yield slot
+        finally:
+            self.release(slot)
+
+    # ---------------------------------------------------------------- queries
+
+    def position(self, pane: str) -> int | None:
+        """How many are queued ahead of `pane`, or None when it is not waiting."""
+        for i, (name, _) in enumerate(self._waiters):
+            if name == pane:
+                return i
+        return None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def holder(self, slot_name: str) -> str | None:
+        return self._state[slot_name].holder
+
+    def slot_of(self, pane: str) -> Slot | None:
+        for st in self._state.values():
+            if st.holder == pane:
+                return st.slot
+        return None
+
+    def busy_seconds(self, slot_name: str, since: float | None = None, until: float | None = None) -> float:
+        st = self._state[slot_name]
+        until = until or time.time()
+        if since is None:
+            total = st.busy_total
+            if st.busy_since is not None:
+                total += until - st.busy_since
+            return total
+        total = 0.0
+        spans = list(st.intervals)
+        if st.busy_since is not None:
+            spans.append((st.busy_since, until))
+        for a, b in spans:
+            lo, hi = max(a, since), min(b, until)
+            if hi > lo:
+                total += hi - lo
+        return total
+
+    def duty(self, slot_name: str, window_s: float | None = None) -> float:
+        """Busy fraction over the last `window_s` seconds, or over the pool's whole life."""
+        now = time.time()
+        start = self.created_at if window_s is None else max(self.created_at, now - window_s)
+        span = now - start
+        if span <= 0:
+            return 0.0
+        return min(1.0, self.busy_seconds(slot_name, since=start, until=now) / span)

@@ -1,0 +1,1 @@
+"""Telemetry: GPUs (NVML), the host (psutil), and token meters."""
