@@ -177,6 +177,8 @@ class Orchestra:
                         "metric": p.workspace.metric,
                         "goal": p.workspace.goal,
                         "budget_s": p.workspace.time_budget_s,
+                        "program": str(p.program_path),
+                        "log_dir": str(p.log_dir),
                     }
                     for p in self.panes.values()
                 ),
