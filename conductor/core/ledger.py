@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS panes (
     goal TEXT NOT NULL,
     base_commit TEXT NOT NULL,
     program_sha TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -129,6 +130,7 @@ class PaneRecord:
     base_commit: str
     program_sha: str = ""
     created_at: float = 0.0
+    position: int = 0
 
 
 @dataclass(frozen=True)
@@ -214,9 +216,9 @@ class Ledger:
         with self._lock:
             self._db.execute(
                 "INSERT INTO panes (name, workspace, agent, model, branch, worktree, metric, goal, base_commit,"
-                " program_sha, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " program_sha, created_at, position) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(name) DO UPDATE SET agent=excluded.agent, model=excluded.model,"
-                " program_sha=excluded.program_sha",
+                " program_sha=excluded.program_sha, position=excluded.position",
                 (
                     p.name,
                     p.workspace,
@@ -229,6 +231,7 @@ class Ledger:
                     p.base_commit,
                     p.program_sha,
                     p.created_at or time.time(),
+                    p.position,
                 ),
             )
 
@@ -236,7 +239,7 @@ class Ledger:
         with self._lock:
             rows = self._db.execute(
                 "SELECT name, workspace, agent, model, branch, worktree, metric, goal, base_commit,"
-                " program_sha, created_at FROM panes ORDER BY rowid"
+                " program_sha, created_at, position FROM panes ORDER BY position, rowid"
             ).fetchall()
         return [PaneRecord(*r) for r in rows]
 

@@ -15,10 +15,11 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conductor.config import Config, PaneSpec, Price
+from conductor.config import AgentConfig, Config, PaneSpec, Price
 from conductor.core import results_tsv
 from conductor.core.bus import EventBus
 from conductor.core.events import (
@@ -53,6 +54,7 @@ class RunContext:
     agents_md: str = ""
     max_experiments: int | None = None
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    agent_factory: Callable[[AgentConfig], object] | None = None  # tests inject scripted agents
 
 
 def usage_cost(price: Price | None, input: int, output: int, cw5m: int, cw1h: int, cache_read: int) -> float:
@@ -68,8 +70,9 @@ def usage_cost(price: Price | None, input: int, output: int, cw5m: int, cw1h: in
 
 
 class Pane:
-    def __init__(self, spec: PaneSpec, ctx: RunContext):
+    def __init__(self, spec: PaneSpec, ctx: RunContext, position: int = 0):
         self.spec = spec
+        self.position = position
         self.ctx = ctx
         self.name = spec.name
         self.workspace = spec.workspace
@@ -215,6 +218,7 @@ class Pane:
             goal=self.workspace.goal,
             base_commit=self.base_commit,
             program_sha=program_sha,
+            position=self.position,
         )
 
     def _setup_blocking(self) -> list[str]:
@@ -269,7 +273,7 @@ class Pane:
                     commit=head,
                     status="crash",
                     metric=None,
-                    description=self.wt.repo.head.commit.message.strip()[:200],
+                    description=self.wt.head_message()[:200],
                     reason="interrupted: conductor stopped before this experiment finished",
                     parent=self.best_commit,
                     started_at=now,
@@ -309,9 +313,12 @@ class Pane:
             self._check_done()
             if not any(r.is_baseline for r in self.history()):
                 await self._run_baseline()
-            from conductor.agents.base import create_agent
+            if self.ctx.agent_factory is not None:
+                agent = self.ctx.agent_factory(self.agent_config)
+            else:
+                from conductor.agents.base import create_agent
 
-            agent = create_agent(self.agent_config)
+                agent = create_agent(self.agent_config)
             self.set_state("thinking")
             await agent.run(self)
             self._finish("stopped", "the agent ended")
@@ -329,6 +336,9 @@ class Pane:
 
             msg = str(exc) if isinstance(exc, AgentFatal) else f"{exc.__class__.__name__}: {exc}"
             self._fail(msg)
+        finally:
+            if self.wt is not None:
+                self.wt.close()
 
     def _tidy(self) -> None:
         """Leave the worktree clean at the best commit, whatever the agent was editing."""

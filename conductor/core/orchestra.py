@@ -101,12 +101,14 @@ class Orchestra:
         bus: EventBus | None = None,
         max_experiments: int | None = None,
         slots: list[Slot] | None = None,
+        agent_factory=None,
     ):
         self.config = config
         self.run_dir = config.runs_dir
         self.bus = bus or EventBus()
         self.max_experiments = max_experiments
         self._slots_override = slots
+        self._agent_factory = agent_factory
         self.panes: dict[str, Pane] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._lock: RunDirLock | None = None
@@ -149,9 +151,10 @@ class Orchestra:
             bus=self.bus,
             agents_md=agents_md_text(),
             max_experiments=self.max_experiments,
+            agent_factory=self._agent_factory,
         )
-        for spec in self.config.panes:
-            self.panes[spec.name] = Pane(spec, ctx)
+        for position, spec in enumerate(self.config.panes):
+            self.panes[spec.name] = Pane(spec, ctx, position)
 
     def close(self) -> None:
         if self.ledger is not None:

@@ -66,26 +66,29 @@ def source_repo(ws_path: Path, ws_name: str, run_dir: Path) -> tuple[Path, bool]
     """The repo panes branch from, and whether it is the user's own (not a copy)."""
     ws_path = ws_path.resolve()
     if is_git_repo(ws_path):
-        repo = _repo(ws_path)
-        if not repo.head.is_valid():
-            raise ConductorError(f"workspace repo {ws_path} has no commits yet: commit its files first")
+        with _repo(ws_path) as repo:
+            if not repo.head.is_valid():
+                raise ConductorError(f"workspace repo {ws_path} has no commits yet: commit its files first")
         return ws_path, True
     dest = run_dir / "repos" / ws_name
     with _lock_for(dest):
-        if (dest / ".git").exists() and _repo(dest).head.is_valid():
-            return dest, False
+        if (dest / ".git").exists():
+            with _repo(dest) as existing:
+                if existing.head.is_valid():
+                    return dest, False
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(ws_path, dest, ignore=_COPY_IGNORE, symlinks=True)
-        repo = git.Repo.init(dest, initial_branch="main")
-        repo.git.update_environment(**GIT_ENV)
-        _git(repo, "add", "-A")
-        _git(repo, "commit", "-q", "--allow-empty", "-m", f"conductor: {ws_name} from {ws_path}")
+        with git.Repo.init(dest, initial_branch="main") as repo:
+            repo.git.update_environment(**GIT_ENV)
+            _git(repo, "add", "-A")
+            _git(repo, "commit", "-q", "--allow-empty", "-m", f"conductor: {ws_name} from {ws_path}")
     return dest, False
 
 
 def dirty_files(repo_path: Path) -> list[str]:
-    out = _repo(repo_path).git.status("--porcelain", "--untracked-files=no")
+    with _repo(repo_path) as repo:
+        out = repo.git.status("--porcelain", "--untracked-files=no")
     return [ln[3:] for ln in out.splitlines() if ln.strip()]
 
 
@@ -123,8 +126,7 @@ class Worktree:
         protected: tuple[str, ...],
     ) -> tuple[Worktree, str]:
         """Create (or reopen) the worktree; returns it and the commit it started from."""
-        src = _repo(source)
-        with _lock_for(source):
+        with _repo(source) as src, _lock_for(source):
             branch_exists = any(h.name == branch for h in src.heads)
             if path.exists() and (path / ".git").exists():
                 wt = cls(path, branch, editable, protected)
@@ -170,6 +172,13 @@ class Worktree:
                 self._protected_hashes[rel] = None
 
     # ---------------------------------------------------------------- queries
+
+    def close(self) -> None:
+        """Stop GitPython's persistent `git cat-file` helpers."""
+        self.repo.close()
+
+    def head_message(self) -> str:
+        return self.repo.git.log("-1", "--format=%B").strip()
 
     def head(self) -> str:
         return self.repo.git.rev_parse("HEAD")

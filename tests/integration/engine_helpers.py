@@ -1,0 +1,118 @@
+"""Helpers for engine tests: a scripted agent, a runner, and the run-dir invariants."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from conductor.config import load_config
+from conductor.core import results_tsv
+from conductor.core.events import Event
+from conductor.core.ledger import Ledger
+from conductor.core.orchestra import Orchestra
+
+
+@dataclass
+class Step:
+    description: str
+    edits: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> {CONST: literal}
+    raw: dict[str, str] = field(default_factory=dict)  # file -> full new content
+
+
+def set_constants(text: str, values: dict[str, str]) -> str:
+    for name, literal in values.items():
+        text, n = re.subn(rf"^{name} = .*$", f"{name} = {literal}", text, count=1, flags=re.M)
+        assert n == 1, name
+    return text
+
+
+class ScriptedAgent:
+    """Applies its steps in order, one experiment each, then idles until stopped."""
+
+    kind = "scripted"
+
+    def __init__(self, steps: list[Step]):
+        self.steps = steps
+        self.outcomes = []
+
+    async def run(self, session) -> None:
+        for step in self.steps:
+            await session.checkpoint()
+            for rel, values in step.edits.items():
+                p = Path(session.worktree_path) / rel
+                p.write_text(set_constants(p.read_text(), values))
+            for rel, content in step.raw.items():
+                (Path(session.worktree_path) / rel).write_text(content)
+            self.outcomes.append(await session.run_experiment(step.description))
+        await asyncio.Event().wait()
+
+
+def run_orchestra(cfg_path: Path, agents: dict[str, ScriptedAgent] | None = None, max_experiments=None):
+    """Run to completion in-process; returns (orchestra, events)."""
+    cfg = load_config(cfg_path)
+    agents = agents or {}
+    events: list[Event] = []
+    by_pane = iter(agents.values()) if agents else None
+
+    def factory(_config):
+        return next(by_pane)
+
+    orch = Orchestra(cfg, max_experiments=max_experiments, agent_factory=factory if agents else None)
+    orch.bus.subscribe(events.append)
+    orch.open()
+    try:
+        asyncio.run(orch.run())
+    finally:
+        orch.close()
+    return orch, events
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def check_invariants(run_dir: Path) -> None:
+    """After any stop: ledger == results.tsv, keeps are ancestors of the head, tree clean at
+    the best commit, no duplicate rows, no experiment process left."""
+    ledger = Ledger(run_dir / "ledger.db")
+    try:
+        for pane in ledger.panes():
+            rows = ledger.experiments(pane.name)
+            seqs = [r.seq for r in rows]
+            assert seqs == list(range(1, len(rows) + 1)), f"{pane.name}: seqs {seqs}"
+            wt = Path(pane.worktree)
+            tsv = results_tsv.read(wt / "results.tsv")
+            assert [(t[0], t[3]) for t in tsv] == [(r.commit[:7], r.status) for r in rows], pane.name
+            head = git(wt, "rev-parse", "HEAD")
+            keeps = [r for r in rows if r.status == "keep"]
+            best = keeps[-1].commit if keeps else pane.base_commit
+            assert head == best, f"{pane.name}: head {head[:7]} is not the best commit {best[:7]}"
+            for r in keeps:
+                subprocess.run(["git", "merge-base", "--is-ancestor", r.commit, head], cwd=wt, check=True)
+            status = git(wt, "status", "--porcelain", "--untracked-files=all")
+            dirty = [ln for ln in status.splitlines() if not ln.endswith(("results.tsv", "run.log")) and "__pycache__" not in ln]
+            assert dirty == [], f"{pane.name}: dirty worktree {dirty}"
+            for r in rows:
+                if r.status == "crash":
+                    assert r.metric is None
+    finally:
+        ledger.close()
+    assert leftover_processes(run_dir) == []
+
+
+def leftover_processes(run_dir: Path) -> list[str]:
+    out = []
+    root = str(run_dir.resolve())
+    for p in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        try:
+            cwd = p.info["cwd"] or ""
+        except psutil.Error:
+            continue
+        if cwd.startswith(root):
+            out.append(f"{p.info['pid']} {' '.join(p.info['cmdline'] or [])}")
+    return out

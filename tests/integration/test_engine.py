@@ -1,0 +1,220 @@
+"""The engine end to end on real git, real subprocesses and real SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import write_config
+from engine_helpers import ScriptedAgent, Step, check_invariants, git, leftover_processes, run_orchestra
+
+from conductor.core.ledger import Ledger
+from conductor.core.results_tsv import read as read_tsv
+
+
+def tree_checksum(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and ".git" not in p.relative_to(folder).parts:
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_keep_discard_crash_timeout_rejected(tmp_path, fastws_repo):
+    before = tree_checksum(fastws_repo)
+    cfg = write_config(tmp_path, fastws_repo, extra="timeout_s = 2\n")
+    steps = [
+        Step("x to 3", edits={"train.py": {"X": "3.0"}}),  # 10.0 < 16.25: keep
+        Step("x to 0", edits={"train.py": {"X": "0.0"}}),  # 19.0: discard
+        Step("crash", edits={"train.py": {"MODE": '"crash"'}}),
+        Step("hang", edits={"train.py": {"MODE": '"hang"'}}),
+        Step("touch the harness", raw={"prepare.py": "def evaluate(x, y):\n    return 0.0\n"}),
+        Step("nan", edits={"train.py": {"MODE": '"nan"'}}),
+        Step("no summary", edits={"train.py": {"MODE": '"nosummary"'}}),
+        Step("y to -1", edits={"train.py": {"Y": "-1.0"}}),  # 1.0: keep
+        Step("edit a non-editable file", raw={"program.md": "be lazy\n"}),
+    ]
+    agent = ScriptedAgent(steps)
+    orch, events = run_orchestra(cfg, {"fast": agent}, max_experiments=10)
+
+    run_dir = tmp_path / ".conductor"
+    ledger = Ledger(run_dir / "ledger.db")
+    rows = ledger.experiments("fast")
+    assert [(r.status, r.description) for r in rows] == [
+        ("keep", "baseline"),
+        ("keep", "x to 3"),
+        ("discard", "x to 0"),
+        ("crash", "crash"),
+        ("crash", "hang"),
+        ("rejected", "touch the harness"),
+        ("crash", "nan"),
+        ("crash", "no summary"),
+        ("keep", "y to -1"),
+        ("rejected", "edit a non-editable file"),
+    ]
+    assert rows[0].metric == 16.25 and rows[1].metric == 10.0 and rows[2].metric == 19.0 and rows[8].metric == 1.0
+    assert rows[0].is_baseline and rows[0].memory_gb == 0.5
+    assert rows[3].reason == "exit code 3"
+    assert rows[4].reason == "timeout"
+    assert "protected file changed: prepare.py" in rows[5].reason
+    assert rows[6].reason == "score is nan"
+    assert rows[7].reason == "no score in the summary block"
+    assert "not editable: program.md" in rows[9].reason
+    # the crash's log tail reached the agent; the outcome reads like a tool result
+    crash = agent.outcomes[2]
+    assert "RuntimeError: boom" in crash.log_tail and "CRASH" in crash.text()
+    assert agent.outcomes[1].delta == pytest.approx(9.0)
+    # every rejected/crashed/discarded commit stays reachable for diffs and re-runs
+    wt = run_dir / "worktrees" / "fast"
+    refs = git(wt, "for-each-ref", "--format=%(refname)", "refs/conductor/").splitlines()
+    assert len(refs) == 5  # discard + 4 crashes (rejected edits were never committed)
+    assert git(wt, "show", "-s", "--format=%s", rows[2].commit) == "x to 0"
+    # the branch is the pane's own and its history is the keeps
+    assert git(wt, "rev-parse", "--abbrev-ref", "HEAD") == f"conductor/{orch.run_name}/fast"
+    assert git(wt, "log", "--format=%s", "-3").splitlines() == ["y to -1", "x to 3", "init"]
+    assert (wt / "prepare.py").read_text().startswith('"""The fixed harness')
+    # the TSV speaks upstream's format; crashes are 0.000000 there, but have no metric in the ledger
+    tsv = (wt / "results.tsv").read_text().splitlines()
+    assert tsv[0] == "commit\tscore\tmemory_gb\tstatus\tdescription"
+    assert tsv[4].split("\t")[1:4] == ["0.000000", "0.0", "crash"]
+    kinds = [e.type for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert sum(1 for e in events if e.type == "experiment_finished") == 10
+    ledger.close()
+    check_invariants(run_dir)
+    # the user's repo and working tree are untouched (worktrees live in the run dir)
+    assert tree_checksum(fastws_repo) == before
+    assert git(fastws_repo, "status", "--porcelain") == ""
+
+
+def test_timeout_kills_grandchildren(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws, extra="timeout_s = 1.5\n")
+    agent = ScriptedAgent([Step("hang", edits={"train.py": {"MODE": '"hang"'}})])
+    t0 = time.time()
+    run_orchestra(cfg, {"fast": agent}, max_experiments=2)
+    assert time.time() - t0 < 15
+    assert leftover_processes(tmp_path / ".conductor") == []
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    last = ledger.experiments("fast")[-1]
+    ledger.close()
+    assert (last.status, last.reason, last.metric) == ("crash", "timeout", None)
+    assert 1.4 < last.duration_s < 6
+
+
+def test_two_panes_share_one_slot_and_stop_at_max(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws, panes=2)
+    orch, events = run_orchestra(cfg, max_experiments=5)
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    assert [p.name for p in ledger.panes()] == ["fast-1", "fast-2"]
+    for pane in ("fast-1", "fast-2"):
+        rows = ledger.experiments(pane)
+        assert len(rows) == 5
+        assert rows[0].is_baseline
+        assert all(r.slot == "cpu0" for r in rows if r.status != "rejected")
+    # one slot: no two experiments ever overlapped
+    spans = sorted((r.started_at, r.finished_at) for r in ledger.experiments())
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end - 0.01
+    done = [e for e in events if e.type == "pane_done"]
+    assert {e.pane for e in done} == {"fast-1", "fast-2"}
+    assert all("reached 5 experiments" in e.reason for e in done)
+    ledger.close()
+    check_invariants(tmp_path / ".conductor")
+
+
+def _conductor(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True, timeout=120, **kw
+    )
+
+
+def _trials(journal: Path) -> int:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name="fast", storage=JournalStorage(JournalFileBackend(str(journal))))
+    return sum(1 for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+
+
+def test_resume_continues_branch_counts_and_study(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    first = _conductor("run", "-c", str(cfg), "--max-experiments", "4", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    run_dir = tmp_path / ".conductor"
+    status1 = json.loads(_conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    journal = run_dir / "agents" / "fast" / "optuna.journal"
+    assert _trials(journal) == 4  # the baseline seeded into the study + 3 trials
+    second = _conductor("run", "-c", str(cfg), "--max-experiments", "7", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "resuming run" in second.stdout
+    assert "baseline" not in second.stdout  # the baseline is not run again
+    status2 = json.loads(_conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    p1, p2 = status1["panes"][0], status2["panes"][0]
+    assert (p1["experiments"], p2["experiments"]) == (4, 7)
+    assert p2["branch"] == p1["branch"] and p2["baseline"] == p1["baseline"]
+    assert p2["best"] <= p1["best"]
+    assert p2["tokens"] == {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0} and p2["usd"] == 0
+    assert _trials(journal) == 7  # the same study went on
+    check_invariants(run_dir)
+    # a third run with the same limit does nothing but report the panes done
+    third = _conductor("run", "-c", str(cfg), "--max-experiments", "7", cwd=tmp_path)
+    assert third.returncode == 0 and "done: reached 7 experiments" in third.stdout
+
+
+def test_kill_9_at_random_moments_then_resume(tmp_path, fastws):
+    """kill -9 of conductor mid-run, several times; each restart reconciles."""
+    cfg = write_config(tmp_path, fastws, panes=2, extra="")
+    (fastws / "train.py").write_text((fastws / "train.py").read_text().replace("SLEEP = 0.05", "SLEEP = 0.3"))
+    run_dir = tmp_path / ".conductor"
+    delays = [0.9, 1.7, 1.2, 2.3, 0.6]
+    for i, delay in enumerate(delays):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "40"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.1)
+        # the next start must reconcile everything that kill left behind
+        done = _conductor("run", "-c", str(cfg), "--max-experiments", str(4 * (i + 1)), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        check_invariants(run_dir)
+
+
+def test_sigint_records_interrupted_experiment(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    (fastws / "train.py").write_text((fastws / "train.py").read_text().replace("SLEEP = 0.05", "SLEEP = 30"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg)], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 30
+    for line in proc.stdout:
+        if "#1 running" in line or time.time() > deadline:
+            break
+    time.sleep(0.3)
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=20) == 130
+    assert time.time() - t0 < 5
+    assert "interrupted" in rest
+    run_dir = tmp_path / ".conductor"
+    ledger = Ledger(run_dir / "ledger.db")
+    rows = ledger.experiments("fast")
+    ledger.close()
+    assert [r.status for r in rows] == ["crash"] and "interrupted" in rows[0].reason
+    assert not rows[0].is_baseline  # so the baseline runs again next time
+    check_invariants(run_dir)
+    assert read_tsv(run_dir / "worktrees" / "fast" / "results.tsv")[0][3] == "crash"
