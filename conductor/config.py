@@ -417,9 +417,10 @@ def _workspace(r: _Reader, ws: Any, where: tuple, base_dir: Path, agent: AgentCo
         r.fail(where + ("protected",), f"'{sorted(overlap)[0]}' is both editable and protected")
     if not merged.get("editable"):
         r.fail(where, f"workspace '{merged['name']}' lists no 'editable' files: the agent could change nothing")
-    if merged.get("timeout_s") is not None and merged.get("time_budget_s") is not None:
-        if merged["timeout_s"] < merged["time_budget_s"]:
-            r.fail(where + ("timeout_s",), "'timeout_s' must not be shorter than 'time_budget_s'")
+    if "time_budget_s" in merged and "timeout_s" not in merged:
+        merged["timeout_s"] = max(2 * merged["time_budget_s"], merged["time_budget_s"] + 60)
+    if merged.get("timeout_s", 600.0) < merged.get("time_budget_s", 300.0):
+        r.fail(where + ("timeout_s",), "'timeout_s' must not be shorter than 'time_budget_s'")
     default_file = merged["editable"][0]
     merged["knobs"] = tuple(k if k.file else replace(k, file=default_file) for k in knobs)
     return WorkspaceConfig(**merged)

@@ -185,7 +185,7 @@ async def run_process(
     try:
         try:
             await asyncio.wait_for(proc.wait(), timeout=timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = True
             await asyncio.to_thread(kill_group, pgid, proc.pid)
             await proc.wait()

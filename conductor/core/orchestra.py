@@ -69,7 +69,7 @@ class RunDirLock:
         self._fh = None
 
     def acquire(self) -> None:
-        self._fh = open(self.path, "a+")
+        self._fh = open(self.path, "a+")  # noqa: SIM115 - held open for the run's lifetime
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
