@@ -233,7 +233,7 @@ class Pane:
             dirty = dirty_files(source)
             if dirty:
                 notes.append(f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD")
-        self.wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected)
+        self.wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
         if ws.copy:
             copied = self.wt.copy_ignored(ws.path, ws.copy)
             if copied:

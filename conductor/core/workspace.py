@@ -106,11 +106,20 @@ class GuardResult:
 class Worktree:
     """One pane's worktree on its own branch. Methods block: call them from a thread."""
 
-    def __init__(self, path: Path, branch: str, editable: tuple[str, ...], protected: tuple[str, ...]):
+    def __init__(
+        self,
+        path: Path,
+        branch: str,
+        editable: tuple[str, ...],
+        protected: tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ):
         self.path = path
         self.branch = branch
         self.editable = editable
         self.protected = protected
+        # untracked files that belong in the worktree and survive resets (the `copy` list)
+        self.keep = UNTRACKED_OK + tuple(keep)
         self.repo = _repo(path)
         self._protected_hashes: dict[str, str | None] = {}
 
@@ -124,12 +133,13 @@ class Worktree:
         branch: str,
         editable: tuple[str, ...],
         protected: tuple[str, ...],
+        keep: tuple[str, ...] = (),
     ) -> tuple[Worktree, str]:
         """Create (or reopen) the worktree; returns it and the commit it started from."""
         with _repo(source) as src, _lock_for(source):
             branch_exists = any(h.name == branch for h in src.heads)
             if path.exists() and (path / ".git").exists():
-                wt = cls(path, branch, editable, protected)
+                wt = cls(path, branch, editable, protected, keep)
             else:
                 _git(src, "worktree", "prune")
                 if path.exists():
@@ -139,7 +149,7 @@ class Worktree:
                     _git(src, "worktree", "add", "-q", str(path), branch)
                 else:
                     _git(src, "worktree", "add", "-q", "-b", branch, str(path), src.head.commit.hexsha)
-                wt = cls(path, branch, editable, protected)
+                wt = cls(path, branch, editable, protected, keep)
         start = wt.head()
         return wt, start
 
@@ -183,6 +193,9 @@ class Worktree:
     def head(self) -> str:
         return self.repo.git.rev_parse("HEAD")
 
+    def _kept(self, rel: str) -> bool:
+        return any(fnmatch.fnmatch(rel, pat) for pat in self.keep)
+
     def is_editable(self, rel: str) -> bool:
         return any(fnmatch.fnmatch(rel, pat) for pat in self.editable)
 
@@ -200,7 +213,7 @@ class Worktree:
             code, rel = entry[:2], entry[3:]
             if code[0] in "RC":
                 i += 1  # rename: the next item is the source path
-            if code == "??" and (rel in UNTRACKED_OK or "__pycache__/" in rel or rel.endswith(".pyc")):
+            if code == "??" and (self._kept(rel) or "__pycache__/" in rel or rel.endswith(".pyc")):
                 continue
             changes.append((code, rel))
         return changes
@@ -258,6 +271,6 @@ class Worktree:
         """Hard-reset this worktree (and only it) to `sha`; drop untracked files it grew."""
         _git(self.repo, "reset", "-q", "--hard", sha)
         excludes = []
-        for name in UNTRACKED_OK:
-            excludes += ["-e", name]
+        for pattern in self.keep:
+            excludes += ["-e", pattern]
         _git(self.repo, "clean", "-q", "-fd", *excludes)

@@ -1,0 +1,92 @@
+"""CLI verbs on real runs: init, run --json, status, copy of ignored files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import write_config
+
+from conductor.config import load_config
+
+
+def conductor(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_init_writes_a_loadable_commented_example(tmp_path):
+    out = conductor("init", str(tmp_path / "proj"), cwd=tmp_path)
+    assert out.returncode == 0
+    path = tmp_path / "proj" / "conductor.toml"
+    text = path.read_text()
+    assert text.count("#") > 20
+    cfg = load_config(path)  # `workspaces/tinygpt` resolves to the bundled workspace
+    assert cfg.workspaces[0].name == "tinygpt" and cfg.workspaces[0].path.name == "tinygpt"
+    again = conductor("init", str(tmp_path / "proj"), cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_run_json_prints_one_event_per_line(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    out = conductor("run", "-c", str(cfg), "--max-experiments", "3", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    types = [e["type"] for e in events]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    finished = [e for e in events if e["type"] == "experiment_finished"]
+    assert len(finished) == 3
+    assert finished[0]["is_baseline"] and finished[0]["metric"] == 16.25
+    assert {"pane", "seq", "commit", "status", "metric", "best", "delta", "description"} <= set(finished[1])
+
+
+def test_status_table_and_json_shape(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws, panes=2)
+    assert conductor("run", "-c", str(cfg), "--max-experiments", "3", cwd=tmp_path).returncode == 0
+    table = conductor("status", "--runs-dir", str(tmp_path / ".conductor"), cwd=tmp_path)
+    assert table.returncode == 0
+    assert "fast-1" in table.stdout and "fast-2" in table.stdout and "score↓" in table.stdout
+    data = json.loads(conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    keys = {"name", "workspace", "agent", "branch", "worktree", "metric", "goal", "baseline", "best", "experiments",
+            "keep", "discard", "crash", "rejected", "tokens", "usd"}
+    for pane in data["panes"]:
+        assert keys <= set(pane)
+        assert pane["experiments"] == 3 and pane["agent"] == "optuna"
+        assert pane["keep"] + pane["discard"] + pane["crash"] + pane["rejected"] == 3
+        assert set(pane["tokens"]) == {"input", "output", "cache_write", "cache_read"}
+    assert data["totals"]["experiments"] == 6
+
+
+def test_status_without_a_run_is_a_clear_error(tmp_path):
+    out = conductor("status", "--runs-dir", str(tmp_path / "nothing"), cwd=tmp_path)
+    assert out.returncode == 2 and "no run found" in out.stderr
+
+
+def test_copy_brings_ignored_files_into_worktrees(tmp_path, fastws_repo):
+    (fastws_repo / ".gitignore").write_text((fastws_repo / ".gitignore").read_text() + "data/\n")
+    (fastws_repo / "data").mkdir()
+    (fastws_repo / "data" / "shard.bin").write_bytes(b"\x00\x01" * 100)
+    cfg = write_config(tmp_path, fastws_repo, extra='copy = ["data/*.bin"]\n')
+    out = conductor("run", "-c", str(cfg), "--max-experiments", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    copied = tmp_path / ".conductor" / "worktrees" / "fast" / "data" / "shard.bin"
+    assert copied.read_bytes() == b"\x00\x01" * 100
+
+
+def test_second_conductor_on_the_same_run_dir_is_refused(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    train = fastws / "train.py"
+    train.write_text(train.read_text().replace("SLEEP = 0.05", "SLEEP = 20"))
+    first = subprocess.Popen([sys.executable, "-m", "conductor", "run", "-c", str(cfg)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        for line in first.stdout:
+            if "running" in line:
+                break
+        second = conductor("run", "-c", str(cfg), cwd=tmp_path)
+        assert second.returncode == 2
+        assert "is in use by a running conductor" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=20)
