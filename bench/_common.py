@@ -30,11 +30,11 @@ def fast_workspace(dest: Path, sleep: float) -> Path:
     return ws
 
 
-def config(dest: Path, ws: Path, panes: int, slots: int, extra: str = ""):
+def config(dest: Path, ws: Path, panes: int, slots: int, budget_s: float = 5, timeout_s: float = 60):
     path = dest / "conductor.toml"
     path.write_text(
         f'[conductor]\nslots = {slots}\n\n[[workspace]]\nname = "b"\npath = "{ws}"\npanes = {panes}\n'
-        f'agent = {{ kind = "optuna" }}\ntime_budget_s = 5\ntimeout_s = 60\n{extra}'
+        f'agent = {{ kind = "optuna" }}\ntime_budget_s = {budget_s}\ntimeout_s = {timeout_s}\n'
     )
     return load_config(path)
 

@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS samples (
     ts REAL NOT NULL,
     slot TEXT NOT NULL,
     pane TEXT,
-    busy INTEGER NOT NULL,
+    busy REAL NOT NULL,
     util REAL,
     mem_used_mb REAL,
     temp_c REAL
@@ -357,6 +357,23 @@ class Ledger:
                 "SELECT ts, role, text FROM messages WHERE pane = ? ORDER BY id DESC LIMIT ?", (pane, limit)
             ).fetchall()
         return list(reversed(rows))
+
+    def record_sample(
+        self,
+        ts: float,
+        slot: str,
+        pane: str | None,
+        busy: float,
+        util: float | None,
+        mem_used_mb: float | None,
+        temp_c: float | None,
+    ) -> None:
+        """One downsampled telemetry row (a minute of a slot); `busy` is the busy fraction."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO samples (ts, slot, pane, busy, util, mem_used_mb, temp_c) VALUES (?,?,?,?,?,?,?)",
+                (ts, slot, pane, busy, util, mem_used_mb, temp_c),
+            )
 
     def execute(self, sql: str, args: tuple = ()) -> list[Any]:
         with self._lock:

@@ -33,7 +33,7 @@ from conductor.core.events import (
 )
 from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
 from conductor.core.judge import judge
-from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord
+from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord, UsageTotals
 from conductor.core.outcome import Outcome, PaneFinished
 from conductor.core.slots import Slot, SlotPool
 from conductor.core.summary import memory_gb, metric_from
@@ -90,6 +90,7 @@ class Pane:
         self.baseline: float | None = None
         self.seq = 0
         self.state = "setup"
+        self.running_pid: int | None = None  # the experiment process now running, for telemetry
         self._paused = asyncio.Event()
         self._paused.set()
         self._inbox: list[str] = []
@@ -163,13 +164,20 @@ class Pane:
 
     async def checkpoint(self) -> list[str]:
         """A turn boundary: wait while paused, then hand over the researcher's messages."""
+        await self._wait_while_paused()
+        messages, self._inbox = self._inbox, []
+        return messages
+
+    async def _wait_while_paused(self) -> None:
         if not self._paused.is_set():
             prev = self.state
             self.set_state("paused")
             await self._paused.wait()
             self.set_state(prev)
-        messages, self._inbox = self._inbox, []
-        return messages
+
+    def usage_totals(self) -> UsageTotals:
+        """Tokens and cost of this pane so far, over every run of it (for budgets)."""
+        return self.ctx.ledger.usage_totals(self.name)
 
     def take_program_reload(self) -> bool:
         flag, self._program_reload = self._program_reload, False
@@ -177,11 +185,11 @@ class Pane:
 
     # ================================================================ commands
 
-    def pause(self) -> None:
+    def pause(self, reason: str = "paused by the researcher (a running experiment finishes first)") -> None:
         self._paused.clear()
         if self.state not in ("running", "judging", "queued"):
             self.set_state("paused")
-        self.activity("info", "paused by the researcher (a running experiment finishes first)")
+        self.activity("info", reason)
 
     def resume(self) -> None:
         self._paused.set()
@@ -374,7 +382,7 @@ class Pane:
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
         """DESIGN.md steps 4-9 for the changes the agent made in the worktree."""
         self._check_done()
-        await self.checkpoint()
+        await self._wait_while_paused()  # the inbox stays for the agent's next turn boundary
         description = " ".join(description.split())[:500] or "experiment"
         guard = await asyncio.to_thread(self.wt.guard)
         if guard.ok:
@@ -451,8 +459,10 @@ class Pane:
                     log_path=log_path,
                     timeout_s=ws.timeout_s,
                     pidfile=self.pidfile,
+                    on_start=self._started,
                 )
             finally:
+                self.running_pid = None
                 self.ctx.pool.release(slot)
         except asyncio.CancelledError:
             self._record_interrupted(seq, commit, description, started, slot, log_path, agent_ref)
@@ -491,6 +501,9 @@ class Pane:
         outcome = await asyncio.to_thread(self._settle, row, previous_best, log_tail)
         self.set_state("thinking")
         return outcome
+
+    def _started(self, pid: int) -> None:
+        self.running_pid = pid
 
     def _settle(self, row: ExperimentRow, previous_best: float | None, log_tail: str) -> Outcome:
         """Ledger first, then git (keep advances, anything else resets), then TSV and event."""

@@ -102,6 +102,7 @@ class Orchestra:
         max_experiments: int | None = None,
         slots: list[Slot] | None = None,
         agent_factory=None,
+        telemetry: bool = True,
     ):
         self.config = config
         self.run_dir = config.runs_dir
@@ -109,6 +110,7 @@ class Orchestra:
         self.max_experiments = max_experiments
         self._slots_override = slots
         self._agent_factory = agent_factory
+        self.telemetry = telemetry
         self.panes: dict[str, Pane] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._lock: RunDirLock | None = None
@@ -192,6 +194,8 @@ class Orchestra:
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
         reason = "all panes done"
+        monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
+        token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, pane in self.panes.items():
@@ -200,9 +204,35 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
+            token_rates.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await token_rates
+            if monitor is not None:
+                monitor.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await monitor
             if self._stopping:
                 reason = "stopped"
             self.bus.publish(RunFinished(reason=reason))
+
+    async def _publish_token_rates(self) -> None:
+        """TokenRates at most once a second, per pane and in total, only when they changed."""
+        from conductor.telemetry.tokens import TokenMeters
+
+        meters = TokenMeters(usd_totals={name: self.ledger.usage_totals(name).usd for name in self.panes})
+        unsubscribe = self.bus.subscribe(meters.observe)
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                for event in meters.due():
+                    self.bus.publish(event)
+        finally:
+            unsubscribe()
+
+    def _monitor(self):
+        from conductor.core.monitor import Monitor
+
+        return Monitor(self.pool, self.panes, self.bus, self.ledger)
 
     def stop(self, pane: str | None = None) -> None:
         """Cancel one pane, or all of them (the orchestra then finishes)."""
