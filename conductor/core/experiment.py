@@ -20,11 +20,11 @@ from pathlib import Path
 
 import psutil
 
+from conductor.core.secrets import is_secret_name
 from conductor.core.summary import parse_summary
 
 TERM_GRACE_S = 2.0
 TAIL_BYTES = 256 * 1024
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ProcessResult:
 
 def experiment_env(base: dict[str, str], slot_env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
     """The environment an experiment sees: no secrets, single-threaded BLAS, the slot's env."""
-    env = {k: v for k, v in base.items() if not any(m in k.upper() for m in SECRET_MARKERS)}
+    env = {k: v for k, v in base.items() if not is_secret_name(k)}
     env["OPENBLAS_NUM_THREADS"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(slot_env)
@@ -104,13 +104,34 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def write_pidfile(path: Path, pid: int) -> None:
+TAG_VAR = "CONDUCTOR_EXPERIMENT"
+
+
+def kill_tagged(tag: str, since: float) -> list[int]:
+    """Kill processes that carry this experiment's tag in their environment: daemons that
+    left the process group (setsid, double fork) still inherit it. Only processes started
+    after the experiment are looked at, so the scan stays cheap."""
+    killed = []
+    me = os.getpid()
+    for p in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if p.info["create_time"] < since - 1.0 or p.pid == me:
+                continue
+            if p.environ().get(TAG_VAR) == tag:
+                p.kill()
+                killed.append(p.pid)
+        except (psutil.Error, OSError):
+            continue
+    return killed
+
+
+def write_pidfile(path: Path, pid: int, tag: str | None = None) -> None:
     try:
         started = psutil.Process(pid).create_time()
     except psutil.Error:
         started = 0.0
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": pid, "pgid": pid, "create_time": started}))
+    tmp.write_text(json.dumps({"pid": pid, "pgid": pid, "create_time": started, "tag": tag}))
     os.replace(tmp, path)
 
 
@@ -128,9 +149,12 @@ def reap_pidfile(path: Path) -> bool:
             killed = True
     except (psutil.NoSuchProcess, KeyError):
         # the leader is gone, but members of its group may live on
-        if _group_alive(info.get("pgid", -1)):
-            kill_group(info["pgid"], grace_s=1.0)
+        pgid = info.get("pgid") or 0
+        if pgid > 1 and _group_alive(pgid):
+            kill_group(pgid, grace_s=1.0)
             killed = True
+    if info.get("tag") and kill_tagged(info["tag"], info.get("create_time", 0.0)):
+        killed = True
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     return killed
@@ -161,8 +185,12 @@ async def run_process(
     timeout_s: float,
     pidfile: Path | None = None,
     on_start=None,
+    tag: str | None = None,
 ) -> ProcessResult:
-    """Run `command` to completion or timeout; on cancellation kill it and re-raise."""
+    """Run `command` to completion or timeout; on cancellation kill it and re-raise.
+    With `tag`, the run's environment carries it and every tagged straggler is killed."""
+    if tag:
+        env = {**env, TAG_VAR: tag}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
     with open(log_path, "wb") as log:
@@ -178,7 +206,7 @@ async def run_process(
         )
     pgid = proc.pid
     if pidfile is not None:
-        write_pidfile(pidfile, proc.pid)
+        write_pidfile(pidfile, proc.pid, tag)
     if on_start is not None:
         on_start(proc.pid)
     timed_out = False
@@ -193,6 +221,8 @@ async def run_process(
         kill_group(pgid, proc.pid, grace_s=1.0)
         with contextlib.suppress(Exception):
             await asyncio.shield(proc.wait())
+        if tag:
+            kill_tagged(tag, started)
         if pidfile is not None:
             with contextlib.suppress(FileNotFoundError):
                 pidfile.unlink()
@@ -201,6 +231,8 @@ async def run_process(
     # whatever the run left in its group (dataloader workers, a stray server) goes too
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+    if tag:
+        await asyncio.to_thread(kill_tagged, tag, started)
     if pidfile is not None:
         with contextlib.suppress(FileNotFoundError):
             pidfile.unlink()

@@ -55,6 +55,7 @@ class RunContext:
     max_experiments: int | None = None
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     agent_factory: Callable[[AgentConfig], object] | None = None  # tests inject scripted agents
+    redact: Callable[[str], str] = field(default=lambda text: text)
 
 
 def usage_cost(price: Price | None, input: int, output: int, cw5m: int, cw1h: int, cache_read: int) -> float:
@@ -112,14 +113,14 @@ class Pane:
         return self.ctx.agents_md
 
     def activity(self, kind: str, text: str) -> None:
-        self.ctx.bus.publish(AgentActivity(pane=self.name, kind=kind, text=text))
+        self.ctx.bus.publish(AgentActivity(pane=self.name, kind=kind, text=self.ctx.redact(text)))
 
     def set_state(self, state: str, detail: str = "", deadline: float | None = None) -> None:
         self.state = state
         self.ctx.bus.publish(PaneState(pane=self.name, state=state, detail=detail, deadline=deadline))
 
     def alert(self, level: str, message: str) -> None:
-        self.ctx.bus.publish(Alert(pane=self.name, level=level, message=message))
+        self.ctx.bus.publish(Alert(pane=self.name, level=level, message=self.ctx.redact(message)))
 
     def price(self, model: str) -> Price | None:
         return self.ctx.config.price(model)
@@ -202,6 +203,7 @@ class Pane:
         return not self._paused.is_set()
 
     def say(self, text: str) -> None:
+        text = self.ctx.redact(text)
         self._inbox.append(text)
         self.ctx.ledger.add_message(self.name, "researcher", text)
         self.activity("researcher", text)
@@ -383,7 +385,7 @@ class Pane:
         """DESIGN.md steps 4-9 for the changes the agent made in the worktree."""
         self._check_done()
         await self._wait_while_paused()  # the inbox stays for the agent's next turn boundary
-        description = " ".join(description.split())[:500] or "experiment"
+        description = self.ctx.redact(" ".join(description.split())[:500]) or "experiment"
         guard = await asyncio.to_thread(self.wt.guard)
         if guard.ok:
             commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
@@ -460,6 +462,7 @@ class Pane:
                     timeout_s=ws.timeout_s,
                     pidfile=self.pidfile,
                     on_start=self._started,
+                    tag=f"{self.ctx.run_dir}:{self.name}:{seq}",
                 )
             finally:
                 self.running_pid = None
@@ -523,8 +526,12 @@ class Pane:
 
     def _record(self, row: ExperimentRow, *, previous_best: float | None, log_tail: str = "") -> Outcome:
         self.ctx.ledger.record_experiment(row)
+        tsv = self.worktree_path / results_tsv.FILENAME
         with contextlib.suppress(OSError):
-            results_tsv.append(self.worktree_path / results_tsv.FILENAME, self.workspace.metric, row)
+            if tsv.is_file():
+                results_tsv.append(tsv, self.workspace.metric, row)
+            else:  # deleted under us (by an experiment, by hand): the ledger has every row
+                results_tsv.rewrite(tsv, self.workspace.metric, self.ctx.ledger.experiments(self.name))
         delta = row.metric - previous_best if row.metric is not None and previous_best is not None else None
         self.ctx.bus.publish(
             ExperimentFinished(

@@ -20,6 +20,7 @@ from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, 
 from conductor.core.events import Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane, RunContext
+from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.errors import ConductorError
 
@@ -154,6 +155,7 @@ class Orchestra:
             agents_md=agents_md_text(),
             max_experiments=self.max_experiments,
             agent_factory=self._agent_factory,
+            redact=Redactor(dict(os.environ)),
         )
         for position, spec in enumerate(self.config.panes):
             self.panes[spec.name] = Pane(spec, ctx, position)
