@@ -36,3 +36,42 @@ def test_misbehaving_experiments(tmp_path, fastws):
     assert leftover_processes(run_dir) == []
     # results.tsv was deleted mid-run and rebuilt whole from the ledger
     check_invariants(run_dir)
+
+
+def test_secrets_never_reach_any_file_of_the_run(tmp_path, fastws, monkeypatch):
+    key = "sk-ant-test-0123456789abcdef"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    monkeypatch.setenv("WANDB_API_KEY", "wandb-secret-value-42")
+    cfg = write_config(tmp_path, fastws)
+    train = (fastws / "train.py").read_text()
+    leaky = train.replace(
+        'print("---")',
+        'print("env key:", os.environ.get("ANTHROPIC_API_KEY"), os.environ.get("WANDB_API_KEY"))\nprint("---")',
+    )
+    steps = [
+        Step(f"try with key {key}", raw={"train.py": leaky}),
+        Step("researcher pasted it", edits={"train.py": {"X": "2.0"}}),
+    ]
+
+    class Chatty(ScriptedAgent):
+        async def run(self, session):
+            session.activity("text", f"my key is {key}")
+            session.say(f"here is the wandb key wandb-secret-value-42 and {key}")
+            await super().run(session)
+
+    run_orchestra(cfg, {"fast": Chatty(steps)}, max_experiments=3)
+    run_dir = tmp_path / ".conductor"
+    hits = []
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if key.encode() in data or b"wandb-secret-value-42" in data:
+                hits.append(str(path))
+    assert hits == []
+    ledger = Ledger(run_dir / "ledger.db")
+    rows = ledger.experiments("fast")
+    messages = ledger.messages("fast")
+    ledger.close()
+    assert rows[1].description == "try with key [redacted]"
+    assert "env key: None None" in open(rows[1].log_path).read()
+    assert messages[-1][2] == "here is the wandb key [redacted] and [redacted]"
