@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
     rep.add_argument("-o", "--output", default=None, metavar="FILE.png")
+    rep.add_argument(
+        "--html", nargs="?", const="", default=None, metavar="FILE.html", help="also write one self-contained page"
+    )
+
+    x = sub.add_parser("export", help="experiments and token usage as CSV or JSON lines, for a notebook")
+    g = x.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+    x.add_argument("-o", "--output", required=True, metavar="FILE.csv|FILE.jsonl")
 
     i = sub.add_parser("init", help="write a commented example conductor.toml")
     i.add_argument("dir", nargs="?", default=".")
@@ -108,7 +117,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if verb == "report":
         from conductor.report import cmd_report
 
-        return cmd_report(_runs_dir(args), args.output)
+        return cmd_report(_runs_dir(args), args.output, args.html)
+    if verb == "export":
+        from conductor.export import cmd_export
+
+        return cmd_export(_runs_dir(args), args.output)
     if verb == "exp":
         from conductor.core.control import cmd_exp
 

@@ -6,11 +6,13 @@ and cost, and totals over all panes. Token totals are sums of what the agents re
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from conductor.core.judge import improvement
 from conductor.core.ledger import Ledger
 from conductor.errors import ConductorError
+from conductor.leaderboard import leaderboard_from_ledger, leaderboard_lines
 
 STATUSES = ("keep", "discard", "crash", "rejected")
 
@@ -61,7 +63,44 @@ def pane_status(ledger: Ledger) -> dict:
             totals["tokens"][k] += entry["tokens"][k]
         totals["usd"] += usage.usd
     totals["usd"] = round(totals["usd"], 6)
-    return {"run": ledger.get_meta("run"), "panes": panes, "totals": totals}
+    board = leaderboard_from_ledger(ledger).as_dict()
+    return {
+        "run": ledger.get_meta("run"),
+        "panes": panes,
+        "totals": totals,
+        "leaderboard": board,
+        "slots": slot_status(ledger),
+    }
+
+
+def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
+    """Per slot: experiments run, busy seconds, and duty (busy fraction) over the whole run and
+    the last hour, from experiment spans; plus the last telemetry sample written."""
+    now = now or time.time()
+    created = float(ledger.get_meta("created_at") or now)
+    rows = ledger.execute("SELECT slot, started_at, finished_at FROM experiments WHERE slot != '' ORDER BY started_at")
+    out: dict[str, dict] = {}
+    for slot, start, finish in rows:
+        entry = out.setdefault(slot, {"slot": slot, "experiments": 0, "busy_s": 0.0, "busy_last_hour_s": 0.0})
+        entry["experiments"] += 1
+        entry["busy_s"] += max(0.0, finish - start)
+        entry["busy_last_hour_s"] += max(0.0, finish - max(start, now - 3600))
+    # the run's active span: to its last recorded activity, not to whenever status is asked
+    last_ts = ledger.execute("SELECT MAX(ts) FROM samples")[0][0] or 0.0
+    end = min(now, max([last_ts] + [r[2] for r in rows])) if rows else now
+    span = max(1e-9, end - created)
+    for entry in out.values():
+        entry["duty"] = round(min(1.0, entry["busy_s"] / span), 4)
+        entry["duty_last_hour"] = round(min(1.0, entry["busy_last_hour_s"] / min(3600.0, span)), 4)
+        entry["busy_s"] = round(entry["busy_s"], 1)
+        entry["busy_last_hour_s"] = round(entry["busy_last_hour_s"], 1)
+        last = ledger.execute(
+            "SELECT ts, util, mem_used_mb, temp_c FROM samples WHERE slot = ? ORDER BY ts DESC LIMIT 1", (entry["slot"],)
+        )
+        entry["last_sample"] = (
+            {"ts": last[0][0], "util": last[0][1], "mem_used_mb": last[0][2], "temp_c": last[0][3]} if last else None
+        )
+    return sorted(out.values(), key=lambda e: e["slot"])
 
 
 def _fmt(v: float | None, width: int = 9) -> str:
@@ -90,4 +129,6 @@ def render_table(status: dict, run_dir: Path) -> str:
         f"total: {t['experiments']} experiments, {t['keep']} keep, {t['discard']} discard, {t['crash']} crash,"
         f" {t['rejected']} rejected" + (f", ${t['usd']:.2f}" if t["usd"] else "")
     )
+    if status.get("leaderboard", {}).get("programs"):
+        lines += ["", *leaderboard_lines(status["leaderboard"])]
     return "\n".join(lines)

@@ -80,6 +80,10 @@ def kill_group(pgid: int, root_pid: int | None = None, grace_s: float = TERM_GRA
     for p in procs:
         with contextlib.suppress(psutil.Error):
             p.kill()
+    # SIGKILL is asynchronous: wait (briefly) until the group is really gone
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and (_group_alive(pgid) or any(_alive(p) for p in procs)):
+        time.sleep(0.02)
 
 
 def _alive(p: psutil.Process) -> bool:

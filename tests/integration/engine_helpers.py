@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,7 +106,17 @@ def check_invariants(run_dir: Path) -> None:
     assert leftover_processes(run_dir) == []
 
 
-def leftover_processes(run_dir: Path) -> list[str]:
+def leftover_processes(run_dir: Path, wait_s: float = 2.0) -> list[str]:
+    """Processes whose cwd is inside the run dir (a killed process may take a moment to go)."""
+    deadline = time.time() + wait_s
+    while True:
+        found = _processes_in(run_dir)
+        if not found or time.time() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _processes_in(run_dir: Path) -> list[str]:
     out = []
     root = str(run_dir.resolve())
     for p in psutil.process_iter(["pid", "cwd", "cmdline"]):

@@ -1,0 +1,149 @@
+"""`conductor export`: a run's experiments and token usage as one flat table, for a notebook.
+
+One record per experiment and one per usage row, told apart by the `record` column
+("experiment" or "usage"), each carrying its pane's workspace, program hash, metric name
+and goal so a notebook can group without joining. The format follows the file name:
+`.csv` (one header, the union of columns, empty cells where a column does not apply) or
+`.jsonl`/`.ndjson` (one JSON object per line). A missing metric stays empty (CSV) or null
+(JSON), never 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from conductor.core.ledger import Ledger
+from conductor.errors import ConductorError
+
+PANE_COLUMNS = ("pane", "workspace", "program_sha", "metric_name", "goal", "agent", "model")
+EXPERIMENT_COLUMNS = (
+    "seq",
+    "commit",
+    "parent",
+    "status",
+    "metric",
+    "is_baseline",
+    "description",
+    "reason",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "slot",
+    "exit_code",
+    "memory_gb",
+    "agent_ref",
+    "seed",
+    "summary",
+)
+USAGE_COLUMNS = (
+    "ts",
+    "usage_model",
+    "request_id",
+    "input",
+    "output",
+    "cache_write_5m",
+    "cache_write_1h",
+    "cache_read",
+    "usd",
+    "source",
+)
+COLUMNS = ("record", *PANE_COLUMNS, *EXPERIMENT_COLUMNS, *USAGE_COLUMNS)
+
+
+def export_records(ledger: Ledger) -> list[dict]:
+    """Every experiment, then every usage row, each as a dict with the pane's context."""
+    context = {
+        p.name: {
+            "pane": p.name,
+            "workspace": p.workspace,
+            "program_sha": p.program_sha,
+            "metric_name": p.metric,
+            "goal": p.goal,
+            "agent": p.agent,
+            "model": p.model,
+        }
+        for p in ledger.panes()
+    }
+
+    def pane_context(name: str) -> dict:
+        return context.get(name, {"pane": name})
+
+    records = []
+    for name in context:
+        for e in ledger.experiments(name):
+            records.append(
+                {
+                    "record": "experiment",
+                    **pane_context(name),
+                    "seq": e.seq,
+                    "commit": e.commit,
+                    "parent": e.parent,
+                    "status": e.status,
+                    "metric": e.metric if e.status in ("keep", "discard") else None,
+                    "is_baseline": e.is_baseline,
+                    "description": e.description,
+                    "reason": e.reason,
+                    "started_at": e.started_at,
+                    "finished_at": e.finished_at,
+                    "duration_s": e.duration_s,
+                    "slot": e.slot,
+                    "exit_code": e.exit_code,
+                    "memory_gb": e.memory_gb,
+                    "agent_ref": e.agent_ref,
+                    "seed": e.seed,
+                    "summary": e.summary,
+                }
+            )
+    usage = ledger.execute(
+        "SELECT pane, ts, model, request_id, input, output, cache_write_5m, cache_write_1h, cache_read, usd, source"
+        " FROM usage ORDER BY ts, id"
+    )
+    for pane, *values in usage:
+        records.append({"record": "usage", **pane_context(pane), **dict(zip(USAGE_COLUMNS, values, strict=True))})
+    return records
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def write_export(records: list[dict], path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, restval="")
+            writer.writeheader()
+            for r in records:
+                writer.writerow({k: _csv_value(v) for k, v in r.items()})
+    elif suffix in (".jsonl", ".ndjson"):
+        with open(path, "w", encoding="utf-8") as fh:
+            for r in records:
+                fh.write(json.dumps(r, default=str) + "\n")
+    else:
+        raise ConductorError(f"cannot tell the format of {path}: name it .csv, .jsonl or .ndjson")
+
+
+def cmd_export(run_dir: Path, output: str) -> int:
+    from conductor.status import open_ledger
+
+    path = Path(output)
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise ConductorError(f"cannot tell the format of {path}: name it .csv, .jsonl or .ndjson")
+    ledger = open_ledger(run_dir)
+    try:
+        records = export_records(ledger)
+    finally:
+        ledger.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_export(records, path)
+    experiments = sum(1 for r in records if r["record"] == "experiment")
+    print(f"wrote {experiments} experiments and {len(records) - experiments} usage rows to {path}")
+    return 0
