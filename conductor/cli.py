@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("exp", help="run an experiment from inside a pane's worktree (for CLI agents)")
     e.add_argument("-m", "--message", required=True, metavar="MESSAGE")
 
+    v = sub.add_parser("verify", help="re-run a recorded commit N times and print the spread")
+    v.add_argument("pane")
+    v.add_argument("commit")
+    v.add_argument("--runs", type=int, default=3, metavar="N")
+    g = v.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
     sub.add_parser("doctor", help="check git, GPUs, API key and agent CLIs")
     return p
 
@@ -126,6 +134,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from conductor.core.control import cmd_exp
 
         return cmd_exp(args.message)
+    if verb == "verify":
+        from conductor.verify import cmd_verify
+
+        return cmd_verify(_runs_dir(args), args.pane, args.commit, args.runs)
     if verb == "doctor":
         from conductor.doctor import cmd_doctor
 

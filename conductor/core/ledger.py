@@ -79,6 +79,15 @@ CREATE TABLE IF NOT EXISTS messages (
     role TEXT NOT NULL,
     text TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reruns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pane TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    ts REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    metric REAL,
+    log_path TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS samples (
     ts REAL NOT NULL,
     slot TEXT NOT NULL,
@@ -373,6 +382,13 @@ class Ledger:
             self._db.execute(
                 "INSERT INTO samples (ts, slot, pane, busy, util, mem_used_mb, temp_c) VALUES (?,?,?,?,?,?,?)",
                 (ts, slot, pane, busy, util, mem_used_mb, temp_c),
+            )
+
+    def record_rerun(self, pane: str, commit: str, seed: int, metric: float | None, log_path: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO reruns (pane, commit_sha, ts, seed, metric, log_path) VALUES (?,?,?,?,?,?)",
+                (pane, commit, time.time(), seed, metric, log_path),
             )
 
     def execute(self, sql: str, args: tuple = ()) -> list[Any]:

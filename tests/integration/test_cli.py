@@ -90,3 +90,25 @@ def test_second_conductor_on_the_same_run_dir_is_refused(tmp_path, fastws):
     finally:
         first.terminate()
         first.wait(timeout=20)
+
+
+def test_verify_reruns_a_recorded_commit(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    assert conductor("run", "-c", str(cfg), "--max-experiments", "3", cwd=tmp_path).returncode == 0
+    status = json.loads(conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    best = status["panes"][0]["best_commit"]
+    out = conductor("verify", "fast", best[:8], "--runs", "2", "-c", str(cfg), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "run 2/2 seed 2" in out.stdout
+    assert f"recorded {status['panes'][0]['best']:.6f}" in out.stdout
+    assert "sd 0.000000" in out.stdout  # the fast workspace is deterministic
+    from conductor.core.ledger import Ledger
+
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    rows = ledger.execute("SELECT commit_sha, seed, metric FROM reruns")
+    ledger.close()
+    assert [(r[0], r[1]) for r in rows] == [(best, 1), (best, 2)]
+    # the throwaway worktree is gone and the pane's own is untouched
+    assert not any((tmp_path / ".conductor" / "verify").iterdir())
+    bad = conductor("verify", "fast", "deadbeef", "-c", str(cfg), cwd=tmp_path)
+    assert bad.returncode == 2 and "no recorded experiment with commit deadbeef" in bad.stderr
