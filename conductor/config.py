@@ -75,6 +75,10 @@ class WorkspaceConfig:
     max_hours: float | None = None
     target: float | None = None
     plateau: int | None = None
+    noise_k: float = 2.0
+    crash_limit: int = 3
+    sanity_gain: float | None = None
+    plausible: tuple[float, float] | None = None
     knobs: tuple[Knob, ...] = ()
 
 
@@ -144,6 +148,10 @@ _SCHEMA_WORKSPACE = {
     "max_hours": "posnum",
     "target": _NUM,
     "plateau": "posint",
+    "noise_k": "nonneg",
+    "crash_limit": "posint",
+    "sanity_gain": "posnum",
+    "plausible": "range",
 }
 # workspace.toml may set the workspace's own keys and declare knobs.
 _SCHEMA_WORKSPACE_FILE = {k: v for k, v in _SCHEMA_WORKSPACE.items() if k not in ("name", "path", "panes", "agent")}
@@ -215,6 +223,11 @@ class _Reader:
                 close = difflib.get_close_matches(str(v), AGENT_KINDS, n=1, cutoff=0.5)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 bad(" | ".join(AGENT_KINDS) + hint)
+        elif kind == "range":
+            ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            if not ok or v[0] >= v[1]:
+                bad("[low, high] with low < high")
+            v = (float(v[0]), float(v[1]))
         elif kind == "name":
             if not isinstance(v, str) or not PANE_NAME.match(v):
                 bad("a short name of letters, digits, '-', '_' or '.'")
@@ -465,8 +478,12 @@ def config_to_dict(cfg: Config) -> dict:
             "copy": list(ws.copy),
             "noise_runs": ws.noise_runs,
             "verify": ws.verify,
+            "noise_k": ws.noise_k,
+            "crash_limit": ws.crash_limit,
         }
-        for key in ("max_experiments", "max_hours", "target", "plateau"):
+        if ws.plausible is not None:
+            d["plausible"] = list(ws.plausible)
+        for key in ("max_experiments", "max_hours", "target", "plateau", "sanity_gain"):
             if getattr(ws, key) is not None:
                 d[key] = getattr(ws, key)
         out["workspace"].append(d)

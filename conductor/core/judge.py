@@ -45,5 +45,5 @@ def judge(
     if gain > min_delta:
         return Verdict("keep", f"better by {gain:.6g}")
     if gain > 0:
-        return Verdict("discard", f"better by {gain:.6g}, not more than min_delta {min_delta:g}")
+        return Verdict("discard", f"better by {gain:.6g}, within the keep threshold {min_delta:.6g}")
     return Verdict("discard", "not better" if gain < 0 else "equal")

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from conductor.core.events import (
     TokenUsage,
 )
 from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
-from conductor.core.judge import judge
+from conductor.core.judge import Verdict, improvement, judge
 from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord, UsageTotals
 from conductor.core.outcome import Outcome, PaneFinished
 from conductor.core.slots import Slot, SlotPool
@@ -171,7 +172,7 @@ class Pane:
 
     async def _wait_while_paused(self) -> None:
         if not self._paused.is_set():
-            prev = self.state
+            prev = self.state if self.state != "paused" else "thinking"
             self.set_state("paused")
             await self._paused.wait()
             self.set_state(prev)
@@ -371,9 +372,17 @@ class Pane:
         return min(limits) if limits else None
 
     def _check_done(self) -> None:
+        """Stop conditions: max_experiments, max_hours, target."""
+        ws = self.workspace
         limit = self._limit()
         if limit is not None and self.ctx.ledger.experiment_count(self.name) >= limit:
             raise PaneFinished(f"reached {limit} experiments")
+        if ws.max_hours is not None:
+            record = self.ctx.ledger.pane(self.name)
+            if record and time.time() - record.created_at >= ws.max_hours * 3600:
+                raise PaneFinished(f"reached max_hours {ws.max_hours:g}")
+        if ws.target is not None and self.best is not None and improvement(ws.goal, ws.target, self.best) >= 0:
+            raise PaneFinished(f"target reached: {ws.metric} {self.best:.6g} (target {ws.target:g})")
 
     async def _run_baseline(self) -> None:
         self.set_state("baseline")
@@ -427,60 +436,31 @@ class Pane:
         log_path = self.log_dir / f"{seq:04d}-{commit[:7]}.log"
         previous_best = self.best
         started = time.time()
-        slot: Slot | None = None
+        holder: dict = {}
         try:
-            self.set_state("queued", f"queued ({self.ctx.pool.waiting} ahead)")
-            slot = await self.ctx.pool.acquire(self.name)
-            try:
-                started = time.time()
-                self.set_state("running", f"on {slot.name}", deadline=started + ws.time_budget_s)
-                self.ctx.bus.publish(
-                    ExperimentStarted(
-                        pane=self.name,
-                        seq=seq,
-                        commit=commit,
-                        description=description,
-                        slot=slot.name,
-                        budget_s=ws.time_budget_s,
-                    )
-                )
-                env = experiment_env(
-                    self.ctx.base_env,
-                    slot.env,
-                    {
-                        "CONDUCTOR_SEED": "0",
-                        "TIME_BUDGET": f"{ws.time_budget_s:g}",
-                        "CONDUCTOR_PANE": self.name,
-                        "CONDUCTOR_RUN_DIR": str(self.ctx.run_dir),
-                    },
-                )
-                result = await run_process(
-                    ws.run,
-                    cwd=self.worktree_path,
-                    env=env,
-                    log_path=log_path,
-                    timeout_s=ws.timeout_s,
-                    pidfile=self.pidfile,
-                    on_start=self._started,
-                    tag=f"{self.ctx.run_dir}:{self.name}:{seq}",
-                )
-            finally:
-                self.running_pid = None
-                self.ctx.pool.release(slot)
+            result, slot = await self._run_once(
+                commit, seq=seq, seed=0, log_path=log_path, description=description, announce=True, holder=holder
+            )
+            started = result.started_at
+            self.set_state("judging")
+            metric = metric_from(result.summary, ws.metric)
+            verdict = judge(
+                goal=ws.goal,
+                best=self.best,
+                metric=metric,
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                min_delta=self.keep_threshold(),
+                metric_name=ws.metric,
+            )
+            extra: dict = {}
+            if is_baseline and verdict.status == "keep" and ws.noise_runs > 1:
+                metric, extra = await self._noise_floor(commit, seq, metric)
+            elif verdict.status == "keep" and previous_best is not None:
+                verdict, metric, extra = await self._maybe_verify(commit, seq, metric, previous_best)
         except asyncio.CancelledError:
-            self._record_interrupted(seq, commit, description, started, slot, log_path, agent_ref)
+            self._record_interrupted(seq, commit, description, started, holder.get("slot"), log_path, agent_ref)
             raise
-        self.set_state("judging")
-        metric = metric_from(result.summary, ws.metric)
-        verdict = judge(
-            goal=ws.goal,
-            best=self.best,
-            metric=metric,
-            exit_code=result.exit_code,
-            timed_out=result.timed_out,
-            min_delta=ws.min_delta,
-            metric_name=ws.metric,
-        )
         row = ExperimentRow(
             pane=self.name,
             seq=seq,
@@ -492,18 +472,168 @@ class Pane:
             parent=self.best_commit,
             memory_gb=memory_gb(result.summary),
             started_at=result.started_at,
-            finished_at=result.finished_at,
+            finished_at=time.time() if extra else result.finished_at,
             slot=slot.name,
             log_path=str(log_path),
             exit_code=result.exit_code,
-            summary={k: v for k, v in result.summary.items() if isinstance(v, (float, str))},
+            summary={**{k: v for k, v in result.summary.items() if isinstance(v, (float, str))}, **extra},
             is_baseline=is_baseline,
             agent_ref=agent_ref,
         )
         log_tail = log_tail_lines(log_path) if verdict.status == "crash" else ""
         outcome = await asyncio.to_thread(self._settle, row, previous_best, log_tail)
+        self._after_record(row, log_tail)
         self.set_state("thinking")
         return outcome
+
+    async def _run_once(
+        self,
+        commit: str,
+        *,
+        seq: int,
+        seed: int,
+        log_path: Path,
+        description: str,
+        announce: bool = False,
+        state: str = "running",
+        holder: dict | None = None,
+    ):
+        """Lease a slot, run the workspace command once, release the slot at once."""
+        ws = self.workspace
+        self.set_state("queued", f"queued ({self.ctx.pool.waiting} ahead)")
+        slot = await self.ctx.pool.acquire(self.name)
+        if holder is not None:
+            holder["slot"] = slot
+        try:
+            started = time.time()
+            self.set_state(state, f"on {slot.name}", deadline=started + ws.time_budget_s)
+            if announce:
+                self.ctx.bus.publish(
+                    ExperimentStarted(
+                        pane=self.name,
+                        seq=seq,
+                        commit=commit,
+                        description=description,
+                        slot=slot.name,
+                        budget_s=ws.time_budget_s,
+                    )
+                )
+            env = experiment_env(
+                self.ctx.base_env,
+                slot.env,
+                {
+                    "CONDUCTOR_SEED": str(seed),
+                    "TIME_BUDGET": f"{ws.time_budget_s:g}",
+                    "CONDUCTOR_PANE": self.name,
+                    "CONDUCTOR_RUN_DIR": str(self.ctx.run_dir),
+                },
+            )
+            result = await run_process(
+                ws.run,
+                cwd=self.worktree_path,
+                env=env,
+                log_path=log_path,
+                timeout_s=ws.timeout_s,
+                pidfile=self.pidfile,
+                on_start=self._started,
+                tag=f"{self.ctx.run_dir}:{self.name}:{seq}:{seed}",
+            )
+        finally:
+            self.running_pid = None
+            self.ctx.pool.release(slot)
+        return result, slot
+
+    # ---------------------------------------------------------------- trust: noise, verification, gates
+
+    def keep_threshold(self) -> float:
+        """A keep must beat the best by more than max(min_delta, noise_k x baseline spread)."""
+        spread = self.ctx.ledger.get_meta(f"noise_spread:{self.name}")
+        noise = self.workspace.noise_k * float(spread) if spread else 0.0
+        return max(self.workspace.min_delta, noise)
+
+    async def _repeat(self, commit: str, seq: int, runs: int, state: str) -> list[float | None]:
+        """Run `commit` `runs` more times with seeds 1..runs; each run goes to the reruns table."""
+        values: list[float | None] = []
+        for seed in range(1, runs + 1):
+            log = self.log_dir / f"{seq:04d}-{commit[:7]}-seed{seed}.log"
+            result, _ = await self._run_once(commit, seq=seq, seed=seed, log_path=log, description="", state=state)
+            value = metric_from(result.summary, self.workspace.metric) if result.exit_code == 0 else None
+            value = value if value is not None and value == value else None
+            self.ctx.ledger.record_rerun(self.name, commit, seed, value, str(log))
+            values.append(value)
+        return values
+
+    async def _noise_floor(self, commit: str, seq: int, first: float) -> tuple[float, dict]:
+        ws = self.workspace
+        self.activity("info", f"measuring the noise floor: {ws.noise_runs} baseline runs with different seeds")
+        values = [first] + await self._repeat(commit, seq, ws.noise_runs - 1, state="baseline")
+        ok = [v for v in values if v is not None]
+        spread = statistics.stdev(ok) if len(ok) > 1 else 0.0
+        self.ctx.ledger.set_meta(f"noise_spread:{self.name}", repr(spread))
+        mean = statistics.fmean(ok)
+        self.activity(
+            "info",
+            f"noise floor: {ws.metric} mean {mean:.6f}, sd {spread:.6f} over {len(ok)} runs; "
+            f"a keep must now beat the best by more than {self.keep_threshold():.6f}",
+        )
+        return mean, {"noise_runs": values, "noise_sd": spread}
+
+    def _gates(self, metric: float, previous_best: float) -> list[str]:
+        ws = self.workspace
+        reasons = []
+        gain = improvement(ws.goal, previous_best, metric)
+        if ws.sanity_gain is not None and previous_best != 0 and gain / abs(previous_best) > ws.sanity_gain:
+            reasons.append(f"a {gain / abs(previous_best):.0%} gain in one step is above sanity_gain {ws.sanity_gain:g}")
+        if ws.plausible is not None and not (ws.plausible[0] <= metric <= ws.plausible[1]):
+            reasons.append(f"{metric:.6g} is outside the plausible range {list(ws.plausible)}")
+        return reasons
+
+    async def _maybe_verify(self, commit: str, seq: int, metric: float, previous_best: float):
+        """A candidate keep is re-run `verify` times (or twice when a gate trips) and kept only
+        if the mean of all runs still wins."""
+        ws = self.workspace
+        reasons = self._gates(metric, previous_best)
+        runs = max(ws.verify, 2 if reasons else 0)
+        if not runs:
+            return Verdict("keep", f"better by {improvement(ws.goal, previous_best, metric):.6g}"), metric, {}
+        why = "; ".join(reasons) or f"verify = {ws.verify}"
+        self.activity("info", f"verifying a candidate keep ({why}): {runs} more run(s)")
+        values = [metric] + await self._repeat(commit, seq, runs, state="verifying")
+        extra = {"verify_runs": values}
+        if any(v is None for v in values):
+            return Verdict("discard", f"a verification run crashed ({why})"), metric, extra
+        mean = statistics.fmean(values)
+        gain = improvement(ws.goal, previous_best, mean)
+        if gain <= self.keep_threshold():
+            return Verdict("discard", f"did not hold up: mean {mean:.6g} over {len(values)} runs"), metric, extra
+        if ws.plausible is not None and not (ws.plausible[0] <= mean <= ws.plausible[1]):
+            return Verdict("discard", f"implausible: mean {mean:.6g} outside {list(ws.plausible)}"), metric, extra
+        return Verdict("keep", f"verified: mean {mean:.6g} over {len(values)} runs, better by {gain:.6g}"), mean, extra
+
+    def _after_record(self, row: ExperimentRow, log_tail: str) -> None:
+        """Guards that act on the record: crash streaks pause, plateaus nudge."""
+        ws = self.workspace
+        if row.status == "crash" and self._consecutive["crash"] >= ws.crash_limit and not self.paused:
+            self._paused.clear()
+            self.alert(
+                "error",
+                f"{self._consecutive['crash']} crashes in a row: paused (press p to resume). Last log lines:\n{log_tail}",
+            )
+            self.set_state("paused", f"{self._consecutive['crash']} crashes in a row")
+        if ws.plateau:
+            rows = self.ctx.ledger.experiments(self.name)
+            since = 0
+            for r in reversed(rows):
+                if r.status == "keep":
+                    break
+                since += 1
+            if since and since % ws.plateau == 0:
+                message = (
+                    f"No keep in the last {since} experiments: the current line of ideas is exhausted. "
+                    "Change direction: re-read the code and try something structurally different."
+                )
+                self.alert("warning", f"plateau: no keep in {since} experiments")
+                self._inbox.append(message)
 
     def _started(self, pid: int) -> None:
         self.running_pid = pid

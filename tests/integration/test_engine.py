@@ -30,7 +30,7 @@ def tree_checksum(folder: Path) -> str:
 
 def test_keep_discard_crash_timeout_rejected(tmp_path, fastws_repo):
     before = tree_checksum(fastws_repo)
-    cfg = write_config(tmp_path, fastws_repo, extra="timeout_s = 2\n")
+    cfg = write_config(tmp_path, fastws_repo, extra="timeout_s = 2\ncrash_limit = 10\n")
     steps = [
         Step("x to 3", edits={"train.py": {"X": "3.0"}}),  # 10.0 < 16.25: keep
         Step("x to 0", edits={"train.py": {"X": "0.0"}}),  # 19.0: discard
