@@ -20,7 +20,7 @@ from conductor.core.experiment import experiment_env, run_process
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import build_slots
 from conductor.core.summary import metric_from
-from conductor.core.workspace import GIT_ENV, Worktree
+from conductor.core.workspace import GIT_ENV
 from conductor.errors import ConductorError
 
 

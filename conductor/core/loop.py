@@ -36,7 +36,7 @@ from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfi
 from conductor.core.judge import Verdict, improvement, judge
 from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord, UsageTotals
 from conductor.core.outcome import Outcome, PaneFinished
-from conductor.core.slots import Slot, SlotPool
+from conductor.core.slots import SlotPool
 from conductor.core.summary import memory_gb, metric_from
 from conductor.core.workspace import Worktree, dirty_files, source_repo
 from conductor.errors import ConductorError

@@ -207,7 +207,7 @@ class Orchestra:
             raise
         finally:
             token_rates.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
             if monitor is not None:
                 monitor.cancel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import write_config
 from engine_helpers import ScriptedAgent, Step, check_invariants, leftover_processes, run_orchestra
 
@@ -73,5 +75,5 @@ def test_secrets_never_reach_any_file_of_the_run(tmp_path, fastws, monkeypatch):
     messages = ledger.messages("fast")
     ledger.close()
     assert rows[1].description == "try with key [redacted]"
-    assert "env key: None None" in open(rows[1].log_path).read()
+    assert "env key: None None" in Path(rows[1].log_path).read_text()
     assert messages[-1][2] == "here is the wandb key [redacted] and [redacted]"
