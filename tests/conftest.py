@@ -37,10 +37,12 @@ def fastws_repo(fastws: Path) -> Path:
     return fastws
 
 
-def write_config(tmp_path: Path, ws: Path, *, panes: int = 1, extra: str = "", head: str = "") -> Path:
+def write_config(
+    tmp_path: Path, ws: Path, *, panes: int = 1, extra: str = "", head: str = "", agent: str = "optuna"
+) -> Path:
     cfg = tmp_path / "conductor.toml"
     cfg.write_text(
         f"{head}[conductor]\ncpu_slots = 1\n\n[[workspace]]\nname = \"fast\"\npath = \"{ws}\"\n"
-        f"panes = {panes}\nagent = {{ kind = \"optuna\" }}\n{extra}"
+        f"panes = {panes}\nagent = {{ kind = \"{agent}\" }}\n{extra}"
     )
     return cfg

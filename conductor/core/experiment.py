@@ -102,7 +102,7 @@ def _group_alive(pgid: int) -> bool:
         return True
     # zombies still count for killpg; look closer
     for p in psutil.process_iter(["pid"]):
-        with contextlib.suppress(psutil.Error):
+        with contextlib.suppress(psutil.Error, OSError):
             if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
                 return True
     return False

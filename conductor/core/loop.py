@@ -17,10 +17,10 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from conductor.config import AgentConfig, Config, PaneSpec, Price
+from conductor.config import EXTERNAL_KINDS, AgentConfig, Config, PaneSpec, Price
 from conductor.core import results_tsv
 from conductor.core.bus import EventBus
 from conductor.core.events import (
@@ -71,6 +71,24 @@ def usage_cost(price: Price | None, input: int, output: int, cw5m: int, cw1h: in
     ) / 1e6
 
 
+def describe_failure(exc: Exception) -> str:
+    """One line for the pane about an unexpected failure (git, the ledger, an agent)."""
+    import sqlite3
+
+    import git
+
+    from conductor.agents.base import AgentFatal
+
+    if isinstance(exc, AgentFatal):
+        return str(exc)
+    if isinstance(exc, git.GitCommandError):
+        lines = [ln.strip() for ln in str(exc.stderr or exc).splitlines() if ln.strip()]
+        return f"git failed in the worktree: {lines[-1] if lines else exc}"
+    if isinstance(exc, sqlite3.Error):
+        return f"the ledger cannot be written ({exc}): this pane stops; everything recorded so far is kept"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
 class Pane:
     def __init__(self, spec: PaneSpec, ctx: RunContext, position: int = 0):
         self.spec = spec
@@ -98,6 +116,8 @@ class Pane:
         self._inbox: list[str] = []
         self._program_reload = False
         self._consecutive = {"crash": 0}
+        # set by an external CLI agent while it takes `conductor exp` requests (core/control.py)
+        self.exp_handler: Callable | None = None
 
     # ================================================================ session API (for agents)
 
@@ -273,6 +293,11 @@ class Pane:
         rows = self.ctx.ledger.experiments(self.name)
         self.seq = max((r.seq for r in rows), default=0)
         self._restore_best(rows)
+        observed = self.workspace.experiments == "observed"
+        if observed:  # rows the agent logged while nobody watched, before the tree is touched
+            from conductor.core.observe import catch_up
+
+            notes += catch_up(self)
         head = self.wt.head()
         if head != self.best_commit:
             if not self.ctx.ledger.has_commit(self.name, head) and head != self.base_commit:
@@ -297,9 +322,10 @@ class Pane:
         elif not self.wt.is_clean():
             self.wt.reset_to(self.best_commit)
             notes.append("reset uncommitted changes in the worktree")
-        results_tsv.rewrite(
-            self.worktree_path / results_tsv.FILENAME, self.workspace.metric, self.ctx.ledger.experiments(self.name)
-        )
+        if not observed:  # in observed mode results.tsv is the agent's own log
+            results_tsv.rewrite(
+                self.worktree_path / results_tsv.FILENAME, self.workspace.metric, self.ctx.ledger.experiments(self.name)
+            )
         return notes
 
     def _restore_best(self, rows: list[ExperimentRow]) -> None:
@@ -322,7 +348,8 @@ class Pane:
             for note in notes:
                 self.activity("info", note)
             self._check_done()
-            if not any(r.is_baseline for r in self.history()):
+            # an external agent runs its own first experiment on the unmodified HEAD: that is the baseline
+            if self.agent_config.kind not in EXTERNAL_KINDS and not any(r.is_baseline for r in self.history()):
                 await self._run_baseline()
             if self.ctx.agent_factory is not None:
                 agent = self.ctx.agent_factory(self.agent_config)
@@ -343,10 +370,7 @@ class Pane:
         except ConductorError as exc:
             self._fail(str(exc))
         except Exception as exc:  # one pane's failure is never the orchestra's
-            from conductor.agents.base import AgentFatal
-
-            msg = str(exc) if isinstance(exc, AgentFatal) else f"{exc.__class__.__name__}: {exc}"
-            self._fail(msg)
+            self._fail(describe_failure(exc))
         finally:
             if self.wt is not None:
                 self.wt.close()
@@ -387,8 +411,24 @@ class Pane:
     async def _run_baseline(self) -> None:
         self.set_state("baseline")
         self.activity("info", "running the baseline (unmodified HEAD)")
-        await self._execute(commit=self.wt.head(), description="baseline", is_baseline=True)
+        outcome = await self._execute(commit=self.wt.head(), description="baseline", is_baseline=True)
+        if outcome.status == "crash":
+            self._baseline_sanity(outcome)
         self._check_done()
+
+    def _baseline_sanity(self, outcome: Outcome) -> None:
+        """A baseline that cannot work as configured is a pane error, not a crash to iterate on."""
+        ws = self.workspace
+        row = self.history()[-1]
+        if row.exit_code == 127:
+            last = outcome.log_tail.strip().splitlines()[-1:] or [""]
+            raise ConductorError(f"pane {self.name}: the run command was not found: `{ws.run}` ({last[0]})")
+        if row.exit_code == 0 and row.summary and ws.metric not in row.summary:
+            keys = ", ".join(sorted(row.summary)[:8])
+            raise ConductorError(
+                f"pane {self.name}: the baseline's summary block has no '{ws.metric}' (it has: {keys}); "
+                "check the workspace's metric"
+            )
 
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
         """DESIGN.md steps 4-9 for the changes the agent made in the worktree."""
@@ -398,7 +438,14 @@ class Pane:
         guard = await asyncio.to_thread(self.wt.guard)
         if guard.ok:
             commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
-            outcome = await self._execute(commit=commit, description=description, agent_ref=agent_ref)
+            is_baseline = (
+                self.agent_config.kind in EXTERNAL_KINDS
+                and not guard.files
+                and not any(r.is_baseline for r in self.history())
+            )
+            outcome = await self._execute(
+                commit=commit, description=description, agent_ref=agent_ref, is_baseline=is_baseline
+            )
         else:
             outcome = await asyncio.to_thread(self._reject, description, guard.reason, agent_ref)
         try:
@@ -654,11 +701,15 @@ class Pane:
             self._consecutive["crash"] = 0
         return outcome
 
-    def _record(self, row: ExperimentRow, *, previous_best: float | None, log_tail: str = "") -> Outcome:
+    def _record(
+        self, row: ExperimentRow, *, previous_best: float | None, log_tail: str = "", write_tsv: bool = True
+    ) -> Outcome:
         self.ctx.ledger.record_experiment(row)
         tsv = self.worktree_path / results_tsv.FILENAME
         with contextlib.suppress(OSError):
-            if tsv.is_file():
+            if not write_tsv:
+                pass
+            elif tsv.is_file():
                 results_tsv.append(tsv, self.workspace.metric, row)
             else:  # deleted under us (by an experiment, by hand): the ledger has every row
                 results_tsv.rewrite(tsv, self.workspace.metric, self.ctx.ledger.experiments(self.name))
@@ -697,6 +748,40 @@ class Pane:
             duration_s=row.duration_s,
             goal=self.workspace.goal,
         )
+
+    # ---------------------------------------------------------------- observed mode (external agents)
+
+    def record_observed(self, row: ExperimentRow, *, check_done: bool = True) -> Outcome:
+        """An experiment the agent ran and logged itself (core/observe.py): ledger, then event.
+        The agent wrote its own results.tsv row and owns the branch, so neither is touched.
+        Blocking; raises PaneFinished (with the outcome) at a stop condition."""
+        previous_best = self.best
+        self.seq += 1
+        row = replace(row, seq=self.seq, parent=self.best_commit)
+        if row.is_baseline and row.metric is not None:
+            self.baseline = row.metric
+        if row.status == "keep" and row.metric is not None:
+            self.best, self.best_commit = row.metric, row.commit
+        outcome = self._record(row, previous_best=previous_best, write_tsv=False)
+        self._consecutive["crash"] = self._consecutive["crash"] + 1 if row.status == "crash" else 0
+        self._after_record(row, "")
+        if self.state == "running":
+            self.set_state("thinking")
+        if check_done:
+            try:
+                self._check_done()
+            except PaneFinished as done:
+                done.outcome = outcome
+                raise
+        return outcome
+
+    @contextlib.asynccontextmanager
+    async def slot_lease(self):
+        """Hold one slot while the block runs: an observed agent runs experiments itself, with
+        the env of the slot it was started on."""
+        self.set_state("queued", f"waiting for a slot ({self.ctx.pool.waiting} ahead)")
+        async with self.ctx.pool.lease(self.name) as slot:
+            yield slot
 
     def _record_interrupted(self, seq, commit, description, started, slot, log_path, agent_ref) -> None:
         """A stop arrived mid-experiment: record it as a crash and put the tree back. Blocking
