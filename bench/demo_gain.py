@@ -23,8 +23,21 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=None, help="seconds; default: the workspace's own (20)")
     args = ap.parse_args()
     runs = tmpdir() / "demo"
-    cmd = [sys.executable, "-m", "conductor", "demo", "--headless", "--panes", "1",
-           "--max-experiments", str(args.experiments), "--runs-dir", str(runs), "--agent", "optuna"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "conductor",
+        "demo",
+        "--headless",
+        "--panes",
+        "1",
+        "--max-experiments",
+        str(args.experiments),
+        "--runs-dir",
+        str(runs),
+        "--agent",
+        "optuna",
+    ]
     if args.budget:
         cmd += ["--budget", str(args.budget)]
     t0 = time.time()
@@ -32,14 +45,26 @@ def main() -> None:
     wall = time.time() - t0
     if proc.returncode != 0:
         sys.exit(f"demo failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    lines = [ln for ln in proc.stdout.splitlines() if "#" in ln and ("keep" in ln or "discard" in ln or "crash" in ln or "baseline" in ln)]
-    status = json.loads(subprocess.run([sys.executable, "-m", "conductor", "status", "--runs-dir", str(runs), "--json"],
-                                       capture_output=True, text=True, check=True).stdout)
+    lines = [
+        ln
+        for ln in proc.stdout.splitlines()
+        if "#" in ln and ("keep" in ln or "discard" in ln or "crash" in ln or "baseline" in ln)
+    ]
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "conductor", "status", "--runs-dir", str(runs), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     pane = status["panes"][0]
     gain = (pane["baseline"] - pane["best"]) / pane["baseline"] * 100
     print(f"machine: {machine()}")
     print("\n".join(lines))
-    print(f"{pane['experiments']} experiments in {wall / 60:.1f} min: keep {pane['keep']}, discard {pane['discard']}, crash {pane['crash']}")
+    print(
+        f"{pane['experiments']} experiments in {wall / 60:.1f} min: keep {pane['keep']}, discard {pane['discard']}, crash {pane['crash']}"
+    )
     print(f"baseline val_bpb {pane['baseline']:.4f} -> best {pane['best']:.4f}: {gain:.1f}% lower   (target >= 2%)")
 
 

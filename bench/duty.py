@@ -59,8 +59,12 @@ def main() -> None:
     serial = args.slots / (args.think + args.exp) * 3600
     busy = {s: sum(r.duration_s for r in done if r.slot == s) / window for s in sorted({r.slot for r in done})}
     print(f"machine: {machine()}")
-    print(f"K={args.panes} panes, S={args.slots} slots, think {args.think}s, experiment {args.exp}s, window {window:.0f}s (after baselines)")
-    print(f"experiments/hour: {per_hour:.0f}; limit {limit:.0f} -> {per_hour / limit * 100:.1f}% of the limit (target >= 95%)")
+    print(
+        f"K={args.panes} panes, S={args.slots} slots, think {args.think}s, experiment {args.exp}s, window {window:.0f}s (after baselines)"
+    )
+    print(
+        f"experiments/hour: {per_hour:.0f}; limit {limit:.0f} -> {per_hour / limit * 100:.1f}% of the limit (target >= 95%)"
+    )
     print(f"serial baseline (one agent per slot): {serial:.0f}/hour -> conductor gives {per_hour / serial:.2f}x")
     print("slot duty: " + ", ".join(f"{s} {b * 100:.1f}%" for s, b in busy.items()))
 

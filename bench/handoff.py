@@ -26,9 +26,7 @@ class InstantAgent:
         for i in itertools.count():
             path = Path(session.worktree_path) / "train.py"
             text = path.read_text()
-            text = "\n".join(
-                f"X = {i % 7}.0" if line.startswith("X = ") else line for line in text.splitlines()
-            ) + "\n"
+            text = "\n".join(f"X = {i % 7}.0" if line.startswith("X = ") else line for line in text.splitlines()) + "\n"
             path.write_text(text)
             await session.run_experiment(f"x={i % 7}")
 
@@ -53,7 +51,9 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"{args.panes} panes, 1 slot, experiment sleep {args.sleep}s, window {window:.1f}s, {len(rows)} experiments")
     print(f"slot busy: {busy * 100:.1f}%   (target >= 95%)")
-    print(f"handoff gap: median {median(gaps):.1f} ms, p95 {pct(gaps, 0.95):.1f} ms, max {max(gaps):.1f} ms   (target p95 <= 100 ms)")
+    print(
+        f"handoff gap: median {median(gaps):.1f} ms, p95 {pct(gaps, 0.95):.1f} ms, max {max(gaps):.1f} ms   (target p95 <= 100 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def deep_repo(ws: Path, commits: int) -> None:
         lines.append(f"committer b <b@b> {1700000000 + i} +0000")
         lines.append(f"data {len(msg)}\n{msg}")
         lines.append(f"M 644 inline history.txt\ndata {len(body)}\n{body}")
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=ws, input="\n".join(lines) + "\n", text=True, check=True, env=env)
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=ws, input="\n".join(lines) + "\n", text=True, check=True, env=env
+    )
     subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=ws, check=True, env=env)
     subprocess.run(["git", "add", "-A"], cwd=ws, check=True, env=env)
     subprocess.run(["git", "commit", "-qm", "workspace"], cwd=ws, check=True, env=env)
@@ -74,7 +76,9 @@ def main() -> None:
     run_for(cfg, 2.0 + args.experiments * 0.5, lambda _c: TimingAgent(args.experiments, samples))
     print(f"machine: {machine()}")
     print(f"branch depth {depth.strip()} commits, {len(samples)} experiments (1 keep in 4)")
-    print(f"overhead per experiment: median {median(samples):.1f} ms, p95 {pct(samples, 0.95):.1f} ms   (target median <= 150 ms)")
+    print(
+        f"overhead per experiment: median {median(samples):.1f} ms, p95 {pct(samples, 0.95):.1f} ms   (target median <= 150 ms)"
+    )
 
 
 if __name__ == "__main__":

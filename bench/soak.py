@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 from _common import REPO, fast_workspace, machine, tmpdir
@@ -48,8 +47,9 @@ def main() -> None:
     end = time.time() + args.minutes * 60
     restarts, violations, samples = 0, [], []
     while time.time() < end:
-        proc = subprocess.Popen([sys.executable, "-m", "conductor", "run", "-c", str(cfg)], cwd=tmp, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conductor", "run", "-c", str(cfg)], cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+        )
         me = psutil.Process(proc.pid)
         born = time.time()
         deadline = min(end, time.time() + rng.expovariate(1 / args.kill_every))
@@ -68,8 +68,13 @@ def main() -> None:
         proc.wait()
         restarts += 1
         # restart: reconcile only, then check the invariants
-        subprocess.run([sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "1"],
-                       cwd=tmp, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "1"],
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
         try:
             check_invariants(run_dir)
         except AssertionError as exc:
@@ -84,15 +89,21 @@ def main() -> None:
     by = {s: sum(1 for r in rows if r.status == s) for s in ("keep", "discard", "crash", "rejected")}
     timeouts = sum(1 for r in rows if r.reason == "timeout")
     print(f"machine: {machine()}")
-    print(f"{args.minutes:g} min, {args.panes} panes, {args.slots} slots: {len(rows)} experiments {by}, {timeouts} timeouts")
+    print(
+        f"{args.minutes:g} min, {args.panes} panes, {args.slots} slots: {len(rows)} experiments {by}, {timeouts} timeouts"
+    )
     print(f"kill -9 restarts: {restarts}; invariant violations: {len(violations)}")
     for v in violations[:5]:
         print("  violation:", v)
     if samples:
-        first, last = samples[: max(1, len(samples) // 10)], samples[-max(1, len(samples) // 10):]
+        first, last = samples[: max(1, len(samples) // 10)], samples[-max(1, len(samples) // 10) :]
         avg = lambda xs, i: sum(x[i] for x in xs) / len(xs)  # noqa: E731
-        print(f"conductor RSS: first 10% {avg(first, 1):.0f} MiB, last 10% {avg(last, 1):.0f} MiB, max {max(s[1] for s in samples):.0f} MiB")
-        print(f"conductor fds: first 10% {avg(first, 2):.0f}, last 10% {avg(last, 2):.0f}, max {max(s[2] for s in samples)}")
+        print(
+            f"conductor RSS: first 10% {avg(first, 1):.0f} MiB, last 10% {avg(last, 1):.0f} MiB, max {max(s[1] for s in samples):.0f} MiB"
+        )
+        print(
+            f"conductor fds: first 10% {avg(first, 2):.0f}, last 10% {avg(last, 2):.0f}, max {max(s[2] for s in samples)}"
+        )
     print(f"ledger size: {(run_dir / 'ledger.db').stat().st_size / 2**20:.2f} MiB; run dir {tmp}")
 
 

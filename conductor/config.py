@@ -20,6 +20,8 @@ from conductor.errors import ConductorError
 from conductor.tomlpos import TomlPositions
 
 AGENT_KINDS = ("anthropic", "claude-code", "codex", "command", "optuna")
+EXTERNAL_KINDS = ("claude-code", "codex", "command")  # agent CLIs that run as subprocesses
+EXPERIMENT_MODES = ("managed", "observed")  # who runs an external agent's experiments
 DEFAULT_MODEL = "claude-sonnet-4-5"
 PANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
@@ -80,6 +82,7 @@ class WorkspaceConfig:
     sanity_gain: float | None = None
     plausible: tuple[float, float] | None = None
     knobs: tuple[Knob, ...] = ()
+    experiments: str = "managed"  # managed: `conductor exp`; observed: the agent logs results.tsv itself
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ _SCHEMA_WORKSPACE = {
     "crash_limit": "posint",
     "sanity_gain": "posnum",
     "plausible": "range",
+    "experiments": "experiments",
 }
 # workspace.toml may set the workspace's own keys and declare knobs.
 _SCHEMA_WORKSPACE_FILE = {k: v for k, v in _SCHEMA_WORKSPACE.items() if k not in ("name", "path", "panes", "agent")}
@@ -223,8 +227,15 @@ class _Reader:
                 close = difflib.get_close_matches(str(v), AGENT_KINDS, n=1, cutoff=0.5)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 bad(" | ".join(AGENT_KINDS) + hint)
+        elif kind == "experiments":
+            if v not in EXPERIMENT_MODES:
+                bad(" or ".join(f'"{m}"' for m in EXPERIMENT_MODES))
         elif kind == "range":
-            ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            ok = (
+                isinstance(v, list)
+                and len(v) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            )
             if not ok or v[0] >= v[1]:
                 bad("[low, high] with low < high")
             v = (float(v[0]), float(v[1]))
@@ -359,11 +370,11 @@ def parse_config(text: str, path: Path) -> Config:
     prices: dict[str, Price] = {}
     ptable = data.get("prices", {})
     if not isinstance(ptable, dict):
-        r.fail(("prices",), "[prices] must be a table of [prices.\"MODEL\"] tables")
+        r.fail(("prices",), '[prices] must be a table of [prices."MODEL"] tables')
     for model, entry in ptable.items():
         at = ("prices", model)
         if not isinstance(entry, dict):
-            r.fail(at, f"[prices.\"{model}\"] must be a table with input, output, cache_write, cache_read")
+            r.fail(at, f'[prices."{model}"] must be a table with input, output, cache_write, cache_read')
         r.check_keys(entry, _SCHEMA_PRICE, at, f'[prices."{model}"]')
         vals = {k: r.value(entry, k, _SCHEMA_PRICE[k], at) for k in entry}
         if "input" not in vals or "output" not in vals:
@@ -425,6 +436,13 @@ def _workspace(r: _Reader, ws: Any, where: tuple, base_dir: Path, agent: AgentCo
             r.fail(where, f"workspace '{merged['name']}' has no '{req}' (set it here or in its workspace.toml)")
     ws_agent = r.agent(ws["agent"], where + ("agent",), agent) if "agent" in ws else agent
     merged["agent"] = _resolve_kind(ws_agent)
+    if merged.get("experiments") == "observed" and merged["agent"].kind not in EXTERNAL_KINDS:
+        at = where + ("experiments",) if "experiments" in ws else where
+        r.fail(
+            at,
+            f'experiments = "observed" needs an external agent ({" | ".join(EXTERNAL_KINDS)}), '
+            f"not '{merged['agent'].kind}'",
+        )
     overlap = set(merged.get("editable", ())) & set(merged.get("protected", ()))
     if overlap:
         r.fail(where + ("protected",), f"'{sorted(overlap)[0]}' is both editable and protected")
@@ -481,6 +499,8 @@ def config_to_dict(cfg: Config) -> dict:
             "noise_k": ws.noise_k,
             "crash_limit": ws.crash_limit,
         }
+        if ws.experiments != "managed":
+            d["experiments"] = ws.experiments
         if ws.plausible is not None:
             d["plausible"] = list(ws.plausible)
         for key in ("max_experiments", "max_hours", "target", "plateau", "sanity_gain"):

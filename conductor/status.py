@@ -20,14 +20,18 @@ STATUSES = ("keep", "discard", "crash", "rejected")
 def open_ledger(run_dir: Path) -> Ledger:
     path = run_dir / "ledger.db"
     if not path.is_file():
-        raise ConductorError(f"no run found in {run_dir} (no ledger.db); start one with `conductor run` or `conductor demo`")
+        raise ConductorError(
+            f"no run found in {run_dir} (no ledger.db); start one with `conductor run` or `conductor demo`"
+        )
     return Ledger(path)
 
 
 def pane_status(ledger: Ledger) -> dict:
     panes = []
     totals = {s: 0 for s in STATUSES}
-    totals.update({"experiments": 0, "usd": 0.0, "tokens": {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0}})
+    totals.update(
+        {"experiments": 0, "usd": 0.0, "tokens": {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0}}
+    )
     for p in ledger.panes():
         rows = ledger.experiments(p.name)
         counts = {s: sum(1 for r in rows if r.status == s) for s in STATUSES}
@@ -95,7 +99,8 @@ def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
         entry["busy_s"] = round(entry["busy_s"], 1)
         entry["busy_last_hour_s"] = round(entry["busy_last_hour_s"], 1)
         last = ledger.execute(
-            "SELECT ts, util, mem_used_mb, temp_c FROM samples WHERE slot = ? ORDER BY ts DESC LIMIT 1", (entry["slot"],)
+            "SELECT ts, util, mem_used_mb, temp_c FROM samples WHERE slot = ? ORDER BY ts DESC LIMIT 1",
+            (entry["slot"],),
         )
         entry["last_sample"] = (
             {"ts": last[0][0], "util": last[0][1], "mem_used_mb": last[0][2], "temp_c": last[0][3]} if last else None
@@ -117,7 +122,9 @@ def render_table(status: dict, run_dir: Path) -> str:
         if p["baseline"] and p["best"] is not None:
             change = f"{(p['best'] - p['baseline']) / abs(p['baseline']) * 100:+.2f}%"
         tok = p["tokens"]
-        tokens = f"{tok['input'] + tok['cache_write'] + tok['cache_read']}/{tok['output']}" if any(tok.values()) else "-"
+        tokens = (
+            f"{tok['input'] + tok['cache_write'] + tok['cache_read']}/{tok['output']}" if any(tok.values()) else "-"
+        )
         usd = f"${p['usd']:.2f}" if p["usd"] else "-"
         lines.append(
             f"{p['name']:<18} {p['agent']:<11} {p['metric'] + arrow:<10} {_fmt(p['baseline']):>9} {_fmt(p['best']):>9}"

@@ -33,19 +33,25 @@ def _find_commit(ledger: Ledger, pane: str, commit: str) -> str:
     return matches.pop()
 
 
-async def _rerun(cfg, pane_spec, worktree: Path, run_dir: Path, runs: int, seed0: int) -> list[tuple[int, float | None, str]]:
+async def _rerun(
+    cfg, pane_spec, worktree: Path, run_dir: Path, runs: int, seed0: int
+) -> list[tuple[int, float | None, str]]:
     slots, _ = build_slots(cfg)
     slot = slots[0]
     ws = pane_spec.workspace
     out = []
     for i in range(runs):
         seed = seed0 + i
-        env = experiment_env(dict(os.environ), slot.env, {"CONDUCTOR_SEED": str(seed), "TIME_BUDGET": f"{ws.time_budget_s:g}"})
+        env = experiment_env(
+            dict(os.environ), slot.env, {"CONDUCTOR_SEED": str(seed), "TIME_BUDGET": f"{ws.time_budget_s:g}"}
+        )
         log = run_dir / "logs" / pane_spec.name / f"verify-{int(time.time())}-{seed}.log"
         result = await run_process(ws.run, cwd=worktree, env=env, log_path=log, timeout_s=ws.timeout_s)
         metric = metric_from(result.summary, ws.metric) if result.exit_code == 0 else None
         out.append((seed, metric, str(log)))
-        shown = f"{metric:.6f}" if metric is not None else f"crash ({'timeout' if result.timed_out else result.exit_code})"
+        shown = (
+            f"{metric:.6f}" if metric is not None else f"crash ({'timeout' if result.timed_out else result.exit_code})"
+        )
         print(f"  run {i + 1}/{runs} seed {seed}: {ws.metric} {shown}", flush=True)
     return out
 

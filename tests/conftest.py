@@ -42,7 +42,7 @@ def write_config(
 ) -> Path:
     cfg = tmp_path / "conductor.toml"
     cfg.write_text(
-        f"{head}[conductor]\ncpu_slots = 1\n\n[[workspace]]\nname = \"fast\"\npath = \"{ws}\"\n"
-        f"panes = {panes}\nagent = {{ kind = \"{agent}\" }}\n{extra}"
+        f'{head}[conductor]\ncpu_slots = 1\n\n[[workspace]]\nname = "fast"\npath = "{ws}"\n'
+        f'panes = {panes}\nagent = {{ kind = "{agent}" }}\n{extra}'
     )
     return cfg

@@ -66,7 +66,9 @@ class OptunaAgent:
         optuna = await asyncio.to_thread(_import_optuna)
         study = await asyncio.to_thread(self._open_study, optuna, session)
         await asyncio.to_thread(self._reconcile, optuna, study, session)
-        session.activity("info", f"optuna TPE over {', '.join(k.name for k in knobs)} ({len(study.trials)} trials so far)")
+        session.activity(
+            "info", f"optuna TPE over {', '.join(k.name for k in knobs)} ({len(study.trials)} trials so far)"
+        )
         while True:
             await session.checkpoint()
             trial = await asyncio.to_thread(study.ask)

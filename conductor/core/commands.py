@@ -64,9 +64,7 @@ class Verify(Command):
     runs: int = 3
 
 
-COMMAND_TYPES: dict[str, type[Command]] = {
-    cls.type: cls for cls in (Pause, Resume, Say, ReloadProgram, Stop, Verify)
-}
+COMMAND_TYPES: dict[str, type[Command]] = {cls.type: cls for cls in (Pause, Resume, Say, ReloadProgram, Stop, Verify)}
 
 
 def command_from_dict(data: dict[str, Any]) -> Command:

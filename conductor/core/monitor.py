@@ -179,7 +179,9 @@ class Monitor:
         for name in idle:
             since = self._idle_since.setdefault(name, now)
             if self.pool.waiting and now - since >= IDLE_WAIT_ALERT_S:
-                self._alert_once(f"idle-wait-{name}", f"slot {name} is idle while {self.pool.waiting} experiment(s) wait")
+                self._alert_once(
+                    f"idle-wait-{name}", f"slot {name} is idle while {self.pool.waiting} experiment(s) wait"
+                )
         states = [p.state for p in self.panes.values()]
         thinking = states and all(st == "thinking" for st in states)
         if len(idle) == len(self.pool.slots) and thinking:

@@ -49,7 +49,9 @@ class Outcome:
                 line += f" (delta {self.delta:+.6f} vs previous best {self.previous_best:.6f}; {better} is better)"
             lines.append(line)
         if self.best is not None:
-            lines.append(f"best so far: {self.best:.6f}" + (f" (baseline {self.baseline:.6f})" if self.baseline else ""))
+            lines.append(
+                f"best so far: {self.best:.6f}" + (f" (baseline {self.baseline:.6f})" if self.baseline else "")
+            )
         if self.status == "keep":
             lines.append("The commit was kept; the branch now builds on it.")
         elif self.status in ("discard", "crash", "rejected"):

@@ -175,7 +175,9 @@ class Worktree:
         for rel in self.protected:
             try:
                 blob = self.repo.git.execute(
-                    ["git", "cat-file", "blob", f"{commit}:{rel}"], stdout_as_string=False, strip_newline_in_stdout=False
+                    ["git", "cat-file", "blob", f"{commit}:{rel}"],
+                    stdout_as_string=False,
+                    strip_newline_in_stdout=False,
                 )
                 self._protected_hashes[rel] = _sha256(blob)
             except git.GitCommandError:

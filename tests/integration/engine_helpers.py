@@ -96,7 +96,11 @@ def check_invariants(run_dir: Path) -> None:
             for r in keeps:
                 subprocess.run(["git", "merge-base", "--is-ancestor", r.commit, head], cwd=wt, check=True)
             status = git(wt, "status", "--porcelain", "--untracked-files=all")
-            dirty = [ln for ln in status.splitlines() if not ln.endswith(("results.tsv", "run.log")) and "__pycache__" not in ln]
+            dirty = [
+                ln
+                for ln in status.splitlines()
+                if not ln.endswith(("results.tsv", "run.log")) and "__pycache__" not in ln
+            ]
             assert dirty == [], f"{pane.name}: dirty worktree {dirty}"
             for r in rows:
                 if r.status == "crash":

@@ -48,27 +48,61 @@ def edit(path: Path, old: str, new: str) -> None:
 
 # (id, how to break the workspace, extra config, expected exit, expected fragment, kind of failure)
 CASES = [
-    ("missing_program", lambda ws: (ws / "program.md").unlink(), 'agent = { kind = "anthropic" }\n', 1,
-     "program file 'program.md' not found", "pane"),
+    (
+        "missing_program",
+        lambda ws: (ws / "program.md").unlink(),
+        'agent = { kind = "anthropic" }\n',
+        1,
+        "program file 'program.md' not found",
+        "pane",
+    ),
     ("run_command_not_found", None, 'run = "no-such-trainer --go"\n', 1, "the run command was not found", "pane"),
     ("metric_never_printed", None, 'metric = "val_loss"\n', 1, "summary block has no 'val_loss' (it has: ", "pane"),
     ("editable_file_missing", None, 'editable = ["model.py"]\n', 1, "editable file 'model.py' does not exist", "pane"),
     ("knob_not_in_file", lambda ws: edit(ws / "train.py", "Y = 2.0", "YY = 2.0"), "", 1, "knob Y not found", "pane"),
-    ("no_knobs_for_optuna", lambda ws: (ws / "workspace.toml").write_text(
-        (ws / "workspace.toml").read_text().split("[[knob]]")[0]), "", 1, "declares no [[knob]]", "pane"),
+    (
+        "no_knobs_for_optuna",
+        lambda ws: (ws / "workspace.toml").write_text((ws / "workspace.toml").read_text().split("[[knob]]")[0]),
+        "",
+        1,
+        "declares no [[knob]]",
+        "pane",
+    ),
     ("repo_without_commits", lambda ws: git_init(ws, commit=False), "", 1, "has no commits yet", "pane"),
-    ("protected_also_editable", None, 'protected = ["train.py"]\n', 2, "'train.py' is both editable and protected",
-     "exit"),
-    ("workspace_toml_broken", lambda ws: (ws / "workspace.toml").write_text("run = \n"), "", 2, "invalid TOML",
-     "exit"),
-    ("workspace_toml_bad_goal", lambda ws: edit(ws / "workspace.toml", 'goal = "min"', 'goal = "lowest"'), "", 2,
-     "must be \"min\" or \"max\"", "exit"),
-    ("workspace_toml_agent_key", lambda ws: (ws / "workspace.toml").write_text(
-        'agent = "codex"\n' + (ws / "workspace.toml").read_text()), "", 2, "unknown key 'agent' in workspace.toml",
-     "exit"),
+    (
+        "protected_also_editable",
+        None,
+        'protected = ["train.py"]\n',
+        2,
+        "'train.py' is both editable and protected",
+        "exit",
+    ),
+    ("workspace_toml_broken", lambda ws: (ws / "workspace.toml").write_text("run = \n"), "", 2, "invalid TOML", "exit"),
+    (
+        "workspace_toml_bad_goal",
+        lambda ws: edit(ws / "workspace.toml", 'goal = "min"', 'goal = "lowest"'),
+        "",
+        2,
+        'must be "min" or "max"',
+        "exit",
+    ),
+    (
+        "workspace_toml_agent_key",
+        lambda ws: (ws / "workspace.toml").write_text('agent = "codex"\n' + (ws / "workspace.toml").read_text()),
+        "",
+        2,
+        "unknown key 'agent' in workspace.toml",
+        "exit",
+    ),
     ("timeout_below_budget", None, "time_budget_s = 10\ntimeout_s = 5\n", 2, "must not be shorter", "exit"),
-    ("anthropic_without_key", None, 'agent = { kind = "anthropic" }\n', 2,
-     "uses the anthropic agent but ANTHROPIC_API_KEY is not set", "exit"),
+    (
+        "anthropic_without_key",
+        None,
+        'agent = { kind = "anthropic" }\n',
+        2,
+        "uses the anthropic agent but ANTHROPIC_API_KEY is not set",
+        "exit",
+    ),
 ]
 
 
@@ -104,12 +138,15 @@ def test_path_that_is_a_file(tmp_path):
     cfg = tmp_path / "conductor.toml"
     cfg.write_text(f'[[workspace]]\npath = "{f}"\n')
     out = run(cfg, tmp_path)
-    assert out.returncode == 2 and out.stderr.strip() == f"conductor: {cfg}:2: workspace path is not a folder or git repo: {f}"
+    assert (
+        out.returncode == 2
+        and out.stderr.strip() == f"conductor: {cfg}:2: workspace path is not a folder or git repo: {f}"
+    )
 
 
 def test_runs_dir_that_is_a_file(tmp_path, fastws):
     (tmp_path / "taken").write_text("")
-    cfg = write_config(tmp_path, fastws, head='')
+    cfg = write_config(tmp_path, fastws, head="")
     cfg.write_text(cfg.read_text().replace("[conductor]\n", '[conductor]\nruns_dir = "taken"\n'))
     out = run(cfg, tmp_path)
     assert out.returncode == 2 and "cannot create run dir" in out.stderr
@@ -121,8 +158,14 @@ def test_dirty_workspace_repo_warns_and_uses_head(tmp_path, fastws_repo):
     out = run(cfg, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "workspace repo has uncommitted changes (train.py); panes start from its HEAD" in out.stdout
-    status = json.loads(subprocess.run([sys.executable, "-m", "conductor", "status", "-c", str(cfg), "--json"],
-                                       capture_output=True, text=True, cwd=tmp_path).stdout)
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "conductor", "status", "-c", str(cfg), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        ).stdout
+    )
     assert status["panes"][0]["baseline"] == 16.25  # HEAD's X = 0.5, not the dirty 3.0
     assert "X = 3.0" in (fastws_repo / "train.py").read_text()  # the user's edit is untouched
 
@@ -138,8 +181,13 @@ def test_a_bad_pane_does_not_stop_a_good_one(tmp_path, fastws):
         f'[[workspace]]\nname = "good"\npath = "{fastws}"\n'
         f'[[workspace]]\nname = "bad"\npath = "{bad}"\nrun = "no-such-trainer"\n'
     )
-    out = subprocess.run([sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "4"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1  # a pane ended in error
     assert "[bad] error: pane bad: the run command was not found" in out.stdout
     assert "[good] done: reached 4 experiments" in out.stdout
@@ -160,8 +208,12 @@ def test_workspace_repo_deleted_mid_run(tmp_path, fastws_repo, fastws):
         f'[[workspace]]\nname = "doomed"\npath = "{fastws_repo}"\n'
         f'[[workspace]]\nname = "other"\npath = "{other}"\n'
     )
-    proc = subprocess.Popen([sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "12"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "12"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)

@@ -13,7 +13,9 @@ from conductor.config import load_config
 
 
 def conductor(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_init_writes_a_loadable_commented_example(tmp_path):
@@ -48,8 +50,24 @@ def test_status_table_and_json_shape(tmp_path, fastws):
     assert table.returncode == 0
     assert "fast-1" in table.stdout and "fast-2" in table.stdout and "score↓" in table.stdout
     data = json.loads(conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
-    keys = {"name", "workspace", "agent", "branch", "worktree", "metric", "goal", "baseline", "best", "experiments",
-            "keep", "discard", "crash", "rejected", "tokens", "usd"}
+    keys = {
+        "name",
+        "workspace",
+        "agent",
+        "branch",
+        "worktree",
+        "metric",
+        "goal",
+        "baseline",
+        "best",
+        "experiments",
+        "keep",
+        "discard",
+        "crash",
+        "rejected",
+        "tokens",
+        "usd",
+    }
     for pane in data["panes"]:
         assert keys <= set(pane)
         assert pane["experiments"] == 3 and pane["agent"] == "optuna"
@@ -78,8 +96,9 @@ def test_second_conductor_on_the_same_run_dir_is_refused(tmp_path, fastws):
     cfg = write_config(tmp_path, fastws)
     train = fastws / "train.py"
     train.write_text(train.read_text().replace("SLEEP = 0.05", "SLEEP = 20"))
-    first = subprocess.Popen([sys.executable, "-m", "conductor", "run", "-c", str(cfg)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg)], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
     try:
         for line in first.stdout:
             if "running" in line:

@@ -112,8 +112,13 @@ def test_unwritable_ledger_stops_the_pane_clearly_without_corruption(tmp_path, f
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "conductor", "run", "-c", str(cfg_path), "--max-experiments", "4"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg_path), "--max-experiments", "4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "recorded interrupted experiment" in out.stdout
     check_invariants(tmp_path / ".conductor")
@@ -142,7 +147,9 @@ def test_kill_9_at_30_random_moments(tmp_path, fastws):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         # a restart that only reconciles: every pane is already past one experiment
-        done = subprocess.run(cmd + ["--max-experiments", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            cmd + ["--max-experiments", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         check_invariants(run_dir)
     ledger = Ledger(run_dir / "ledger.db")

@@ -13,12 +13,27 @@ GOOD_WS = f'[[workspace]]\npath = "{FASTWS}"\n'
 
 CORPUS = [
     # (name, toml text, expected line, expected fragment)
-    ("unknown_top_key", 'conductr = 1\n' + GOOD_WS, 1, "unknown key 'conductr' in conductor.toml (did you mean 'conductor'?)"),
-    ("unknown_ws_key", GOOD_WS + 'time_budget = 5\n', 3, "unknown key 'time_budget' in [[workspace]] (did you mean 'time_budget_s'?)"),
-    ("unknown_agent_key", '[agent]\nmodle = "x"\n' + GOOD_WS, 2, "unknown key 'modle' in [agent] (did you mean 'model'?)"),
+    (
+        "unknown_top_key",
+        "conductr = 1\n" + GOOD_WS,
+        1,
+        "unknown key 'conductr' in conductor.toml (did you mean 'conductor'?)",
+    ),
+    (
+        "unknown_ws_key",
+        GOOD_WS + "time_budget = 5\n",
+        3,
+        "unknown key 'time_budget' in [[workspace]] (did you mean 'time_budget_s'?)",
+    ),
+    (
+        "unknown_agent_key",
+        '[agent]\nmodle = "x"\n' + GOOD_WS,
+        2,
+        "unknown key 'modle' in [agent] (did you mean 'model'?)",
+    ),
     ("wrong_type_panes", GOOD_WS + 'panes = "two"\n', 3, "'workspace.panes' must be an integer, got 'two'"),
     ("zero_panes", GOOD_WS + "panes = 0\n", 3, "must be at least 1"),
-    ("bad_goal", GOOD_WS + 'goal = "minimize"\n', 3, "'workspace.goal' must be \"min\" or \"max\""),
+    ("bad_goal", GOOD_WS + 'goal = "minimize"\n', 3, '\'workspace.goal\' must be "min" or "max"'),
     ("missing_path", '[[workspace]]\nname = "x"\nrun = "python t.py"\n', 1, "is missing 'path'"),
     ("path_missing_on_disk", '[[workspace]]\npath = "/nonexistent/ws"\n', 2, "workspace path does not exist"),
     (
@@ -33,7 +48,7 @@ CORPUS = [
     ("negative_budget", GOOD_WS + "time_budget_s = -5\n", 3, "must be a positive number"),
     ("timeout_below_budget", GOOD_WS + "time_budget_s = 30\ntimeout_s = 10\n", 4, "'timeout_s' must not be shorter"),
     ("editable_and_protected", GOOD_WS + 'protected = ["train.py"]\n', 3, "'train.py' is both editable and protected"),
-    ("no_workspace", '[conductor]\ncpu_slots = 1\n', None, "no [[workspace]] declared"),
+    ("no_workspace", "[conductor]\ncpu_slots = 1\n", None, "no [[workspace]] declared"),
     ("workspace_not_array", '[workspace]\npath = "x"\n', 1, "[[workspace]] (an array of tables)"),
     ("price_bad", '[prices."m"]\ninput = "cheap"\n' + GOOD_WS, 2, "'prices.m.input' must be a number"),
     ("agent_inline_bad", GOOD_WS + 'agent = { kind = "optuna", budget = 3 }\n', 3, "unknown key 'budget' in [agent]"),

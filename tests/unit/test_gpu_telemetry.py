@@ -51,7 +51,9 @@ def fake_pynvml(init_error: str | None = None, count=2, fail: dict | None = None
     mod.NVML_TEMPERATURE_GPU = 0
     mod.NVML_CLOCK_SM = 1
     mod.nvmlDeviceGetUtilizationRates = maybe("util", lambda h: SimpleNamespace(gpu=87, memory=40))
-    mod.nvmlDeviceGetMemoryInfo = maybe("mem", lambda h: SimpleNamespace(used=10 * 2**30, total=80 * 2**30, free=70 * 2**30))
+    mod.nvmlDeviceGetMemoryInfo = maybe(
+        "mem", lambda h: SimpleNamespace(used=10 * 2**30, total=80 * 2**30, free=70 * 2**30)
+    )
     mod.nvmlDeviceGetTemperature = maybe("temp", lambda h, k: 61)
     mod.nvmlDeviceGetClockInfo = maybe("clock", lambda h, k: 1980)
     mod.nvmlDeviceGetCurrentClocksEventReasons = maybe("throttle", lambda h: 0x20 | 0x1)
@@ -80,8 +82,10 @@ def test_init_errors_mean_no_gpu_and_cpu_slots(with_pynvml, error):
     assert sampler.sample() == []
     gpus, note = gpu_mod.discover_gpus()
     assert gpus == [] and "NVML unavailable" in note
-    cfg = parse_config('[conductor]\ncpu_slots = 2\n[[workspace]]\npath = "."\nrun = "x"\nmetric = "m"\neditable = ["a"]\n',
-                       __import__("pathlib").Path("/tmp/c.toml"))
+    cfg = parse_config(
+        '[conductor]\ncpu_slots = 2\n[[workspace]]\npath = "."\nrun = "x"\nmetric = "m"\neditable = ["a"]\n',
+        __import__("pathlib").Path("/tmp/c.toml"),
+    )
     slots, line = build_slots(cfg)
     assert [s.kind for s in slots] == ["cpu", "cpu"] and line.startswith("no GPU")
 
@@ -107,16 +111,31 @@ def test_sampling_reads_everything_and_processes_every_second_tick(with_pynvml):
     assert sampler.mean_tick_ms() >= 0
 
 
-@pytest.mark.parametrize("call,error", [("util", "GpuIsLost"), ("mem", "NotSupported"), ("temp", "NotSupported"),
-                                        ("procs", "NotFound"), ("throttle", "NotSupported"), ("clock", "Unknown")])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        ("util", "GpuIsLost"),
+        ("mem", "NotSupported"),
+        ("temp", "NotSupported"),
+        ("procs", "NotFound"),
+        ("throttle", "NotSupported"),
+        ("clock", "Unknown"),
+    ],
+)
 def test_one_failing_call_blanks_one_number(with_pynvml, call, error):
     mod = fake_pynvml(fail={call: error if error != "Unknown" else "NotFound"})
     with_pynvml(mod)
     sampler = GpuSampler(process_every=1)
     assert sampler.start()
     r = sampler.sample()[0]
-    values = {"util": r.util, "mem": r.mem_used_mb, "temp": r.temp_c, "procs": r.processes,
-              "throttle": r.throttle, "clock": r.sm_clock_mhz}
+    values = {
+        "util": r.util,
+        "mem": r.mem_used_mb,
+        "temp": r.temp_c,
+        "procs": r.processes,
+        "throttle": r.throttle,
+        "clock": r.sm_clock_mhz,
+    }
     assert values[call] in (None, ())
     others = {k: v for k, v in values.items() if k != call}
     assert all(v not in (None,) for k, v in others.items() if k != "throttle")
