@@ -14,7 +14,8 @@ from collections import defaultdict
 
 
 def main() -> None:
-    events = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+    with open(sys.argv[1]) as fh:
+        events = [json.loads(line) for line in fh if line.startswith("{")]
     started = [e for e in events if e["type"] == "experiment_started"]
     finished = [e for e in events if e["type"] == "experiment_finished"]
     samples = [e for e in events if e["type"] == "slot_sample" and e["kind"] == "gpu"]
@@ -55,7 +56,8 @@ def main() -> None:
             f"  #{f['seq']} {f['pane']} on {f['slot']}: {f['status']} {f['metric_name']}={f['metric']} ({f['duration_s']:.1f}s)"
         )
     if len(sys.argv) > 2:
-        status = json.load(open(sys.argv[2]))
+        with open(sys.argv[2]) as fh:
+            status = json.load(fh)
         for slot in status.get("slots", []):
             print(
                 f"duty {slot['slot']}: {slot['duty'] * 100:.1f}% of the run, {slot['experiments']} experiments, busy {slot['busy_s']}s"

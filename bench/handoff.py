@@ -47,7 +47,7 @@ def main() -> None:
     # measure from the first experiment's start to the last one's end (setup excluded)
     window = rows[-1].finished_at - rows[0].started_at
     busy = sum(r.duration_s for r in rows) / window
-    gaps = [max(0.0, b.started_at - a.finished_at) * 1000 for a, b in zip(rows, rows[1:])]
+    gaps = [max(0.0, b.started_at - a.finished_at) * 1000 for a, b in zip(rows, rows[1:], strict=False)]
     print(f"machine: {machine()}")
     print(f"{args.panes} panes, 1 slot, experiment sleep {args.sleep}s, window {window:.1f}s, {len(rows)} experiments")
     print(f"slot busy: {busy * 100:.1f}%   (target >= 95%)")
