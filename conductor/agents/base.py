@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from conductor.config import AgentConfig, Price, WorkspaceConfig
-    from conductor.core.ledger import ExperimentRow
+    from conductor.core.ledger import ExperimentRow, UsageTotals
     from conductor.core.outcome import Outcome
 
 
@@ -43,6 +43,8 @@ class PaneSession(Protocol):
     def price(self, model: str) -> Price | None: ...
     async def checkpoint(self) -> list[str]: ...
     def take_program_reload(self) -> bool: ...
+    def pause(self, reason: str = ...) -> None: ...  # takes effect at the next checkpoint
+    def usage_totals(self) -> UsageTotals: ...
 
 
 class Agent(Protocol):

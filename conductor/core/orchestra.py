@@ -198,6 +198,7 @@ class Orchestra:
         reason = "all panes done"
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
+        control = await self._start_control()
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, pane in self.panes.items():
@@ -206,6 +207,8 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
+            if control is not None:
+                await control.close()
             token_rates.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
@@ -230,6 +233,24 @@ class Orchestra:
                     self.bus.publish(event)
         finally:
             unsubscribe()
+
+    async def _start_control(self):
+        """The run dir's control socket (`conductor exp`, commands from local clients)."""
+        from conductor.core.control import ControlServer
+
+        server = ControlServer(self)
+        try:
+            await server.start()
+        except OSError as exc:
+            self.bus.publish(
+                Alert(
+                    pane=None,
+                    level="warning",
+                    message=f"no control socket ({exc}): `conductor exp` cannot reach this run",
+                )
+            )
+            return None
+        return server
 
     def _monitor(self):
         from conductor.core.monitor import Monitor
