@@ -31,6 +31,7 @@ import anthropic
 from conductor.agents.base import AgentFatal, PaneSession
 from conductor.agents.tools import TOOL_SPECS, ToolResult, WorktreeFiles, call_tool, describe_call
 from conductor.config import AgentConfig
+from conductor.core.outcome import NOTE_PREFIX
 
 MAX_OUTPUT_TOKENS = 8192
 SDK_MAX_RETRIES = 2
@@ -347,7 +348,8 @@ class AnthropicAgent:
                 )
             )
         for message in self._inbox:
-            blocks.append(_text(f"{RESEARCHER_TAG}\n{message}"))
+            note = message.startswith(NOTE_PREFIX)  # conductor's own nudges are not the researcher's
+            blocks.append(_text(message if note else f"{RESEARCHER_TAG}\n{message}"))
         self._inbox = []
         return blocks
 

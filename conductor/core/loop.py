@@ -35,7 +35,7 @@ from conductor.core.events import (
 from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
 from conductor.core.judge import Verdict, improvement, judge
 from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord, UsageTotals
-from conductor.core.outcome import Outcome, PaneFinished
+from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
 from conductor.core.slots import SlotPool
 from conductor.core.summary import memory_gb, metric_from
 from conductor.core.workspace import Worktree, dirty_files, source_repo
@@ -675,7 +675,7 @@ class Pane:
                     break
                 since += 1
             if since and since % ws.plateau == 0:
-                message = (
+                message = NOTE_PREFIX + (
                     f"No keep in the last {since} experiments: the current line of ideas is exhausted. "
                     "Change direction: re-read the code and try something structurally different."
                 )

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# Inbox messages that come from conductor itself (not the researcher) start with this.
+NOTE_PREFIX = "[conductor] "
+
+
 class PaneFinished(BaseException):
     """Raised out of `run_experiment` when the pane has reached a stop condition.
 
