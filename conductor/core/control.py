@@ -1,0 +1,295 @@
+"""The run's control socket: a Unix socket in the run dir that speaks versioned JSON lines.
+
+External agents reach the orchestra through it (`conductor exp -m MSG` from inside a pane's
+worktree runs DESIGN.md steps 4-8 for that pane and prints the outcome), and so can any
+other local client: every engine command (`commands.py`: pause, resume, say, ...) is a
+request of the same name. One request per line, one response line per request, in order:
+
+    -> {"v": 1, "type": "exp", "pane": "tinygpt-1", "message": "halve the lr"}
+    <- {"v": 1, "ok": true, "text": "experiment #4 ...", "outcome": {...}, "done": null}
+    -> {"v": 1, "type": "pause", "pane": "tinygpt-1"}
+    <- {"v": 1, "ok": true}
+    <- {"v": 1, "ok": false, "error": "no pane named 'x'"}     (any failure)
+
+The socket is owner-only (mode 0600, and each peer's uid is checked). More request types
+are added with `ControlServer.handlers[type] = async fn(request) -> dict`.
+
+The client half (`cmd_exp`) imports nothing but the standard library, so an agent's
+`conductor exp` starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conductor.errors import ConductorError
+
+if TYPE_CHECKING:
+    from conductor.core.orchestra import Orchestra
+
+PROTOCOL_VERSION = 1
+SOCKET_NAME = "control.sock"
+WORKTREES = "worktrees"
+LINE_LIMIT = 1 << 20
+_SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /proc/self/fd
+
+Handler = Callable[[dict], Awaitable[dict]]
+
+
+# ---------------------------------------------------------------- paths
+
+
+def socket_path(run_dir: Path) -> Path:
+    return Path(run_dir) / SOCKET_NAME
+
+
+@contextlib.contextmanager
+def _short_address(path: Path):
+    """An address for `path` that fits sockaddr_un: the path itself, or the same file
+    reached through an open descriptor of its folder (Linux)."""
+    if len(os.fsencode(str(path))) <= _SUN_PATH_MAX:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+def find_pane(cwd: Path) -> tuple[Path, str] | None:
+    """(run dir, pane) when `cwd` is inside `<run_dir>/worktrees/<pane>`, else None."""
+    cwd = Path(cwd).resolve()
+    for path in (cwd, *cwd.parents):
+        parent = path.parent
+        if parent.name == WORKTREES and parent != path:
+            run_dir = parent.parent
+            if (run_dir / "ledger.db").is_file() or socket_path(run_dir).exists():
+                return run_dir, path.name
+    return None
+
+
+# ---------------------------------------------------------------- server
+
+
+class ControlServer:
+    """Serves the socket for one orchestra while it runs."""
+
+    def __init__(self, orchestra: Orchestra):
+        self.orchestra = orchestra
+        self.path = socket_path(orchestra.run_dir)
+        self._server = None
+        self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
+        from conductor.core.commands import COMMAND_TYPES
+
+        for name in COMMAND_TYPES:
+            self.handlers.setdefault(name, self._command)
+
+    async def start(self) -> None:
+        import asyncio
+
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # the run dir lock is ours: any socket here is stale
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with _short_address(self.path) as address:
+                sock.bind(address)
+            os.chmod(self.path, 0o600)
+            sock.listen(16)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=LINE_LIMIT)
+
+    async def close(self) -> None:
+        import asyncio
+
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):  # newer Pythons wait for idle clients: not forever
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _client(self, reader, writer) -> None:
+        try:
+            if not _same_user(writer.get_extra_info("socket")):
+                return
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # a line over the limit
+                    await _send(writer, _error("request too long"))
+                    return
+                if not line:
+                    return
+                response = await self.handle_line(line)
+                if not await _send(writer, response):
+                    return
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def handle_line(self, line: bytes) -> dict:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return _error("not a JSON line")
+        if not isinstance(request, dict) or not isinstance(request.get("type"), str):
+            return _error('a request is a JSON object with a "type"')
+        version = request.get("v", PROTOCOL_VERSION)
+        if version != PROTOCOL_VERSION:
+            return _error(f"protocol version {version!r} is not supported (this conductor speaks {PROTOCOL_VERSION})")
+        handler = self.handlers.get(request["type"])
+        if handler is None:
+            return _error(f"unknown request type '{request['type']}'")
+        try:
+            response = await handler(request)
+        except ConductorError as exc:
+            response = _error(str(exc))
+        except (TypeError, KeyError, ValueError) as exc:
+            response = _error(f"bad '{request['type']}' request: {exc}")
+        if "id" in request:
+            response["id"] = request["id"]
+        return response
+
+    # ------------------------------------------------------------ handlers
+
+    async def _hello(self, request: dict) -> dict:
+        orch = self.orchestra
+        return _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), panes=list(orch.panes))
+
+    async def _command(self, request: dict) -> dict:
+        from conductor.core.commands import command_from_dict
+
+        body = {k: v for k, v in request.items() if k not in ("v", "id")}
+        self.orchestra.command(command_from_dict(body))
+        return _ok()
+
+    async def _exp(self, request: dict) -> dict:
+        from conductor.core.outcome import PaneFinished
+
+        name = request.get("pane")
+        message = request.get("message")
+        if not isinstance(name, str) or not isinstance(message, str):
+            raise ConductorError('an "exp" request needs "pane" and "message" strings')
+        pane = self.orchestra.panes.get(name)
+        if pane is None:
+            raise ConductorError(f"no pane named '{name}' in this run")
+        handler = getattr(pane, "exp_handler", None)
+        if handler is None:
+            kind = pane.agent_config.kind
+            if pane.workspace.experiments == "observed":
+                raise ConductorError(
+                    f"pane {name} is in observed mode: run and log experiments as program.md says; "
+                    "conductor records each results.tsv row"
+                )
+            if kind in ("claude-code", "codex", "command"):
+                raise ConductorError(f"pane {name} is not running (state: {pane.state})")
+            raise ConductorError(f"pane {name} is driven by the {kind} agent; `conductor exp` is for external agents")
+        done = None
+        try:
+            outcome = await handler(message)
+        except PaneFinished as finished:
+            if finished.outcome is None:
+                raise ConductorError(f"pane {name} is done ({finished.reason}): no more experiments") from None
+            outcome, done = finished.outcome, finished.reason
+        text = outcome.text()
+        if done:
+            text += f"\n[conductor] This pane is done ({done}): stop here."
+        return _ok(text=text, outcome=dataclasses.asdict(outcome), done=done)
+
+
+def _same_user(sock: socket.socket | None) -> bool:
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return True
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return False
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def _ok(**fields: Any) -> dict:
+    return {"v": PROTOCOL_VERSION, "ok": True, **fields}
+
+
+def _error(message: str) -> dict:
+    return {"v": PROTOCOL_VERSION, "ok": False, "error": message}
+
+
+async def _send(writer, response: dict) -> bool:
+    try:
+        writer.write(json.dumps(response, default=str).encode() + b"\n")
+        await writer.drain()
+        return True
+    except (ConnectionError, OSError):
+        return False  # the client went away (an agent's tool timeout): the result is recorded anyway
+
+
+# ---------------------------------------------------------------- client
+
+
+def request(run_dir: Path, payload: dict, timeout: float | None = None) -> dict:
+    """Send one request to the run's orchestra and wait for its response (blocking)."""
+    path = socket_path(run_dir)
+    if not path.exists():
+        raise ConductorError(f"no conductor is running for {run_dir} (no control socket)")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            with _short_address(path) as address:
+                sock.connect(address)
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise ConductorError(f"no conductor is running for {run_dir} (stale control socket)") from None
+        except PermissionError:
+            raise ConductorError(f"the control socket of {run_dir} belongs to another user") from None
+        sock.sendall(json.dumps({"v": PROTOCOL_VERSION, **payload}).encode() + b"\n")
+        with sock.makefile("rb") as stream:
+            line = stream.readline(LINE_LIMIT)
+    except TimeoutError:
+        raise ConductorError(f"the conductor of {run_dir} did not answer in time") from None
+    except OSError as exc:
+        raise ConductorError(f"lost the connection to the conductor of {run_dir}: {exc.strerror or exc}") from None
+    finally:
+        sock.close()
+    if not line:
+        raise ConductorError(f"the conductor of {run_dir} stopped before answering")
+    try:
+        response = json.loads(line)
+    except ValueError:
+        raise ConductorError("the conductor sent a response that is not JSON") from None
+    if not response.get("ok"):
+        raise ConductorError(str(response.get("error") or "the request failed"))
+    return response
+
+
+def cmd_exp(message: str) -> int:
+    """`conductor exp -m MESSAGE`: run an experiment for the pane whose worktree this is."""
+    if not message.strip():
+        raise ConductorError('exp needs a message: conductor exp -m "what you tried"')
+    cwd = Path.cwd()
+    found = find_pane(cwd)
+    if found is None:
+        raise ConductorError(
+            f"`conductor exp` runs inside a pane's worktree (<run dir>/{WORKTREES}/<pane>); {cwd} is not one"
+        )
+    run_dir, pane = found
+    response = request(run_dir, {"type": "exp", "pane": pane, "message": message})
+    sys.stdout.write(str(response.get("text", "")).rstrip("\n") + "\n")
+    sys.stdout.flush()
+    return 0
