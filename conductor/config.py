@@ -98,6 +98,8 @@ class Config:
     runs_dir: Path
     slots: Any = "auto"  # "auto" | int | list of GPU indices / UUIDs
     cpu_slots: int = 1
+    max_usd: float | None = None
+    max_tokens: int | None = None
     agent: AgentConfig = field(default_factory=AgentConfig)
     prices: dict[str, Price] = field(default_factory=dict)
     workspaces: tuple[WorkspaceConfig, ...] = ()
@@ -119,7 +121,13 @@ class Config:
 
 _NUM = (int, float)
 _STR_LIST = "list[str]"
-_SCHEMA_CONDUCTOR = {"runs_dir": str, "slots": "slots", "cpu_slots": "posint"}
+_SCHEMA_CONDUCTOR = {
+    "runs_dir": str,
+    "slots": "slots",
+    "cpu_slots": "posint",
+    "max_usd": "posnum",  # the whole orchestra's spend; every pane pauses when it is reached
+    "max_tokens": "posint",
+}
 _SCHEMA_AGENT = {
     "kind": "kind",
     "model": str,
@@ -405,6 +413,8 @@ def parse_config(text: str, path: Path) -> Config:
         runs_dir=runs_dir,
         slots=cvals.get("slots", "auto"),
         cpu_slots=cvals.get("cpu_slots", 1),
+        max_usd=cvals.get("max_usd"),
+        max_tokens=cvals.get("max_tokens"),
         agent=_resolve_kind(agent),
         prices=prices,
         workspaces=tuple(workspaces),
@@ -473,7 +483,13 @@ def config_to_dict(cfg: Config) -> dict:
         return d
 
     out: dict = {
-        "conductor": {"runs_dir": str(cfg.runs_dir), "slots": cfg.slots, "cpu_slots": cfg.cpu_slots},
+        "conductor": {
+            "runs_dir": str(cfg.runs_dir),
+            "slots": cfg.slots,
+            "cpu_slots": cfg.cpu_slots,
+            **({"max_usd": cfg.max_usd} if cfg.max_usd is not None else {}),
+            **({"max_tokens": cfg.max_tokens} if cfg.max_tokens is not None else {}),
+        },
         "agent": agent_dict(cfg.agent),
         "prices": {m: vars(p).copy() for m, p in cfg.prices.items()},
         "workspace": [],

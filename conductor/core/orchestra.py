@@ -120,6 +120,7 @@ class Orchestra:
         self.run_name = ""
         self.resumed = False
         self._stopping = False
+        self._budget_hit = False
         self.slot_note = ""
 
     # ---------------------------------------------------------------- lifecycle
@@ -231,8 +232,28 @@ class Orchestra:
                 await asyncio.sleep(1.0)
                 for event in meters.due():
                     self.bus.publish(event)
+                self._check_orchestra_budget()
         finally:
             unsubscribe()
+
+    def _check_orchestra_budget(self) -> None:
+        """`[conductor] max_usd` / `max_tokens`: the whole orchestra's spend pauses every pane."""
+        cfg = self.config
+        if (cfg.max_usd is None and cfg.max_tokens is None) or self._budget_hit:
+            return
+        t = self.ledger.usage_totals()
+        tokens = t.input + t.output + t.cache_write + t.cache_read
+        over = (cfg.max_usd is not None and t.usd >= cfg.max_usd) or (
+            cfg.max_tokens is not None and tokens >= cfg.max_tokens
+        )
+        if not over:
+            return
+        self._budget_hit = True
+        spent = f"${t.usd:.2f} and {tokens:,} tokens"
+        self.bus.publish(Alert(pane=None, level="error", message=f"orchestra budget reached ({spent}): every pane paused"))
+        for pane in self.panes.values():
+            if not pane.paused:
+                pane.pause(f"paused: the orchestra's budget is reached ({spent})")
 
     async def _start_control(self):
         """The run dir's control socket (`conductor exp`, commands from local clients)."""
