@@ -35,12 +35,24 @@ def _parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="open the TUI on conductor.toml")
     u.add_argument("-c", "--config", default="conductor.toml", metavar="FILE")
     u.add_argument("--max-experiments", type=int, default=None, metavar="N")
+    u.add_argument("--detach", action="store_true", help="run the orchestra in the background; attach later")
 
     r = sub.add_parser("run", help="run headless: one line (or JSON object) per event")
     r.add_argument("-c", "--config", default="conductor.toml", metavar="FILE")
     r.add_argument("--max-experiments", type=int, default=None, metavar="N", help="stop each pane after N")
     r.add_argument("--json", action="store_true", help="one JSON object per event")
     r.add_argument("--headless", action="store_true", help=argparse.SUPPRESS)  # `run` is always headless
+    r.add_argument("--detach", action="store_true", help="run in the background (log in the run dir)")
+
+    a = sub.add_parser("attach", help="open the TUI on an orchestra running in the background")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
+    st = sub.add_parser("stop", help="stop an orchestra running in the background")
+    g = st.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
 
     s = sub.add_parser("status", help="standings of a run, from its ledger")
     g = s.add_mutually_exclusive_group()
@@ -112,12 +124,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.headless:
             return run_headless(cfg, args.max_experiments, as_json=args.json)
         return run_tui(cfg, args.max_experiments)
-    if verb == "run":
+    if verb in ("run", "up"):
+        from conductor.detach import live_orchestra, start_detached
+
         cfg = resolve_run_config(Path(args.config))
+        if args.detach:
+            check_agent_keys(cfg)
+            return start_detached(Path(args.config), cfg.runs_dir, args.max_experiments)
+        if verb == "up" and live_orchestra(cfg.runs_dir):
+            return attach_tui(cfg.runs_dir)
+        if verb == "up":
+            return run_tui(cfg, args.max_experiments)
         return run_headless(cfg, args.max_experiments, as_json=args.json)
-    if verb == "up":
-        cfg = resolve_run_config(Path(args.config))
-        return run_tui(cfg, args.max_experiments)
+    if verb == "attach":
+        return attach_tui(_runs_dir(args))
+    if verb == "stop":
+        from conductor.detach import cmd_stop
+
+        return cmd_stop(_runs_dir(args))
     if verb == "status":
         return cmd_status(args)
     if verb == "init":
@@ -267,6 +291,18 @@ def run_tui(cfg, max_experiments: int | None) -> int:
         raise ConductorError(f"the TUI is not available ({exc}); use --headless") from None
     check_agent_keys(cfg)
     return run_app(cfg, max_experiments)
+
+
+def attach_tui(run_dir: Path) -> int:
+    from conductor.detach import live_orchestra
+
+    if live_orchestra(run_dir) is None:
+        raise ConductorError(f"no conductor is running for {run_dir}; start one with `conductor up --detach`")
+    try:
+        from conductor.ui.app import attach_app
+    except ImportError as exc:
+        raise ConductorError(f"the TUI is not available ({exc})") from None
+    return attach_app(run_dir)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

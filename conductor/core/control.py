@@ -41,6 +41,8 @@ SOCKET_NAME = "control.sock"
 WORKTREES = "worktrees"
 LINE_LIMIT = 1 << 20
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /proc/self/fd
+SUBSCRIBER_BUFFER = 5000  # events a subscriber may fall behind before it is dropped
+SLOW_CLIENT_S = 10.0  # a client that takes longer than this to accept a batch is dropped
 
 Handler = Callable[[dict], Awaitable[dict]]
 
@@ -89,6 +91,7 @@ class ControlServer:
         self.path = socket_path(orchestra.run_dir)
         self._server = None
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
+        self.subscribers = 0
         from conductor.core.commands import COMMAND_TYPES
 
         for name in COMMAND_TYPES:
@@ -134,6 +137,9 @@ class ControlServer:
                     return
                 if not line:
                     return
+                if _is_subscribe(line):
+                    await self._stream_events(reader, writer)
+                    return
                 response = await self.handle_line(line)
                 if not await _send(writer, response):
                     return
@@ -164,6 +170,59 @@ class ControlServer:
         if "id" in request:
             response["id"] = request["id"]
         return response
+
+    async def _stream_events(self, reader, writer) -> None:
+        """`subscribe`: the snapshot, then every live event, one JSON line each. A client that
+        falls SUBSCRIBER_BUFFER events behind is dropped; the orchestra never waits for it."""
+        import asyncio
+        import threading
+
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
+        dropped = asyncio.Event()
+
+        def offer(event) -> None:
+            if dropped.is_set():
+                return
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                dropped.set()
+
+        def on_event(event) -> None:  # may be called from worker threads
+            if threading.get_ident() == loop_thread:
+                offer(event)
+            else:
+                loop.call_soon_threadsafe(offer, event)
+
+        orch = self.orchestra
+        snapshot = orch.snapshot.events()
+        unsubscribe = orch.bus.subscribe(on_event)
+        self.subscribers += 1
+        try:
+            hello = _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), snapshot=len(snapshot))
+            if not await _send(writer, hello):
+                return
+            for event in snapshot:
+                writer.write(_event_line(event))
+            await writer.drain()
+            closed = asyncio.ensure_future(reader.read())  # EOF: the client detached
+            while not dropped.is_set():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                writer.write(_event_line(getter.result()))
+                while not queue.empty():
+                    writer.write(_event_line(queue.get_nowait()))
+                await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
+        except (ConnectionError, OSError, TimeoutError):
+            return
+        finally:
+            unsubscribe()
+            self.subscribers -= 1
 
     # ------------------------------------------------------------ handlers
 
@@ -210,6 +269,18 @@ class ControlServer:
         if done:
             text += f"\n[conductor] This pane is done ({done}): stop here."
         return _ok(text=text, outcome=dataclasses.asdict(outcome), done=done)
+
+
+def _is_subscribe(line: bytes) -> bool:
+    try:
+        request = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(request, dict) and request.get("type") == "subscribe"
+
+
+def _event_line(event) -> bytes:
+    return json.dumps({"v": PROTOCOL_VERSION, "event": event.to_dict()}, default=str).encode() + b"\n"
 
 
 def _same_user(sock: socket.socket | None) -> bool:

@@ -21,6 +21,7 @@ from conductor.core.events import Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane, RunContext
 from conductor.core.secrets import Redactor
+from conductor.core.snapshot import Snapshot
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.errors import ConductorError
 
@@ -79,8 +80,9 @@ class RunDirLock:
             self._fh.close()
             self._fh = None
             raise ConductorError(
-                f"run dir {self.path.parent} is in use by a running conductor (pid {holder}); "
-                "stop it first or use another runs_dir"
+                f"run dir {self.path.parent} is in use by a running conductor (pid {holder}): "
+                f"`conductor attach --runs-dir {self.path.parent}` to watch it, `conductor stop` to stop it, "
+                "or use another runs_dir"
             ) from None
         self._fh.seek(0)
         self._fh.truncate()
@@ -108,6 +110,8 @@ class Orchestra:
         self.config = config
         self.run_dir = config.runs_dir
         self.bus = bus or EventBus()
+        self.snapshot = Snapshot()  # what a client attaching mid-run needs to see
+        self.bus.subscribe(self.snapshot)
         self.max_experiments = max_experiments
         self._slots_override = slots
         self._agent_factory = agent_factory

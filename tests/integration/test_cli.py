@@ -105,7 +105,7 @@ def test_second_conductor_on_the_same_run_dir_is_refused(tmp_path, fastws):
                 break
         second = conductor("run", "-c", str(cfg), cwd=tmp_path)
         assert second.returncode == 2
-        assert "is in use by a running conductor" in second.stderr
+        assert "is in use by a running conductor" in second.stderr and "conductor attach" in second.stderr
     finally:
         first.terminate()
         first.wait(timeout=20)

@@ -1,0 +1,90 @@
+"""An orchestra in another process, seen through its control socket.
+
+`RemoteOrchestra` has the face the TUI expects of an engine (`bus`, `run()`, `command()`,
+`stop()`, `ledger`), so `conductor attach` is the same app as `conductor up`: `run()`
+subscribes (snapshot first, then live events) and publishes what arrives on a local bus
+until the stream ends; `stop()` detaches and leaves the orchestra running;
+`stop_orchestra()` asks it to stop. Commands are one short request each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+from conductor.core.bus import EventBus
+from conductor.core.commands import Command, Stop
+from conductor.core.control import LINE_LIMIT, PROTOCOL_VERSION, _short_address, request, socket_path
+from conductor.core.events import event_from_dict
+from conductor.core.ledger import Ledger
+from conductor.errors import ConductorError
+
+
+class RemoteOrchestra:
+    remote = True
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.bus = EventBus()
+        self.ledger: Ledger | None = None
+        self.info: dict = {}
+        self.panes: dict = {}
+        self.run_name = ""
+        self._writer = None
+        self._detached = False
+        self.orchestra_stopped = False
+
+    def open(self) -> None:
+        """Check that an orchestra answers (blocking); open the ledger for reading."""
+        self.info = request(self.run_dir, {"type": "hello"}, timeout=10)
+        self.run_name = self.info.get("run", "")
+        self.ledger = Ledger(self.run_dir / "ledger.db")
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+
+    async def run(self) -> None:
+        """Pump the orchestra's events into the local bus until it stops or we detach."""
+        path = socket_path(self.run_dir)
+        with _short_address(path) as address:
+            reader, writer = await asyncio.open_unix_connection(address, limit=LINE_LIMIT)
+        self._writer = writer
+        try:
+            writer.write(json.dumps({"v": PROTOCOL_VERSION, "type": "subscribe"}).encode() + b"\n")
+            await writer.drain()
+            hello = json.loads(await reader.readline() or b"{}")
+            if not hello.get("ok"):
+                raise ConductorError(str(hello.get("error") or "the orchestra refused to stream events"))
+            while True:
+                line = await reader.readline()
+                if not line:
+                    self.orchestra_stopped = not self._detached
+                    return
+                data = json.loads(line)
+                if "event" in data:
+                    with contextlib.suppress(KeyError, TypeError):
+                        self.bus.publish(event_from_dict(data["event"]))
+        except (ConnectionError, OSError):
+            self.orchestra_stopped = not self._detached
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def command(self, cmd: Command) -> None:
+        request(self.run_dir, cmd.to_dict(), timeout=10)
+
+    def stop(self, pane: str | None = None) -> None:
+        """Detach: the orchestra goes on (a pane name stops that pane remotely)."""
+        if pane is not None:
+            self.command(Stop(pane=pane))
+            return
+        self._detached = True
+        if self._writer is not None:
+            self._writer.close()
+
+    def stop_orchestra(self) -> None:
+        self.command(Stop())
