@@ -11,6 +11,11 @@ request of the same name. One request per line, one response line per request, i
     <- {"v": 1, "ok": true}
     <- {"v": 1, "ok": false, "error": "no pane named 'x'"}     (any failure)
 
+A `subscribe` request turns its connection into an event stream: one response line, then the
+orchestra's snapshot and every live event as `{"v": 1, "event": {...}}` lines, until the
+client closes it (detach) or falls too far behind (it is dropped; the orchestra never
+waits for a client). `conductor attach` is such a client.
+
 The socket is owner-only (mode 0600, and each peer's uid is checked). More request types
 are added with `ControlServer.handlers[type] = async fn(request) -> dict`.
 
@@ -92,6 +97,7 @@ class ControlServer:
         self._server = None
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
         self.subscribers = 0
+        self.dropped = 0  # subscribers cut off for falling behind
         from conductor.core.commands import COMMAND_TYPES
 
         for name in COMMAND_TYPES:
@@ -218,7 +224,10 @@ class ControlServer:
                 while not queue.empty():
                     writer.write(_event_line(queue.get_nowait()))
                 await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
-        except (ConnectionError, OSError, TimeoutError):
+            self.dropped += 1  # fell SUBSCRIBER_BUFFER events behind
+        except TimeoutError:
+            self.dropped += 1  # did not take a batch within SLOW_CLIENT_S
+        except (ConnectionError, OSError):
             return
         finally:
             unsubscribe()

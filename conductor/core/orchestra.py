@@ -125,6 +125,7 @@ class Orchestra:
         self.resumed = False
         self._stopping = False
         self._budget_hit = False
+        self.control = None  # the control socket server while the run is live
         self.slot_note = ""
 
     # ---------------------------------------------------------------- lifecycle
@@ -203,7 +204,7 @@ class Orchestra:
         reason = "all panes done"
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
-        control = await self._start_control()
+        control = self.control = await self._start_control()
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, pane in self.panes.items():
