@@ -4,6 +4,7 @@
 set -u
 OUT=${OUT:-$PWD/gpu-proof-out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+git --version || { echo "no git on this machine"; exit 3; }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
 mkdir -p /tmp/tmuxroot && for f in .tmuxdeb/*.deb; do dpkg -x "$f" /tmp/tmuxroot; done
