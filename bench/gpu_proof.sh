@@ -2,7 +2,8 @@
 # GPU proof on the device machine: run from the repo root with the wheels in .whl/ and the
 # tmux debs in .tmuxdeb/. Writes everything under $OUT (or ./gpu-proof-out).
 set -u
-OUT=${OUT:-$PWD/gpu-proof-out}; mkdir -p "$OUT"
+FINAL=${OUT:-$PWD/gpu-proof-out}; mkdir -p "$FINAL"
+OUT=/tmp/proof-out; rm -rf $OUT; mkdir -p $OUT   # at most 8 files go back: collected at the end
 export PYTHONUNBUFFERED=1
 git --version || { echo "no git on this machine"; exit 3; }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -73,4 +74,10 @@ PY
   $TMUX_BIN capture-pane -p -t proof > "$OUT/tui_2gpu_200x50.txt" 2>&1
   $TMUX_BIN kill-server 2>/dev/null
 fi
-ls -la "$OUT"
+for f in env doctor sampler a_analysis a_status b_analysis b_placement; do
+  [ -f "$OUT/$f.txt" ] && { echo "===== $f"; cat "$OUT/$f.txt"; }
+done > "$FINAL/summary.txt"
+cat "$OUT"/*stderr.txt "$OUT/prepare.txt" > "$FINAL/stderr.txt" 2>/dev/null
+cp "$OUT"/a_events.jsonl "$OUT"/a_status.json "$FINAL"/ 2>/dev/null
+cp "$OUT"/b_events.jsonl "$OUT"/b_status.json "$OUT"/tui_2gpu_200x50.txt "$FINAL"/ 2>/dev/null
+ls -la "$FINAL"
