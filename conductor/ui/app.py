@@ -1,0 +1,446 @@
+"""The conductor TUI: one screen for many research loops, over the engine in the same loop.
+
+`ConductorApp(engine=...)` takes anything shaped like an Orchestra (`bus`, `run()`, `stop()`,
+`command()`, optionally `ledger`), so `conductor up`/`demo` and the tests build it the same
+way; `run_app` is the CLI's entry. The engine runs as a worker in the app's asyncio loop and
+never learns the UI exists: events come in through the bridge, commands go out through
+`engine.command(...)`. One timer (2-4 Hz) drains the bridge and redraws what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say
+from conductor.core.events import Event, HostSample, RunStarted
+from conductor.errors import ConductorError
+from conductor.ui import keys
+from conductor.ui.bridge import Bridge, PerEventBridge
+from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
+from conductor.ui.screens.confirm import ConfirmScreen
+from conductor.ui.screens.dashboard import DashboardScreen
+from conductor.ui.screens.help import HelpScreen
+from conductor.ui.screens.message import MessageScreen
+from conductor.ui.screens.zoom import ZoomScreen
+from conductor.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+
+REFRESH_HZ = 2.0
+SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
+HOST_PROBE_S = 1.0
+HOST_SAMPLE_FRESH_S = 5.0
+
+
+class PsutilHostProbe:
+    """Host CPU and memory for the top bar when the engine sends no HostSample."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        psutil.cpu_percent(None)
+
+    def __call__(self) -> HostSample:
+        vm = self._psutil.virtual_memory()
+        return HostSample(
+            cpu_percent=self._psutil.cpu_percent(None),
+            mem_used_mb=(vm.total - vm.available) / 2**20,
+            mem_total_mb=vm.total / 2**20,
+        )
+
+
+class ConductorApp(App[int]):
+    TITLE = "conductor"
+    BINDINGS = [*keys.bindings("app"), Binding("ctrl+q", "quit", "quit", show=False, priority=True)]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        host_probe: Callable[[], HostSample] | None = None,
+        refresh_hz: float = REFRESH_HZ,
+        stuck_after: int = DEFAULT_STUCK_AFTER,
+        theme: str | None = None,
+        per_event: bool = False,
+        handle_signals: bool = False,
+    ):
+        super().__init__()
+        self.engine = engine
+        self.clock = clock
+        self.host_probe = host_probe
+        self.refresh_hz = refresh_hz
+        self.per_event = per_event
+        self.handle_signals = handle_signals
+        self.model = RunModel(clock, stuck_after=stuck_after)
+        if per_event:
+            self.bridge: Bridge = PerEventBridge(self.model, self._load_history, self._draw_now)
+        else:
+            self.bridge = Bridge(self.model, self._load_history)
+        self._unsubscribe = engine.bus.subscribe(self.bridge)
+        themes = load_themes()
+        self.conductor_themes = [t.name for t in themes]
+        for t in themes:
+            self.register_theme(t)
+        self._initial_theme = theme or DEFAULT_THEME
+        self.engine_error: BaseException | None = None
+        self.engine_done = asyncio.Event()
+        self._engine_worker = None
+        self._stopping = False
+        self._last_probe = 0.0
+        self._ticks = 0
+        self._probed_host: HostSample | None = None
+        self.dashboard = DashboardScreen(id="dashboard")
+
+    # ------------------------------------------------------------ lifecycle
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(VARIABLE_DEFAULTS)
+
+    def get_default_screen(self) -> Screen:
+        return self.dashboard
+
+    def on_mount(self) -> None:
+        self.theme = self._initial_theme
+        self.set_interval(1.0 / self.refresh_hz, self.tick, name="conductor-refresh")
+        self._engine_worker = self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.shutdown))
+            loop.add_signal_handler(signal.SIGHUP, lambda: self.run_worker(self._hang_up(), group="hangup"))
+        self.call_after_refresh(self.tick)
+
+    async def _run_engine(self) -> None:
+        try:
+            await self.engine.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the UI stays up to show what happened
+            self.engine_error = exc
+            self.notify(f"the engine stopped: {exc}", severity="error", timeout=30)
+        finally:
+            self.engine_done.set()
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
+    def _load_history(self, event: RunStarted) -> None:
+        """A (resumed) run's standings from its ledger, so the screen starts where it left off."""
+        ledger = getattr(self.engine, "ledger", None)
+        if ledger is None:
+            return
+        try:
+            rows = ledger.experiments()
+            usage = {name: ledger.usage_totals(name).usd for name in self.model.panes}
+        except Exception as exc:  # a missing history must not keep the dashboard from opening
+            self.notify(f"could not read the ledger: {exc}", severity="warning")
+            return
+        self.model.load_history(rows, usage)
+
+    # ------------------------------------------------------------ refresh
+
+    def tick(self) -> None:
+        """Drain engine events and redraw what changed, in one batch. State changes and results
+        show at every tick; slow content (ages, meters, activity tails, the top bar) at SLOW_HZ,
+        all in the same tick: one full frame a second costs less than the same work spread out."""
+        now = self.clock()
+        slow = self._ticks % max(1, round(self.refresh_hz / SLOW_HZ)) == 0
+        self._ticks += 1
+        self.bridge.drain()
+        self._probe_host(now)
+        with self.batch_update():
+            self.draw(now, slow=slow)
+
+    def draw(self, now: float | None = None, per_line: bool = False, slow: bool = True) -> None:
+        """Redraw the visible screens; `slow=False` leaves ages, meters and tails for later."""
+        now = self.clock() if now is None else now
+        for screen in self._visible_screens():
+            refresh = getattr(screen, "refresh_view", None)
+            if refresh is not None:
+                refresh(now, per_line, slow)
+
+    def _visible_screens(self) -> Iterable[Screen]:
+        """The top screen, and the screens under it while modal dialogs are on top."""
+        for screen in reversed(self.screen_stack):
+            yield screen
+            if not screen.is_modal:
+                break
+
+    def _draw_now(self, event: Event) -> None:
+        """Per-event drawing (PerEventBridge): what the timer exists to avoid; bench only."""
+        if not self.is_running or self.screen is not self.dashboard:
+            return
+        pane = getattr(event, "pane", None)
+        if pane:
+            self.dashboard.refresh_pane(pane, self.clock(), per_line=True)
+        else:
+            self.draw(per_line=True)
+
+    def _probe_host(self, now: float) -> None:
+        if self.host_probe is None or now - self._last_probe < HOST_PROBE_S:
+            return
+        host = self.model.host
+        if host is not None and host is not self._probed_host and time.time() - host.ts < HOST_SAMPLE_FRESH_S:
+            return  # the engine reports the host itself
+        self._last_probe = now
+        with contextlib.suppress(Exception):
+            self._probed_host = self.model.host = self.host_probe()
+            self.model.version += 1
+
+    # ------------------------------------------------------------ panes
+
+    @property
+    def selected(self) -> PaneModel | None:
+        name = self.model.selected
+        return self.model.panes.get(name) if name else None
+
+    def select_pane(self, name: str) -> None:
+        """Select a pane; only the two cards whose selection changed are redrawn now. Selection is
+        the app's, not Textual focus: moving focus restyles whole subtrees, a key press must not."""
+        if name not in self.model.panes:
+            return
+        previous = self.model.selected
+        self.model.select(name)
+        if self.screen is self.dashboard:
+            now = self.clock()
+            for pane in {previous, name} - {None}:
+                self.dashboard.refresh_card(pane, now, slow=False)  # only the selection changed
+
+    def select_pane_by_index(self, index: int) -> None:
+        pane = next((p for p in self.model.panes.values() if p.index == index), None)
+        if pane is not None:
+            self.select_pane(pane.name)
+
+    def zoom(self, name: str | None = None) -> None:
+        pane = self.model.panes.get(name) if name else self.selected
+        if pane is None:
+            return
+        self.model.select(pane.name)
+        while isinstance(self.screen, ZoomScreen):
+            self.pop_screen()
+        self.push_screen(ZoomScreen(pane.name))
+
+    def send(self, command: Command) -> bool:
+        try:
+            self.engine.command(command)
+        except (ConductorError, OSError) as exc:  # an attached run answers over a socket
+            self.notify(str(exc), severity="error")
+            return False
+        return True
+
+    def _need_pane(self) -> PaneModel | None:
+        pane = self.selected
+        if pane is None:
+            self.notify("no pane yet", severity="warning")
+        return pane
+
+    # ------------------------------------------------------------ actions (keys.py is the table)
+
+    def action_message(self) -> None:
+        pane = self._need_pane()
+        if pane is None:
+            return
+
+        def deliver(text: str | None) -> None:
+            if text:
+                self.send(Say(pane=pane.name, text=text))
+
+        self.push_screen(MessageScreen(pane.name, pane.agent_label), deliver)
+
+    def action_pause_resume(self) -> None:
+        pane = self._need_pane()
+        if pane is None:
+            return
+        if not pane.active:
+            self.notify(f"{pane.name} is {pane.state}", severity="warning")
+            return
+        if pane.paused_or_pausing:
+            if self.send(Resume(pane=pane.name)):
+                pane.pause_requested = False
+        elif self.send(Pause(pane=pane.name)):
+            pane.pause_requested = True
+        pane.version += 1
+        self.draw()
+
+    async def action_edit_program(self) -> None:
+        pane = self._need_pane()
+        if pane is None:
+            return
+        if not pane.program:
+            self.notify(f"{pane.name} has no program file yet", severity="warning")
+            return
+        path = Path(pane.program)
+        before = path.read_bytes() if path.exists() else None
+        error = await self.edit_file(path)
+        if error:
+            self.notify(error, severity="error")
+            return
+        after = path.read_bytes() if path.exists() else None
+        if after == before:
+            self.notify(f"{path.name}: unchanged")
+            return
+        if self.send(ReloadProgram(pane=pane.name)):
+            self.notify(f"{pane.name}: program.md saved; the agent reads it at its next turn")
+        if isinstance(self.screen, ZoomScreen):
+            self.screen.load_program()
+
+    async def edit_file(self, path: Path) -> str | None:
+        """Open `$VISUAL`/`$EDITOR` on the file with the app suspended; the engine keeps running."""
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        argv = [*shlex.split(editor), str(path)]
+        can_suspend = self._driver is not None and self._driver.can_suspend
+        try:
+            if can_suspend:
+                with self.batch_update(), self.suspend():
+                    proc = await asyncio.create_subprocess_exec(*argv)
+                    code = await proc.wait()
+            else:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                code = await proc.wait()
+        except OSError as exc:
+            return f"cannot start editor {editor!r}: {exc.strerror or exc}"
+        self.refresh(layout=True)
+        return f"editor {editor!r} exited with status {code}" if code else None
+
+    def action_next_attention(self) -> None:
+        pane = self.model.next_attention()
+        if pane is None:
+            self.notify("no pane needs attention")
+            return
+        if isinstance(self.screen, ZoomScreen):
+            self.zoom(pane.name)
+        else:
+            self.select_pane(pane.name)
+
+    def action_next_theme(self) -> None:
+        names = self.conductor_themes
+        i = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(i + 1) % len(names)]
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if self._stopping:
+            return
+        if self.engine_done.is_set() or not self.model.running or getattr(self.engine, "remote", False):
+            await self.shutdown()  # finished, or attached: leaving detaches, the loops go on
+            return
+        n = sum(1 for p in self.model.panes.values() if p.active)
+
+        async def answer(yes: bool | None) -> None:
+            if yes:
+                await self.shutdown()
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{n} loop(s) are running. Stop them and quit?\n"
+                "[$muted]Experiments in flight are killed and recorded; `conductor up` resumes the run.[/]",
+                yes="stop and quit (y)",
+                no="keep running (n)",
+            ),
+            answer,
+        )
+
+    async def _hang_up(self) -> None:
+        """The terminal is gone (SIGHUP): stop and record as `q` would, then leave without
+        restoring the terminal; Textual's own shutdown blocks writing to a dead tty. The ledger
+        commits every statement, and the run dir's lock goes with the process."""
+        if not self.engine_done.is_set():
+            self.engine.stop()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.engine_done.wait(), timeout=120)
+        with contextlib.suppress(Exception):
+            close = getattr(self.engine, "close", None)
+            if close is not None:
+                close()
+        os._exit(128 + signal.SIGHUP)
+
+    async def shutdown(self) -> None:
+        """Stop the orchestra, wait until it has recorded everything, then leave."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for bar in self.dashboard.query("TopBar"):
+            bar.stopping = not getattr(self.engine, "remote", False)
+        self.tick()
+        if not self.engine_done.is_set():
+            self.engine.stop()
+            await self.engine_done.wait()
+        self.bridge.drain()
+        failed = any(p.state == "error" for p in self.model.panes.values())
+        code = 1 if failed or self.engine_error is not None else 0
+        self.exit(code, return_code=code)
+
+    # ------------------------------------------------------------ command palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        scope = getattr(screen, "scope", "dashboard")
+        for spec in keys.KEYS:
+            if not spec.palette or spec.scope not in ("app", scope):
+                continue
+            namespace = self if spec.scope == "app" else screen
+            yield SystemCommand(
+                f"{spec.title.capitalize()} ({spec.label})",
+                spec.help,
+                lambda action=spec.action, ns=namespace: self.run_action(action, ns),
+            )
+        for p in self.model.ordered:
+            yield SystemCommand(
+                f"Focus {p.name}", f"select pane {p.key or p.index + 1}", lambda n=p.name: self.select_pane(n), False
+            )
+            yield SystemCommand(
+                f"Zoom {p.name}", f"open pane {p.name} full screen", lambda n=p.name: self.zoom(n), False
+            )
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+
+
+def run_app(cfg, max_experiments: int | None) -> int:
+    """`conductor up` / `conductor demo`: open the orchestra, run the TUI over it, close it."""
+    from conductor.core.orchestra import Orchestra
+
+    orch = Orchestra(cfg, max_experiments=max_experiments)
+    orch.open()
+    try:
+        app = ConductorApp(engine=orch, host_probe=PsutilHostProbe(), handle_signals=True)
+        result = app.run()
+    finally:
+        orch.close()
+    if app.return_code not in (None, 0):
+        return app.return_code
+    return result or 0
+
+
+def attach_app(run_dir: Path) -> int:
+    """`conductor attach`: the same app over an orchestra running in another process; quitting
+    detaches and leaves it running."""
+    from conductor.core.remote import RemoteOrchestra
+
+    remote = RemoteOrchestra(Path(run_dir))
+    remote.open()
+    try:
+        app = ConductorApp(engine=remote, host_probe=PsutilHostProbe(), handle_signals=True)
+        result = app.run()
+    finally:
+        remote.close()
+    if app.return_code not in (None, 0):
+        return app.return_code
+    return result or 0

@@ -1,0 +1,69 @@
+"""The one table of keys: bindings, the help screen, the key bar and the palette come from it.
+
+To add a key (say `a`, take over an external agent, or `l`, the leaderboard), add a row here
+and an `action_<name>` method on the class that owns its scope (app: ConductorApp,
+dashboard: DashboardScreen, zoom: ZoomScreen). Help, palette and key bar follow by themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+from conductor.ui.model import PANE_KEYS
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    keys: tuple[str, ...]  # Textual key names; several keys may share one row (1-9, 0)
+    label: str  # how help and the key bar spell the key
+    action: str  # action name; "{i}" is replaced by the key's position for multi-key rows
+    title: str  # palette title and key bar word
+    help: str  # one line in the help screen and the palette
+    scope: str  # "app" (everywhere), "dashboard" or "zoom"
+    palette: bool = True  # offer it in the command palette
+    bar: bool = True  # show it in the key bar
+
+
+KEYS: tuple[KeySpec, ...] = (
+    KeySpec(PANE_KEYS, "1-9 0", "focus_pane({i})", "pane", "Focus pane 1-10", "dashboard", palette=False),
+    KeySpec(("enter",), "⏎", "zoom", "zoom", "Zoom: activity, experiments, diff, log, program", "dashboard"),
+    KeySpec(("escape",), "esc", "unzoom", "back", "Leave zoom, back to the dashboard", "zoom"),
+    KeySpec(("d",), "d", "show_tab('diff')", "diff", "Show the selected experiment's diff", "zoom"),
+    KeySpec(("o",), "o", "show_tab('log')", "log", "Show the selected experiment's log tail", "zoom"),
+    KeySpec(("r",), "r", "show_tab('program')", "program", "Show the program.md in use", "zoom"),
+    KeySpec(("m",), "m", "message", "msg", "Message the focused pane's agent", "app"),
+    KeySpec(("p",), "p", "pause_resume", "pause", "Pause / resume the pane (a running experiment finishes)", "app"),
+    KeySpec(("e",), "e", "edit_program", "edit", "Edit the pane's program.md in $EDITOR; reloads next turn", "app"),
+    KeySpec(("n",), "n", "next_attention", "next", "Next pane needing attention (crash, stuck, new best...)", "app"),
+    KeySpec(("t",), "t", "next_theme", "theme", "Next theme", "app"),
+    KeySpec(("question_mark",), "?", "help", "help", "Help: every key", "app"),
+    KeySpec(("q",), "q", "quit", "quit", "Quit (asks first while loops run)", "app"),
+)
+
+SCOPE_TITLES = {"dashboard": "Dashboard", "zoom": "Zoom", "app": "Everywhere"}
+
+
+def bindings(scope: str) -> list[Binding]:
+    out = []
+    for spec in KEYS:
+        if spec.scope != scope:
+            continue
+        for i, key in enumerate(spec.keys):
+            action = spec.action.replace("{i}", str(i))
+            out.append(Binding(key, action, spec.title, show=False))
+    return out
+
+
+def specs(scope: str | None = None) -> list[KeySpec]:
+    return [s for s in KEYS if scope is None or s.scope == scope]
+
+
+def key_bar(scope: str) -> str:
+    """The one-line key hint for a screen: its own keys, then the app-wide ones."""
+    shown = [s for s in KEYS if s.bar and s.scope in (scope, "app")]
+    shown.sort(key=lambda s: s.scope == "app")
+    parts = [f"[b $accent]{s.label}[/] {s.title}" for s in shown]
+    parts.append("[b $accent]^p[/] palette")
+    return "  ".join(parts)

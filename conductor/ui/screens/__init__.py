@@ -1,0 +1,1 @@
+"""Screens of the conductor TUI: dashboard, zoom, help, and the small dialogs."""

@@ -1,0 +1,1 @@
+"""Widgets of the conductor TUI: pane cards, the top bar, the key bar."""

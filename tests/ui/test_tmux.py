@@ -1,0 +1,231 @@
+"""`conductor demo` in a real terminal: tmux at 160x48, real keys, the screen read back as text.
+
+The bundled tinygpt workspace runs offline with the optuna agent. The test waits for the first
+experiment row, then presses 2, Enter, Escape, n and q (confirming), checks the screen after
+each key, and finally that the conductor and every process of its run are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+ROW = re.compile(r"\b(base|keep|disc|crash|rej)\s+\d+\.\d{4}")
+
+
+class Tmux:
+    def __init__(self, socket: str):
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        return out.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "demo")
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "demo", *keys)
+
+    def wait_for(self, what, timeout: float, step: float = 0.25) -> str:
+        """Poll the screen until `what(screen)` is true; fail with the last screen."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if what(screen):
+                return screen
+            time.sleep(step)
+        raise AssertionError(f"timed out after {timeout}s; the screen was:\n{screen}")
+
+
+def selected_pane(screen: str) -> str | None:
+    m = re.search(r"▶(\d)", screen)
+    return m.group(1) if m else None
+
+
+def run_processes(runs_dir: Path, ignore: set[int]) -> list[psutil.Process]:
+    """Processes of the run: the conductor (its command line names the run dir) and anything
+    started in the run dir (experiments run in the worktrees). The tmux server and the pane's
+    shell, which also carry the command line, are not the run's."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd", "name"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            cwd = proc.info["cwd"] or ""
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if proc.pid in ignore or (proc.info["name"] or "").startswith("tmux"):
+            continue
+        if str(runs_dir) in cmd or cwd.startswith(str(runs_dir)):
+            found.append(proc)
+    return found
+
+
+def test_demo_in_tmux(tmp_path):
+    runs_dir = tmp_path / "runs"
+    socket = f"conductor-test-{os.getpid()}"
+    tmux = Tmux(socket)
+    conductor = Path(sys.executable).with_name("conductor")
+    command = (
+        f"cd {tmp_path} && PATH={conductor.parent}:$PATH env -u ANTHROPIC_API_KEY {conductor} demo --budget 5 "
+        "--max-experiments 3 "
+        f"--runs-dir {runs_dir}; echo CONDUCTOR_EXIT=$?; sleep 600"
+    )
+    subprocess.run(
+        ["tmux", "-L", socket, "new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", command],
+        check=True,
+        timeout=10,
+    )
+    try:
+        shell = int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}").strip())
+        screen = tmux.wait_for(lambda s: ROW.search(s), timeout=150)
+        assert run_processes(runs_dir, {shell}), "the conductor should be running now"
+        assert "conductor" in screen and "tinygpt-1" in screen and "tinygpt-2" in screen
+        assert selected_pane(screen) == "1"
+
+        tmux.keys("2")
+        screen = tmux.wait_for(lambda s: selected_pane(s) == "2", timeout=10)
+
+        tmux.keys("Enter")
+        screen = tmux.wait_for(lambda s: "experiments" in s and "program.md" in s, timeout=10)
+        assert "tinygpt-2" in screen.splitlines()[0]
+        screen = tmux.wait_for(lambda s: "commit " in s or "baseline" in s, timeout=10)
+
+        tmux.keys("Escape")
+        screen = tmux.wait_for(lambda s: "1-9 0 pane" in s and "tinygpt-1" in s, timeout=10)
+        flagged = set(re.findall(r"(\d) tinygpt-\d+ · \S+ ●", screen))
+
+        tmux.keys("n")
+        if flagged:
+            screen = tmux.wait_for(lambda s: selected_pane(s) in flagged, timeout=10)
+        else:
+            screen = tmux.wait_for(lambda s: "no pane needs attention" in s or selected_pane(s) != "2", timeout=10)
+
+        finished = "run finished" in tmux.screen()
+        tmux.keys("q")
+        screen = tmux.wait_for(lambda s: "Stop them and quit?" in s or "CONDUCTOR_EXIT=" in s, timeout=10)
+        if not finished:  # 3 experiments of 5 s per pane: the loops are still running here
+            assert "Stop them and quit?" in screen and "loop(s) are running" in screen
+            tmux.keys("y")
+        screen = tmux.wait_for(lambda s: "CONDUCTOR_EXIT=" in s, timeout=60)
+        assert "CONDUCTOR_EXIT=0" in screen
+
+        deadline = time.monotonic() + 10
+        while run_processes(runs_dir, {shell}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert run_processes(runs_dir, {shell}) == []
+        status = subprocess.run(
+            [str(conductor), "status", "--runs-dir", str(runs_dir), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0 and '"tinygpt-1"' in status.stdout
+    finally:
+        tmux("kill-server")
+
+
+def test_e_suspends_for_the_editor_and_the_loops_keep_running(tmp_path):
+    """`e` in a real terminal: the app gives the terminal to $EDITOR, the engine keeps running
+    experiments meanwhile, and the screen comes back with the reload acknowledged."""
+    fastws = Path(__file__).resolve().parents[1] / "fixtures" / "fastws"
+    runs_dir = tmp_path / "runs"
+    (tmp_path / "conductor.toml").write_text(
+        f'[conductor]\nruns_dir = "{runs_dir}"\n\n[[workspace]]\npath = "{fastws}"\nagent = {{ kind = "optuna" }}\n'
+    )
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\necho "EDITOR OPEN $1"\nsleep 2\necho "Prefer small steps." >> "$1"\n')
+    editor.chmod(0o755)
+    socket = f"conductor-test-e-{os.getpid()}"
+    tmux = Tmux(socket)
+    conductor = Path(sys.executable).with_name("conductor")
+    command = (
+        f"cd {tmp_path} && EDITOR={editor} {conductor} up -c conductor.toml --max-experiments 400; "
+        "echo CONDUCTOR_EXIT=$?; sleep 600"
+    )
+    subprocess.run(
+        ["tmux", "-L", socket, "new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", command],
+        check=True,
+        timeout=10,
+    )
+    try:
+        tmux.wait_for(lambda s: ROW.search(s), timeout=60)
+        tmux.keys("e")
+        tmux.wait_for(lambda s: "EDITOR OPEN" in s and "fastws.md" in s, timeout=10)
+        from conductor.core.ledger import Ledger
+
+        ledger = Ledger(runs_dir / "ledger.db", readonly=True)
+        try:
+            before = len(ledger.experiments("fastws"))
+            time.sleep(1.5)
+            during = len(ledger.experiments("fastws"))
+        finally:
+            ledger.close()
+        assert during > before  # the engine ran experiments while the editor had the terminal
+        screen = tmux.wait_for(lambda s: "1-9 0 pane" in s and "program.md changed" in s, timeout=15)
+        assert "Prefer small steps." in (runs_dir / "programs" / "fastws.md").read_text()
+        tmux.keys("q")
+        screen = tmux.wait_for(lambda s: "Stop them and quit?" in s or "CONDUCTOR_EXIT=" in s, timeout=10)
+        if "Stop them and quit?" in screen:
+            tmux.keys("y")
+        assert "CONDUCTOR_EXIT=0" in tmux.wait_for(lambda s: "CONDUCTOR_EXIT=" in s, timeout=30)
+    finally:
+        tmux("kill-server")
+
+
+def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
+    """SIGHUP (the terminal window closed, ssh dropped): the run stops as with q, experiments in
+    flight are killed and recorded, and the conductor exits even though it has no tty left."""
+    fastws = Path(__file__).resolve().parents[1] / "fixtures" / "fastws"
+    runs_dir = tmp_path / "runs"
+    (tmp_path / "conductor.toml").write_text(
+        f'[conductor]\nruns_dir = "{runs_dir}"\n\n[[workspace]]\npath = "{fastws}"\nagent = {{ kind = "optuna" }}\n'
+        "panes = 2\n"
+    )
+    socket = f"conductor-test-hup-{os.getpid()}"
+    tmux = Tmux(socket)
+    conductor = Path(sys.executable).with_name("conductor")
+    command = f"cd {tmp_path} && exec {conductor} up -c conductor.toml --max-experiments 5000"
+    subprocess.run(
+        ["tmux", "-L", socket, "new-session", "-d", "-s", "demo", "-x", "120", "-y", "40", command],
+        check=True,
+        timeout=10,
+    )
+    try:
+        tmux.wait_for(lambda s: ROW.search(s), timeout=60)
+        app = psutil.Process(int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}").strip()))
+        assert "conductor" in " ".join(app.cmdline())  # exec: the pane's process is the conductor
+    finally:
+        tmux("kill-server")
+    try:
+        app.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        app.kill()
+        raise AssertionError("the conductor did not exit after its terminal closed") from None
+    deadline = time.monotonic() + 10
+    while run_processes(runs_dir, set()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run_processes(runs_dir, set()) == []
+    from conductor.core.ledger import Ledger
+
+    ledger = Ledger(runs_dir / "ledger.db", readonly=True)
+    try:
+        rows = ledger.experiments()
+    finally:
+        ledger.close()
+    assert len(rows) >= 2 and not (runs_dir / "pids" / "fastws-1.pid").exists()
