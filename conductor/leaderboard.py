@@ -260,7 +260,7 @@ def leaderboard_from_ledger(ledger: Ledger, run_dir: Path | None = None) -> Lead
 # ---------------------------------------------------------------- text
 
 
-def _num(v: float | None, fmt: str = "") -> str:
+def fmt_num(v: float | None, fmt: str = "") -> str:
     """Readable in a narrow column: no exponent for large values, 4 significant digits otherwise."""
     if v is None:
         return "-"
@@ -286,10 +286,10 @@ def leaderboard_lines(board: dict) -> list[str]:
         usd = f"${p['usd']:.2f}" if p["usd"] else "-"
         lines.append(
             f"{p['rank']:>2} {p['workspace'][:12]:<12} {label:<30} {len(p['panes']):>5}"
-            f" {_num(p['improvement']):>9} {_num(p['improvement_pct'], '+.2f'):>7} {p['keeps']:>5}"
-            f" {_num(p['keep_rate'], '.0%'):>5} {_num(p['experiments_per_hour']):>7}"
-            f" {_num(p['improvement_per_slot_hour']):>9} {_num(p['slot_hours']):>9} {p['slot_kind'] or '-':>4}"
-            f" {_num(p['improvement_per_usd']):>9} {usd:>7} {_num(p['tokens_per_experiment'], '.0f'):>8}"
+            f" {fmt_num(p['improvement']):>9} {fmt_num(p['improvement_pct'], '+.2f'):>7} {p['keeps']:>5}"
+            f" {fmt_num(p['keep_rate'], '.0%'):>5} {fmt_num(p['experiments_per_hour']):>7}"
+            f" {fmt_num(p['improvement_per_slot_hour']):>9} {fmt_num(p['slot_hours']):>9} {p['slot_kind'] or '-':>4}"
+            f" {fmt_num(p['improvement_per_usd']):>9} {usd:>7} {fmt_num(p['tokens_per_experiment'], '.0f'):>8}"
         )
     lines.append(
         "  slot-h: summed experiment time on slots; GPU-hours where kind is gpu, CPU-slot-hours where it is cpu"

@@ -21,8 +21,8 @@ from conductor.core.events import Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane, RunContext
 from conductor.core.secrets import Redactor
-from conductor.core.snapshot import Snapshot
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
+from conductor.core.snapshot import Snapshot
 from conductor.errors import ConductorError
 
 LEDGER_FILE = "ledger.db"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # Inbox messages that come from conductor itself (not the researcher) start with this.
 NOTE_PREFIX = "[conductor] "
 

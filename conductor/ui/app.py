@@ -24,7 +24,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say
+from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import Event, HostSample, RunStarted
 from conductor.errors import ConductorError
 from conductor.ui import keys
@@ -33,6 +33,7 @@ from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
 from conductor.ui.screens.help import HelpScreen
+from conductor.ui.screens.leaderboard import LeaderboardScreen
 from conductor.ui.screens.message import MessageScreen
 from conductor.ui.screens.zoom import ZoomScreen
 from conductor.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
@@ -300,22 +301,68 @@ class ConductorApp(App[int]):
     async def edit_file(self, path: Path) -> str | None:
         """Open `$VISUAL`/`$EDITOR` on the file with the app suspended; the engine keeps running."""
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        argv = [*shlex.split(editor), str(path)]
+        return await self.run_foreground([*shlex.split(editor), str(path)], what=f"editor {editor!r}")
+
+    async def run_foreground(
+        self, argv: list[str], *, what: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> str | None:
+        """Run a program on the terminal with the app suspended (the engine keeps running in
+        this loop); without a terminal to hand over (tests, no tty) it runs detached from one.
+        Returns a one-line error, or None."""
         can_suspend = self._driver is not None and self._driver.can_suspend
         try:
             if can_suspend:
                 with self.batch_update(), self.suspend():
-                    proc = await asyncio.create_subprocess_exec(*argv)
+                    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env)
                     code = await proc.wait()
             else:
                 proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    *argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
                 code = await proc.wait()
         except OSError as exc:
-            return f"cannot start editor {editor!r}: {exc.strerror or exc}"
+            return f"cannot start {what}: {exc.strerror or exc}"
         self.refresh(layout=True)
-        return f"editor {editor!r} exited with status {code}" if code else None
+        return f"{what} exited with status {code}" if code else None
+
+    async def action_take_over(self) -> None:
+        """Stop the pane's headless Claude Code / Codex, hand its session to the researcher on
+        this terminal, and resume the headless loop on the same session when they leave."""
+        pane = self._need_pane()
+        if pane is None:
+            return
+        if getattr(self.engine, "remote", False):
+            self.notify(
+                "take-over runs on the orchestra's own terminal: `conductor stop`, then `conductor up`",
+                severity="warning",
+            )
+            return
+        from conductor.agents.cli import live_agent, take_over
+
+        target = getattr(self.engine, "panes", {}).get(pane.name)
+        if target is None or live_agent(target) is None:
+            self.notify(f"{pane.name} runs no Claude Code or Codex session to take over", severity="warning")
+            return
+        try:
+            async with take_over(target) as handover:
+                error = await self.run_foreground(
+                    handover.argv, what=handover.argv[0], cwd=handover.cwd, env=handover.env
+                )
+        except ConductorError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if error:
+            self.notify(error, severity="warning")
+        self.notify(f"{pane.name}: handed back; the headless agent resumes the session")
+
+    def action_leaderboard(self) -> None:
+        if not isinstance(self.screen, LeaderboardScreen):
+            self.push_screen(LeaderboardScreen())
 
     def action_next_attention(self) -> None:
         pane = self.model.next_attention()
@@ -339,8 +386,21 @@ class ConductorApp(App[int]):
     async def action_quit(self) -> None:
         if self._stopping:
             return
-        if self.engine_done.is_set() or not self.model.running or getattr(self.engine, "remote", False):
-            await self.shutdown()  # finished, or attached: leaving detaches, the loops go on
+        if getattr(self.engine, "remote", False) and not self.engine_done.is_set():
+            self.push_screen(
+                ConfirmScreen(
+                    "This TUI is attached to an orchestra running in the background.\n"
+                    "[$muted]Detach leaves every loop running; `conductor attach` comes back.[/]",
+                    yes="stop the orchestra (s)",
+                    no="detach (d)",
+                    yes_key="s",
+                    no_key="d",
+                ),
+                self._answer_attached_quit,
+            )
+            return
+        if self.engine_done.is_set() or not self.model.running:
+            await self.shutdown()
             return
         n = sum(1 for p in self.model.panes.values() if p.active)
 
@@ -357,6 +417,24 @@ class ConductorApp(App[int]):
             ),
             answer,
         )
+
+    async def _answer_attached_quit(self, stop: bool | None) -> None:
+        if stop is None:
+            return
+        if stop:
+            if not self.send(Stop()):
+                return
+            self.notify("stopping the orchestra: experiments in flight are killed and recorded")
+            with contextlib.suppress(asyncio.TimeoutError):  # its stream ends once all is recorded
+                await asyncio.wait_for(self.engine_done.wait(), timeout=60)
+        await self.detach()
+
+    async def detach(self) -> None:
+        """Leave an attached TUI; the orchestra runs on."""
+        if not getattr(self.engine, "remote", False):
+            self.notify("this TUI runs the orchestra itself: q stops it (use `conductor up --detach` to detach)")
+            return
+        await self.shutdown()
 
     async def _hang_up(self) -> None:
         """The terminal is gone (SIGHUP): stop and record as `q` would, then leave without

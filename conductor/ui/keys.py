@@ -1,8 +1,8 @@
 """The one table of keys: bindings, the help screen, the key bar and the palette come from it.
 
-To add a key (say `a`, take over an external agent, or `l`, the leaderboard), add a row here
-and an `action_<name>` method on the class that owns its scope (app: ConductorApp,
-dashboard: DashboardScreen, zoom: ZoomScreen). Help, palette and key bar follow by themselves.
+To add a key, add a row here and an `action_<name>` method on the class that owns its scope
+(app: ConductorApp, dashboard: DashboardScreen, zoom: ZoomScreen, leaderboard:
+LeaderboardScreen). Help, palette and key bar follow by themselves.
 """
 
 from __future__ import annotations
@@ -24,11 +24,21 @@ class KeySpec:
     scope: str  # "app" (everywhere), "dashboard" or "zoom"
     palette: bool = True  # offer it in the command palette
     bar: bool = True  # show it in the key bar
+    attached_only: bool = False  # only means something in a TUI attached to another process
 
 
 KEYS: tuple[KeySpec, ...] = (
     KeySpec(PANE_KEYS, "1-9 0", "focus_pane({i})", "pane", "Focus pane 1-10", "dashboard", palette=False),
     KeySpec(("enter",), "⏎", "zoom", "zoom", "Zoom: activity, experiments, diff, log, program", "dashboard"),
+    KeySpec(
+        ("d",),
+        "d",
+        "detach",
+        "detach",
+        "Detach (attached TUI): leave, the orchestra runs on",
+        "dashboard",
+        attached_only=True,
+    ),
     KeySpec(("escape",), "esc", "unzoom", "back", "Leave zoom, back to the dashboard", "zoom"),
     KeySpec(("d",), "d", "show_tab('diff')", "diff", "Show the selected experiment's diff", "zoom"),
     KeySpec(("o",), "o", "show_tab('log')", "log", "Show the selected experiment's log tail", "zoom"),
@@ -36,13 +46,23 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(("m",), "m", "message", "msg", "Message the focused pane's agent", "app"),
     KeySpec(("p",), "p", "pause_resume", "pause", "Pause / resume the pane (a running experiment finishes)", "app"),
     KeySpec(("e",), "e", "edit_program", "edit", "Edit the pane's program.md in $EDITOR; reloads next turn", "app"),
+    KeySpec(
+        ("a",),
+        "a",
+        "take_over",
+        "take over",
+        "Take over the pane's Claude Code / Codex session interactively; the loop resumes after",
+        "app",
+    ),
+    KeySpec(("l",), "l", "leaderboard", "leaderboard", "Leaderboard: program.md variants and panes", "app"),
+    KeySpec(("escape", "l"), "esc", "back", "back", "Back to the previous screen", "leaderboard", palette=False),
     KeySpec(("n",), "n", "next_attention", "next", "Next pane needing attention (crash, stuck, new best...)", "app"),
     KeySpec(("t",), "t", "next_theme", "theme", "Next theme", "app"),
     KeySpec(("question_mark",), "?", "help", "help", "Help: every key", "app"),
     KeySpec(("q",), "q", "quit", "quit", "Quit (asks first while loops run)", "app"),
 )
 
-SCOPE_TITLES = {"dashboard": "Dashboard", "zoom": "Zoom", "app": "Everywhere"}
+SCOPE_TITLES = {"dashboard": "Dashboard", "zoom": "Zoom", "leaderboard": "Leaderboard", "app": "Everywhere"}
 
 
 def bindings(scope: str) -> list[Binding]:
@@ -60,9 +80,9 @@ def specs(scope: str | None = None) -> list[KeySpec]:
     return [s for s in KEYS if scope is None or s.scope == scope]
 
 
-def key_bar(scope: str) -> str:
+def key_bar(scope: str, attached: bool = False) -> str:
     """The one-line key hint for a screen: its own keys, then the app-wide ones."""
-    shown = [s for s in KEYS if s.bar and s.scope in (scope, "app")]
+    shown = [s for s in KEYS if s.bar and s.scope in (scope, "app") and (attached or not s.attached_only)]
     shown.sort(key=lambda s: s.scope == "app")
     parts = [f"[b $accent]{s.label}[/] {s.title}" for s in shown]
     parts.append("[b $accent]^p[/] palette")

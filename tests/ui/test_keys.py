@@ -11,7 +11,7 @@ from conftest import make_app, repo_script, settle, zoom_loaded
 from fakes import NOW, FakeEngine, scripted_run
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent
 
-from conductor.core.commands import Pause, ReloadProgram, Resume, Say
+from conductor.core.commands import Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, ExperimentFinished, PaneState
 from conductor.ui import keys
 from conductor.ui.screens.confirm import ConfirmScreen
@@ -494,14 +494,39 @@ async def test_per_event_mode_draws_each_event_at_once():
         assert engine.bus._subs  # the subscriber survived every event
 
 
-async def test_q_on_an_attached_run_detaches_without_asking():
-    """`conductor attach`: the engine is a RemoteOrchestra; leaving detaches, the loops go on."""
+async def test_q_on_an_attached_run_asks_detach_or_stop():
+    """`conductor attach`: the engine is a RemoteOrchestra; q asks, d detaches, the loops go on;
+    escape answers neither."""
     engine = FakeEngine(scripted_run(2))
     engine.remote = True
     app, _ = make_app(engine=engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen) and app.is_running
+        await pilot.press("q", "d")
         await pilot.pause()
     assert engine.stop_calls == [None]  # RemoteOrchestra.stop() detaches
+    assert not any(isinstance(c, Stop) for c in engine.commands)
     assert app.return_code == 0
+
+
+async def test_d_detaches_an_attached_tui_and_is_a_hint_otherwise():
+    engine = FakeEngine(scripted_run(2))
+    app, _ = make_app(engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.is_running and engine.stop_calls == []
+        assert any("q stops it" in n.message for n in app._notifications)
+    engine = FakeEngine(scripted_run(2))
+    engine.remote = True
+    app, _ = make_app(engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+    assert engine.stop_calls == [None]

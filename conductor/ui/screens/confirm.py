@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -9,12 +10,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [
-        Binding("y", "answer(True)", "yes", show=False),
-        Binding("n", "answer(False)", "no", show=False),
-        Binding("escape", "answer(False)", "no", show=False),
-    ]
+class ConfirmScreen(ModalScreen[bool | None]):
+    """Answers True (yes key), False (no key) or None (escape: neither)."""
+
+    BINDINGS = [Binding("escape", "answer(None)", "cancel", show=False)]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
@@ -25,10 +24,13 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen Button { margin-left: 2; }
     """
 
-    def __init__(self, question: str, yes: str = "yes (y)", no: str = "no (n)", **kwargs):
+    def __init__(
+        self, question: str, yes: str = "yes (y)", no: str = "no (n)", yes_key: str = "y", no_key: str = "n", **kwargs
+    ):
         super().__init__(**kwargs)
         self.question = question
         self.yes, self.no = yes, no
+        self.keys = {yes_key: True, no_key: False}
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -40,5 +42,10 @@ class ConfirmScreen(ModalScreen[bool]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
 
-    def action_answer(self, yes: bool) -> None:
+    def on_key(self, event: events.Key) -> None:
+        if event.key in self.keys:
+            event.stop()
+            self.dismiss(self.keys[event.key])
+
+    def action_answer(self, yes: bool | None) -> None:
         self.dismiss(yes)

@@ -123,5 +123,8 @@ class DashboardScreen(Screen):
     def action_focus_pane(self, index: int) -> None:
         self.app.select_pane_by_index(index)
 
+    async def action_detach(self) -> None:
+        await self.app.detach()
+
     def action_zoom(self) -> None:
         self.app.zoom()

@@ -14,3 +14,8 @@ class KeyBar(Static):
 
     def __init__(self, scope: str, **kwargs):
         super().__init__(keys.key_bar(scope), **kwargs)
+        self.scope = scope
+
+    def on_mount(self) -> None:
+        if getattr(self.app.engine, "remote", False):
+            self.update(keys.key_bar(self.scope, attached=True))
