@@ -48,6 +48,7 @@ LINE_LIMIT = 1 << 20
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /proc/self/fd
 SUBSCRIBER_BUFFER = 5000  # events a subscriber may fall behind before it is dropped
 SLOW_CLIENT_S = 10.0  # a client that takes longer than this to accept a batch is dropped
+CLOSE_FLUSH_S = 2.0  # at the end of a run, how long streams get to deliver RunFinished
 
 Handler = Callable[[dict], Awaitable[dict]]
 
@@ -125,6 +126,9 @@ class ControlServer:
 
         if self._server is not None:
             self._server.close()
+            deadline = asyncio.get_running_loop().time() + CLOSE_FLUSH_S
+            while self.subscribers and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)  # streams end once they have sent RunFinished
             with contextlib.suppress(Exception):  # newer Pythons wait for idle clients: not forever
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
             self._server = None
@@ -220,10 +224,14 @@ class ControlServer:
                 if getter not in done:
                     getter.cancel()
                     return
-                writer.write(_event_line(getter.result()))
+                batch = [getter.result()]
                 while not queue.empty():
-                    writer.write(_event_line(queue.get_nowait()))
+                    batch.append(queue.get_nowait())
+                for event in batch:
+                    writer.write(_event_line(event))
                 await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
+                if any(event.type == "run_finished" for event in batch):
+                    return  # the run is over: the stream ends here
             self.dropped += 1  # fell SUBSCRIBER_BUFFER events behind
         except TimeoutError:
             self.dropped += 1  # did not take a batch within SLOW_CLIENT_S

@@ -56,7 +56,9 @@ def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> 
         return cpu_slots(cfg.cpu_slots), f"no GPU ({note or 'none found'}): {cfg.cpu_slots} CPU slot(s)"
     chosen = []
     for item in spec:
-        match = [g for g in gpus if (isinstance(item, int) and g[0] == item) or (isinstance(item, str) and g[1] == item)]
+        match = [
+            g for g in gpus if (isinstance(item, int) and g[0] == item) or (isinstance(item, str) and g[1] == item)
+        ]
         if not match:
             raise ConductorError(f"slots: GPU {item!r} not found ({len(gpus)} GPU(s) visible)", cfg.source)
         chosen.append(gpu_slot(*match[0]))
@@ -213,8 +215,6 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
-            if control is not None:
-                await control.close()
             token_rates.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
@@ -225,6 +225,8 @@ class Orchestra:
             if self._stopping:
                 reason = "stopped"
             self.bus.publish(RunFinished(reason=reason))
+            if control is not None:  # after RunFinished: attached clients see how the run ended
+                await control.close()
 
     async def _publish_token_rates(self) -> None:
         """TokenRates at most once a second, per pane and in total, only when they changed."""
@@ -255,7 +257,9 @@ class Orchestra:
             return
         self._budget_hit = True
         spent = f"${t.usd:.2f} and {tokens:,} tokens"
-        self.bus.publish(Alert(pane=None, level="error", message=f"orchestra budget reached ({spent}): every pane paused"))
+        self.bus.publish(
+            Alert(pane=None, level="error", message=f"orchestra budget reached ({spent}): every pane paused")
+        )
         for pane in self.panes.values():
             if not pane.paused:
                 pane.pause(f"paused: the orchestra's budget is reached ({spent})")

@@ -229,3 +229,101 @@ def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
     finally:
         ledger.close()
     assert len(rows) >= 2 and not (runs_dir / "pids" / "fastws-1.pid").exists()
+
+
+def pane_totals(screen: str) -> dict[str, int]:
+    """Experiments per pane as its card counts them (K+D+C+R, the baseline apart)."""
+    totals = {}
+    names = re.findall(r"\d (fastws-\d) ·", screen)
+    counts = re.findall(r"K(\d+) D(\d+) C(\d+) R(\d+)", screen)
+    for name, c in zip(names, counts, strict=False):
+        totals[name] = sum(int(x) for x in c)
+    return totals
+
+
+def test_a_detached_run_outlives_its_terminal_and_a_new_one_attaches(tmp_path):
+    """`conductor up --detach` then attach in tmux; close the whole tmux server mid-run (the
+    terminal is gone); the orchestra goes on; attach from a new tmux server and find every
+    experiment recorded meanwhile, on screen and in the ledger, until the run finishes."""
+    ws = tmp_path / "fastws"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "fastws", ws)
+    train = ws / "train.py"
+    train.write_text(train.read_text().replace("SLEEP = 0.05", "SLEEP = 0.3"))
+    runs_dir = tmp_path / "runs"
+    (tmp_path / "conductor.toml").write_text(
+        f'[conductor]\nruns_dir = "{runs_dir}"\ncpu_slots = 1\n\n[[workspace]]\npath = "{ws}"\n'
+        'agent = { kind = "optuna" }\npanes = 2\n'
+    )
+    conductor = Path(sys.executable).with_name("conductor")
+    first = Tmux(f"conductor-test-d1-{os.getpid()}")
+    command = (
+        f"cd {tmp_path} && {conductor} up -c conductor.toml --detach --max-experiments 40 && "
+        f"{conductor} attach --runs-dir {runs_dir}; echo ATTACH_EXIT=$?; sleep 600"
+    )
+    subprocess.run(
+        ["tmux", "-L", first.socket, "new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", command],
+        check=True,
+        timeout=10,
+    )
+    from conductor.core.control import request, socket_path
+    from conductor.core.ledger import Ledger
+
+    def recorded() -> list:
+        ledger = Ledger(runs_dir / "ledger.db", readonly=True)
+        try:
+            return ledger.experiments()
+        finally:
+            ledger.close()
+
+    second = Tmux(f"conductor-test-d2-{os.getpid()}")
+    orchestra = 0
+    try:
+        first.wait_for(lambda s: ROW.search(s) and "fastws-2" in s, timeout=90)
+        orchestra = int((runs_dir / "lock").read_text())  # the run dir's lock holds the orchestra's pid
+    finally:
+        first("kill-server")  # the terminal goes away: the attached TUI gets SIGHUP and detaches
+    try:
+        at_close = len(recorded())
+        time.sleep(4)
+        assert psutil.pid_exists(orchestra), "the orchestra died with the terminal"
+        assert request(runs_dir, {"type": "hello"})["panes"] == ["fastws-1", "fastws-2"]
+        meanwhile = len(recorded())
+        assert meanwhile > at_close  # experiments went on with no terminal at all
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                second.socket,
+                "new-session",
+                "-d",
+                "-s",
+                "demo",
+                "-x",
+                "160",
+                "-y",
+                "48",
+                f"cd {tmp_path} && {conductor} up -c conductor.toml; echo ATTACH_EXIT=$?; sleep 600",
+            ],
+            check=True,
+            timeout=10,
+        )  # `up` on a run dir with a live orchestra attaches to it
+        screen = second.wait_for(lambda s: "run finished" in s, timeout=120)
+        rows = recorded()
+        for pane in ("fastws-1", "fastws-2"):
+            seqs = [r.seq for r in rows if r.pane == pane]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{pane}: a gap in {seqs}"
+        shown = pane_totals(screen)
+        assert shown == {
+            p: sum(1 for r in rows if r.pane == p and not r.is_baseline) for p in ("fastws-1", "fastws-2")
+        }, screen
+        assert sum(shown.values()) + 2 == len(rows) >= meanwhile
+        second.keys("q")
+        assert "ATTACH_EXIT=0" in second.wait_for(lambda s: "ATTACH_EXIT=" in s, timeout=20)
+        deadline = time.monotonic() + 20
+        while psutil.pid_exists(orchestra) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not psutil.pid_exists(orchestra) and not socket_path(runs_dir).exists()
+    finally:
+        second("kill-server")
+        if psutil.pid_exists(orchestra):
+            subprocess.run([str(conductor), "stop", "--runs-dir", str(runs_dir)], timeout=60)
