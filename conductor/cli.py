@@ -173,6 +173,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def demo_config(args: argparse.Namespace):
+    import json
+    import shlex
+
     from conductor.config import bundled_workspaces_dir, default_agent_kind, load_config, parse_config
 
     runs_dir = Path(args.runs_dir).resolve()
@@ -184,11 +187,13 @@ def demo_config(args: argparse.Namespace):
         print("conductor: no ANTHROPIC_API_KEY set: the demo uses the offline optuna agent", file=sys.stderr)
     ws = bundled_workspaces_dir() / "tinygpt"
     budget = f"time_budget_s = {args.budget:g}\ntimeout_s = {max(args.budget * 3, args.budget + 60):g}\n" if args.budget else ""
+    # conductor's own interpreter has torch (a dependency); a bare `python` on PATH may not
+    run = json.dumps(f"{shlex.quote(sys.executable)} train.py")
     text = (
         f'[conductor]\nruns_dir = "{runs_dir}"\nslots = "auto"\ncpu_slots = 1\n\n'
         f'[agent]\nkind = "{kind}"\n\n'
         f'[prices."claude-sonnet-4-5"]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\n'
-        f'[[workspace]]\nname = "tinygpt"\npath = "{ws}"\npanes = {args.panes}\n{budget}'
+        f'[[workspace]]\nname = "tinygpt"\npath = "{ws}"\nrun = {run}\npanes = {args.panes}\n{budget}'
     )
     return parse_config(text, Path.cwd() / "demo.toml")
 
