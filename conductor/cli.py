@@ -186,7 +186,11 @@ def demo_config(args: argparse.Namespace):
     if args.agent is None and kind == "optuna":
         print("conductor: no ANTHROPIC_API_KEY set: the demo uses the offline optuna agent", file=sys.stderr)
     ws = bundled_workspaces_dir() / "tinygpt"
-    budget = f"time_budget_s = {args.budget:g}\ntimeout_s = {max(args.budget * 3, args.budget + 60):g}\n" if args.budget else ""
+    budget = (
+        f"time_budget_s = {args.budget:g}\ntimeout_s = {max(args.budget * 3, args.budget + 60):g}\n"
+        if args.budget
+        else ""
+    )
     # conductor's own interpreter has torch (a dependency); a bare `python` on PATH may not
     run = json.dumps(f"{shlex.quote(sys.executable)} train.py")
     text = (
@@ -241,7 +245,7 @@ def check_agent_keys(cfg) -> None:
         if pane.agent.kind == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
             raise ConductorError(
                 f"pane '{pane.name}' uses the anthropic agent but ANTHROPIC_API_KEY is not set: "
-                "export ANTHROPIC_API_KEY=... or set agent = { kind = \"optuna\" } on its workspace",
+                'export ANTHROPIC_API_KEY=... or set agent = { kind = "optuna" } on its workspace',
                 cfg.source,
             )
 

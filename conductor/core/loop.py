@@ -110,6 +110,7 @@ class Pane:
         self.baseline: float | None = None
         self.seq = 0
         self.state = "setup"
+        self.state_since = time.time()
         self.running_pid: int | None = None  # the experiment process now running, for telemetry
         self._paused = asyncio.Event()
         self._paused.set()
@@ -138,7 +139,18 @@ class Pane:
 
     def set_state(self, state: str, detail: str = "", deadline: float | None = None) -> None:
         self.state = state
-        self.ctx.bus.publish(PaneState(pane=self.name, state=state, detail=detail, deadline=deadline))
+        self.state_since = time.time()
+        self.ctx.bus.publish(
+            PaneState(pane=self.name, state=state, detail=detail, since=self.state_since, deadline=deadline)
+        )
+
+    def queue_moved(self) -> None:
+        """The slot queue moved: say how many are ahead now, keeping the age of the wait."""
+        ahead = self.ctx.pool.position(self.name)
+        if self.state == "queued" and ahead is not None:
+            self.ctx.bus.publish(
+                PaneState(pane=self.name, state="queued", detail=f"queued ({ahead} ahead)", since=self.state_since)
+            )
 
     def alert(self, level: str, message: str) -> None:
         self.ctx.bus.publish(Alert(pane=self.name, level=level, message=self.ctx.redact(message)))
@@ -263,7 +275,9 @@ class Pane:
         if own_repo:
             dirty = dirty_files(source)
             if dirty:
-                notes.append(f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD")
+                notes.append(
+                    f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD"
+                )
         self.wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
         if ws.copy:
             copied = self.wt.copy_ignored(ws.path, ws.copy)
@@ -476,7 +490,9 @@ class Pane:
         self.alert("warning", f"experiment rejected: {reason}")
         return outcome
 
-    async def _execute(self, *, commit: str, description: str, is_baseline: bool = False, agent_ref: str = "") -> Outcome:
+    async def _execute(
+        self, *, commit: str, description: str, is_baseline: bool = False, agent_ref: str = ""
+    ) -> Outcome:
         ws = self.workspace
         self.seq += 1
         seq = self.seq
@@ -630,7 +646,9 @@ class Pane:
         reasons = []
         gain = improvement(ws.goal, previous_best, metric)
         if ws.sanity_gain is not None and previous_best != 0 and gain / abs(previous_best) > ws.sanity_gain:
-            reasons.append(f"a {gain / abs(previous_best):.0%} gain in one step is above sanity_gain {ws.sanity_gain:g}")
+            reasons.append(
+                f"a {gain / abs(previous_best):.0%} gain in one step is above sanity_gain {ws.sanity_gain:g}"
+            )
         if ws.plausible is not None and not (ws.plausible[0] <= metric <= ws.plausible[1]):
             reasons.append(f"{metric:.6g} is outside the plausible range {list(ws.plausible)}")
         return reasons

@@ -153,6 +153,7 @@ class Orchestra:
         write_resolved(self.config, self.run_dir / CONFIG_FILE)
         slots, self.slot_note = (self._slots_override, "") if self._slots_override else build_slots(self.config)
         self.pool = SlotPool(slots)
+        self.pool.on_queue_change = self._queue_moved
         ctx = RunContext(
             run_name=self.run_name,
             run_dir=self.run_dir,
@@ -227,6 +228,10 @@ class Orchestra:
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
+
+    def _queue_moved(self) -> None:
+        for pane in self.panes.values():
+            pane.queue_moved()
 
     async def _publish_token_rates(self) -> None:
         """TokenRates at most once a second, per pane and in total, only when they changed."""

@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -60,6 +61,7 @@ class SlotPool:
         self._free: deque[str] = deque(s.name for s in slots)
         self._waiters: deque[tuple[str, asyncio.Future]] = deque()
         self.created_at = time.time()
+        self.on_queue_change: Callable[[], None] | None = None  # the queue grew, shrank or moved
 
     # ---------------------------------------------------------------- leasing
 
@@ -69,11 +71,13 @@ class SlotPool:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         entry = (pane, fut)
         self._waiters.append(entry)
+        self._queue_changed()
         try:
             return await fut
         except asyncio.CancelledError:
             if entry in self._waiters:
                 self._waiters.remove(entry)
+                self._queue_changed()
             elif fut.done() and not fut.cancelled():
                 self.release(fut.result())  # granted just as we were cancelled: pass it on
             raise
@@ -90,8 +94,13 @@ class SlotPool:
             pane, fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(self._grant(slot.name, pane))
+                self._queue_changed()
                 return
         self._free.append(slot.name)
+
+    def _queue_changed(self) -> None:
+        if self.on_queue_change is not None:
+            self.on_queue_change()
 
     def _grant(self, name: str, pane: str) -> Slot:
         st = self._state[name]

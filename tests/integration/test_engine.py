@@ -195,3 +195,18 @@ def test_signal_records_interrupted_experiment(tmp_path, fastws, sig):
     assert not rows[0].is_baseline  # so the baseline runs again next time
     check_invariants(run_dir)
     assert read_tsv(run_dir / "worktrees" / "fast" / "results.tsv")[0][3] == "crash"
+
+
+def test_a_queued_pane_shows_how_many_are_ahead_as_the_queue_moves(tmp_path, fastws):
+    """Four panes on one slot: a waiting pane's "queued (k ahead)" counts down while it waits,
+    and the age of its wait is kept (same `since`) as k changes."""
+    cfg = write_config(tmp_path, fastws, panes=4)
+    orch, events = run_orchestra(cfg, max_experiments=3)
+    queued = [e for e in events if e.type == "pane_state" and e.state == "queued"]
+    waits: dict[tuple[str, float], list[int]] = {}
+    for e in queued:
+        waits.setdefault((e.pane, e.since), []).append(int(e.detail.split("(")[1].split()[0]))
+    moving = [ks for ks in waits.values() if len(ks) > 1]
+    assert moving, "no pane ever saw the queue move"
+    assert any(ks[-1] < max(ks) for ks in moving)
+    assert all(ks[i] >= ks[i + 1] for ks in moving for i in range(1, len(ks) - 1))

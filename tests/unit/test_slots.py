@@ -98,3 +98,24 @@ def test_slot_envs():
     gpu = gpu_slot(1, "GPU-abc", "NVIDIA H100")
     assert gpu.env == {"CUDA_VISIBLE_DEVICES": "GPU-abc", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     assert gpu.name == "gpu1" and gpu.kind == "gpu"
+
+
+async def test_every_queue_move_is_announced_with_the_new_positions():
+    """What "queued (k ahead)" on a pane is drawn from: a callback at each join, grant and leave."""
+    pool = SlotPool(cpu_slots(1, cores=2))
+    seen: list[dict] = []
+    pool.on_queue_change = lambda: seen.append({n: pool.position(n) for n in ("b", "c", "d")})
+    held = await pool.acquire("a")
+    assert seen == []  # a free slot: no queue
+    tasks = {n: asyncio.create_task(pool.acquire(n)) for n in ("b", "c", "d")}
+    await asyncio.sleep(0)
+    assert seen[-1] == {"b": 0, "c": 1, "d": 2}
+    tasks["c"].cancel()
+    await asyncio.sleep(0)
+    assert seen[-1] == {"b": 0, "c": None, "d": 1}
+    pool.release(held)
+    assert seen[-1] == {"b": None, "c": None, "d": 0}
+    pool.release(await tasks["b"])
+    assert seen[-1] == {"b": None, "c": None, "d": None}
+    pool.release(await tasks["d"])
+    assert len(seen) == 6
