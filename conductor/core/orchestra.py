@@ -193,6 +193,7 @@ class Orchestra:
                         "metric": p.workspace.metric,
                         "goal": p.workspace.goal,
                         "budget_s": p.workspace.time_budget_s,
+                        "plateau": p.workspace.plateau,
                         "program": str(p.program_path),
                         "log_dir": str(p.log_dir),
                     }

@@ -81,6 +81,7 @@ class PaneModel:
     metric: str = ""
     goal: str = "min"
     budget_s: float | None = None
+    stuck_after: int | None = None  # the workspace's `plateau`; the app's default when unset
     program: str = ""
     worktree: str = ""
     branch: str = ""
@@ -164,7 +165,7 @@ class PaneModel:
             return "rejected"
         if self.state == "waiting":
             return "rate limit"
-        if self.active and self.since_keep >= stuck_after:
+        if self.active and self.since_keep >= (self.stuck_after or stuck_after):
             return f"stuck: {self.since_keep} without keep"
         if self.unseen_best:
             return "new best"
@@ -236,6 +237,7 @@ class RunModel:
             p.metric = info.get("metric", "")
             p.goal = info.get("goal", "min")
             p.budget_s = info.get("budget_s")
+            p.stuck_after = info.get("plateau")
             p.program = info.get("program", "")
             p.worktree = info.get("worktree", "")
             p.branch = info.get("branch", "")
@@ -479,7 +481,7 @@ class RunModel:
             if p.state == "error":
                 out.append(("error", f"{p.name} failed: {p.done_reason or p.detail}"))
         for p in self.ordered:
-            if p.active and p.since_keep >= self.stuck_after:
+            if p.active and p.since_keep >= (p.stuck_after or self.stuck_after):
                 out.append(("warning", f"{p.name} stuck: {p.since_keep} without keep"))
         limited = [p.name for p in self.ordered if p.state == "done" and "reached" in p.done_reason]
         if limited:

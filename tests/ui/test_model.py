@@ -224,3 +224,15 @@ def test_short_cards_drop_activity_first_then_rows_then_sparkline_then_meters():
     assert not card_plan(4).sparkline and card_plan(4).meters
     assert not card_plan(3).meters and card_plan(3).counts
     assert not card_plan(2).counts
+
+
+def test_a_workspace_plateau_sets_when_its_panes_count_as_stuck():
+    m = model_with(
+        [RunStarted(run="r", run_dir="/x", panes=({"name": "a", "plateau": 3}, {"name": "b"}), slots=("cpu0",), ts=T0)]
+    )
+    for seq in range(2, 6):
+        for pane in ("a", "b"):
+            m.apply(finished(pane=pane, seq=seq, status="discard", metric=3.0))
+    assert m.panes["a"].attention(10) == "stuck: 4 without keep"
+    assert m.panes["b"].attention(10) is None  # the default, 10, is not reached
+    assert ("warning", "a stuck: 4 without keep") in m.derived_alerts(NOW)
