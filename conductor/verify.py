@@ -1,26 +1,28 @@
 """`conductor verify PANE COMMIT [--runs N]`: re-run a recorded commit and print the spread.
 
 The commit is checked out in a throwaway worktree of the pane's repo (the pane's own
-worktree is never touched), run N times with different `CONDUCTOR_SEED`s on a slot of the
-run's config, and each run is stored in the ledger's `reruns` table. It runs standalone,
-beside a live orchestra if there is one, so on a GPU machine it competes for the GPUs.
+worktree is never touched), run N times with different `CONDUCTOR_SEED`s, and each run is
+stored in the ledger's `reruns` table. When an orchestra is running on the run dir, the runs
+go through its control socket and queue for its slots like any experiment (a re-run never
+competes with the loops for a GPU); otherwise they run here on the config's first slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
-import time
 from pathlib import Path
 
 from conductor.config import load_config
-from conductor.core.experiment import experiment_env, run_process
+from conductor.core.control import request
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import build_slots
-from conductor.core.summary import metric_from
+from conductor.core.rerun import RunResult, rerun
 from conductor.core.workspace import GIT_ENV
+from conductor.detach import live_orchestra
 from conductor.errors import ConductorError
 
 
@@ -33,27 +35,31 @@ def _find_commit(ledger: Ledger, pane: str, commit: str) -> str:
     return matches.pop()
 
 
-async def _rerun(
-    cfg, pane_spec, worktree: Path, run_dir: Path, runs: int, seed0: int
-) -> list[tuple[int, float | None, str]]:
-    slots, _ = build_slots(cfg)
-    slot = slots[0]
-    ws = pane_spec.workspace
-    out = []
-    for i in range(runs):
-        seed = seed0 + i
-        env = experiment_env(
-            dict(os.environ), slot.env, {"CONDUCTOR_SEED": str(seed), "TIME_BUDGET": f"{ws.time_budget_s:g}"}
-        )
-        log = run_dir / "logs" / pane_spec.name / f"verify-{int(time.time())}-{seed}.log"
-        result = await run_process(ws.run, cwd=worktree, env=env, log_path=log, timeout_s=ws.timeout_s)
-        metric = metric_from(result.summary, ws.metric) if result.exit_code == 0 else None
-        out.append((seed, metric, str(log)))
-        shown = (
-            f"{metric:.6f}" if metric is not None else f"crash ({'timeout' if result.timed_out else result.exit_code})"
-        )
-        print(f"  run {i + 1}/{runs} seed {seed}: {ws.metric} {shown}", flush=True)
-    return out
+def _standalone(cfg, spec, worktree: Path, run_dir: Path, runs: int) -> list[RunResult]:
+    slot = build_slots(cfg)[0][0]
+
+    @contextlib.asynccontextmanager
+    async def lease():
+        yield slot
+
+    def show(i: int, r: RunResult) -> None:
+        print(f"  run {i + 1}/{runs} seed {r[0]}: {spec.workspace.metric} {r[3]}", flush=True)
+
+    log_dir = run_dir / "logs" / spec.name
+    return asyncio.run(rerun(spec.workspace, worktree, log_dir, runs, 1, lease, dict(os.environ), show))
+
+
+def _through_orchestra(run_dir: Path, spec, full: str, worktree: Path, runs: int) -> list[RunResult]:
+    print("an orchestra is running on this run dir: the runs queue for its slots", flush=True)
+    response = request(
+        run_dir,
+        {"type": "verify", "pane": spec.name, "commit": full, "runs": runs, "worktree": str(worktree)},
+        timeout=None,
+    )
+    results = [(r["seed"], r["metric"], r["log"], r["shown"]) for r in response["results"]]
+    for i, r in enumerate(results):
+        print(f"  run {i + 1}/{runs} seed {r[0]}: {spec.workspace.metric} {r[3]}", flush=True)
+    return results
 
 
 def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
@@ -79,15 +85,18 @@ def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
         subprocess.run(["git", "worktree", "add", "-q", "--detach", str(tmp), full], cwd=pane_wt, check=True, env=env)
         try:
             print(f"re-running {pane} {full[:7]} {runs} time(s) ({spec.workspace.run})")
-            results = asyncio.run(_rerun(cfg, spec, tmp, run_dir, runs, seed0=1))
+            if live_orchestra(run_dir):
+                results = _through_orchestra(run_dir, spec, full, tmp, runs)
+            else:
+                results = _standalone(cfg, spec, tmp, run_dir, runs)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp)], cwd=pane_wt, env=env)
             shutil.rmtree(tmp, ignore_errors=True)
-        for seed, metric, log in results:
+        for seed, metric, log, _ in results:
             ledger.record_rerun(pane, full, seed, metric, log)
     finally:
         ledger.close()
-    values = [m for _, m, _ in results if m is not None]
+    values = [r[1] for r in results if r[1] is not None]
     crashes = len(results) - len(values)
     line = f"{spec.workspace.metric}: "
     if values:

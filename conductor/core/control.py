@@ -103,6 +103,7 @@ class ControlServer:
 
         for name in COMMAND_TYPES:
             self.handlers.setdefault(name, self._command)
+        self.handlers["verify"] = self._verify
 
     async def start(self) -> None:
         import asyncio
@@ -253,6 +254,35 @@ class ControlServer:
         body = {k: v for k, v in request.items() if k not in ("v", "id")}
         self.orchestra.command(command_from_dict(body))
         return _ok()
+
+    async def _verify(self, request: dict) -> dict:
+        """`conductor verify` beside a live orchestra: re-run a commit (checked out by the
+        client in a throwaway worktree under the run dir) on the orchestra's slots, queued
+        like any experiment; answers when every run is done."""
+        import contextlib
+        from pathlib import Path
+
+        from conductor.core.rerun import rerun
+
+        orch = self.orchestra
+        pane = orch.panes.get(request.get("pane"))
+        if pane is None:
+            raise ConductorError(f"no pane named '{request.get('pane')}' in this run")
+        worktree = Path(str(request["worktree"])).resolve()
+        if not worktree.is_dir() or not worktree.is_relative_to((orch.run_dir / "verify").resolve()):
+            raise ConductorError(f"a verify worktree must be a folder under {orch.run_dir / 'verify'}")
+        runs, commit = int(request["runs"]), str(request.get("commit", ""))[:7]
+        pane.activity("info", f"verify: re-running {commit} {runs} time(s) on the orchestra's slots")
+
+        @contextlib.asynccontextmanager
+        async def lease():
+            async with orch.pool.lease(f"{pane.name}:verify") as slot:
+                yield slot
+
+        results = await rerun(pane.workspace, worktree, pane.log_dir, runs, 1, lease, pane.ctx.base_env)
+        shown = ", ".join(r[3].split(" on ")[0] for r in results)
+        pane.activity("info", f"verify {commit}: {shown}")
+        return _ok(results=[{"seed": s, "metric": m, "log": log, "shown": what} for s, m, log, what in results])
 
     async def _exp(self, request: dict) -> dict:
         from conductor.core.outcome import PaneFinished

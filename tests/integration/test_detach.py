@@ -164,3 +164,37 @@ def test_a_client_that_falls_behind_is_dropped(tmp_path, fastws, monkeypatch):
     ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
     assert len(ledger.experiments()) == 50
     ledger.close()
+
+
+def test_verify_beside_a_live_orchestra_queues_for_its_slots(tmp_path, detached):
+    """`conductor verify` while the orchestra runs: the re-runs go through the socket and take
+    the orchestra's one slot in turn, never a second process on it; the pane says so."""
+    cfg, run_dir = detached
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ledger = Ledger(run_dir / "ledger.db")
+        rows = [r for r in ledger.experiments("fast-1") if r.status == "keep"]
+        ledger.close()
+        if rows:
+            break
+        time.sleep(0.3)
+    commit = rows[0].commit
+    seen: list = []
+
+    def during(remote):
+        out = conductor("verify", "fast-1", commit[:8], "--runs", "2", "-c", str(cfg), cwd=tmp_path)
+        seen.append(out)
+
+    events = watch(run_dir, 0.5, before_detach=during)
+    out = seen[0]
+    assert out.returncode == 0, out.stderr
+    assert "the runs queue for its slots" in out.stdout and "run 2/2 seed 2" in out.stdout
+    assert "on cpu0" in out.stdout
+    texts = [e.text for e in events if e.type == "agent_activity" and e.pane == "fast-1"]
+    assert any(t.startswith(f"verify: re-running {commit[:7]} 2 time(s)") for t in texts), texts
+    assert any(t.startswith(f"verify {commit[:7]}: ") for t in texts), texts
+    ledger = Ledger(run_dir / "ledger.db")
+    reruns = ledger.execute("SELECT commit_sha, seed FROM reruns")
+    ledger.close()
+    assert [tuple(r) for r in reruns] == [(commit, 1), (commit, 2)]
+    assert request(run_dir, {"type": "hello"})["panes"] == ["fast-1", "fast-2"]  # still running
