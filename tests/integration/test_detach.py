@@ -24,8 +24,9 @@ from conductor.core.remote import RemoteOrchestra
 
 
 def conductor(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -64,6 +65,7 @@ def watch(run_dir: Path, seconds: float, before_detach=None) -> list:
 
 def test_attach_detach_reattach_kill_client_stop(tmp_path, detached):
     cfg, run_dir = detached
+
     # first client: snapshot then live events; it sends a message and a pause, then detaches
     def steer(remote):
         remote.command(Say(pane="fast-1", text="try larger X"))
@@ -82,9 +84,16 @@ def test_attach_detach_reattach_kill_client_stop(tmp_path, detached):
     assert any(e.type == "agent_activity" and e.text == "try larger X" for e in second)  # from the snapshot
     request(run_dir, Resume(pane="fast-2").to_dict())
     # a client killed with SIGKILL mid-stream leaves the orchestra unaffected
-    client = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from conductor.core.remote import RemoteOrchestra; import asyncio\n"
-        f"r = RemoteOrchestra({str(run_dir)!r}); r.open(); asyncio.run(r.run())\n")])
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from conductor.core.remote import RemoteOrchestra; import asyncio\n"
+                f"r = RemoteOrchestra({str(run_dir)!r}); r.open(); asyncio.run(r.run())\n"
+            ),
+        ]
+    )
     time.sleep(1.5)
     client.send_signal(signal.SIGKILL)
     client.wait()

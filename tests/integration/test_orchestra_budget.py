@@ -22,9 +22,7 @@ class Spender:
 
 
 def test_orchestra_budget_pauses_every_pane(tmp_path, fastws):
-    cfg_path = write_config(
-        tmp_path, fastws, panes=2, head='[prices."m"]\ninput = 3.0\noutput = 15.0\n\n'
-    )
+    cfg_path = write_config(tmp_path, fastws, panes=2, head='[prices."m"]\ninput = 3.0\noutput = 15.0\n\n')
     cfg_path.write_text(cfg_path.read_text().replace("[conductor]\n", "[conductor]\nmax_usd = 0.2\n"))
     cfg = load_config(cfg_path)
     assert cfg.max_usd == 0.2
