@@ -43,6 +43,8 @@ db = sqlite3.connect("/tmp/attach/run/ledger.db")
 ok = bad = 0
 for pane, seq, slot, summary in db.execute("SELECT pane, seq, slot, summary FROM experiments ORDER BY started_at"):
     s = json.loads(summary or "{}")
+    if not s:
+        continue  # interrupted by the stop: nothing ran to the end to report
     good = s.get("visible_devices") == 1.0 and s.get("gpu_uuid") == s.get("cuda_visible")
     ok += good; bad += not good
 print(f"placement: {ok} experiments saw exactly their slot's GPU, {bad} did not")
