@@ -56,7 +56,7 @@ def main() -> None:
         while time.time() < deadline and proc.poll() is None:
             try:
                 if time.time() - born > 10:  # past start-up: imports, setup, baselines
-                    samples.append((time.time(), me.memory_info().rss / 2**20, me.num_fds()))
+                    samples.append((time.time(), me.memory_info().rss / 2**20, me.num_fds(), restarts))
             except psutil.Error:
                 pass
             time.sleep(5)
@@ -104,6 +104,17 @@ def main() -> None:
         print(
             f"conductor fds: first 10% {avg(first, 2):.0f}, last 10% {avg(last, 2):.0f}, max {max(s[2] for s in samples)}"
         )
+        # within one process's life (what must stay flat), for lives of at least two minutes
+        lives: dict[int, list] = {}
+        for sample in samples:
+            lives.setdefault(sample[3], []).append(sample)
+        for n, life in sorted(lives.items()):
+            span = life[-1][0] - life[0][0]
+            if span >= 120:
+                print(
+                    f"  life {n}: {span / 60:.1f} min, RSS {life[0][1]:.0f} -> {life[-1][1]:.0f} MiB"
+                    f" (max {max(x[1] for x in life):.0f}), fds {life[0][2]} -> {life[-1][2]}"
+                )
     print(f"ledger size: {(run_dir / 'ledger.db').stat().st_size / 2**20:.2f} MiB; run dir {tmp}")
 
 
