@@ -17,7 +17,8 @@ Definitions (every ratio is None when its denominator is zero or unknown):
   slot-hour is the "per GPU-hour" figure on GPU slots.
 - experiments per hour: experiments over the pane's wall span (first start to last finish).
 - usd: the token cost the ledger recorded; improvement per dollar is None without cost.
-- tokens: input + output + cache writes + cache reads; tokens per experiment is per tried.
+- tokens: input + output + cache writes + cache reads; tokens per experiment is per tried,
+  None when no tokens were recorded at all (an agent without a token stream).
 A program group's improvement is the mean over its panes (each pane is an independent
 attempt); its per-hour and per-dollar figures are summed improvement over summed cost.
 """
@@ -170,7 +171,7 @@ def score_pane(pane: PaneRecord, rows: list[ExperimentRow], usage: UsageTotals, 
         usd=usage.usd,
         improvement_per_usd=_ratio(gain, usage.usd),
         tokens=tokens,
-        tokens_per_experiment=_ratio(tokens, tried),
+        tokens_per_experiment=_ratio(tokens or None, tried),  # no token stream: not measured
     )
 
 
@@ -205,7 +206,7 @@ def _pool(workspace: str, sha: str, members: list[PaneScore]) -> ProgramScore:
         usd=sum(m.usd for m in members),
         improvement_per_usd=_ratio(sum(gains) if gains else None, sum(m.usd for m in scored)),
         tokens=sum(m.tokens for m in members),
-        tokens_per_experiment=_ratio(sum(m.tokens for m in members), tried),
+        tokens_per_experiment=_ratio(sum(m.tokens for m in members) or None, tried),
     )
 
 
