@@ -51,7 +51,7 @@ KEYS: tuple[KeySpec, ...] = (
         "a",
         "take_over",
         "take over",
-        "Take over the pane's Claude Code / Codex session interactively; the loop resumes after",
+        "Take over the pane's Claude Code / Codex session here; its loop resumes after",
         "app",
     ),
     KeySpec(("l",), "l", "leaderboard", "leaderboard", "Leaderboard: program.md variants and panes", "app"),
