@@ -31,6 +31,8 @@ class Printer:
         self.as_json = as_json
 
     def __call__(self, event: Event) -> None:
+        if getattr(event, "replayed", False):
+            return  # printed when it happened, by the conductor that ran then
         if self.as_json:
             self._emit(json.dumps(event.to_dict(), default=str))
             return

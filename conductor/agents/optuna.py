@@ -100,9 +100,14 @@ class OptunaAgent:
         seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
         sampler = optuna.samplers.TPESampler(multivariate=True, seed=seed, n_startup_trials=N_STARTUP_TRIALS)
         direction = "minimize" if session.workspace.goal == "min" else "maximize"
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=session.name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
         )
+        if study.trials:  # resumed: a sampler seeded as at the first start would propose the same trials again
+            study.sampler = optuna.samplers.TPESampler(
+                multivariate=True, seed=seed + len(study.trials), n_startup_trials=N_STARTUP_TRIALS
+            )
+        return study
 
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
         """Trials left open by a stop get the result the ledger recorded, or fail."""

@@ -84,12 +84,14 @@ class ExperimentFinished(Event):
 
 @dataclass(frozen=True)
 class AgentActivity(Event):
-    """A line of what the agent did: kind is text | tool | result | info | researcher | error."""
+    """A line of what the agent did: kind is text | tool | result | info | researcher | error.
+    `replayed`: a line from before this start, read back from the ledger for the screen."""
 
     type: ClassVar[str] = "agent_activity"
     pane: str
     kind: str
     text: str
+    replayed: bool = False
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,14 @@ CREATE TABLE IF NOT EXISTS messages (
     role TEXT NOT NULL,
     text TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS activity (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pane TEXT NOT NULL,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_pane ON activity (pane, id);
 CREATE TABLE IF NOT EXISTS reruns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     pane TEXT NOT NULL,
@@ -366,6 +374,38 @@ class Ledger:
                 "SELECT ts, role, text FROM messages WHERE pane = ? ORDER BY id DESC LIMIT ?", (pane, limit)
             ).fetchall()
         return list(reversed(rows))
+
+    def record_activity(self, rows: list[tuple[str, float, str, str]]) -> None:
+        """Agent activity lines (pane, ts, kind, text), in one transaction."""
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT INTO activity (pane, ts, kind, text) VALUES (?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def recent_activity(self, pane: str, limit: int) -> list[tuple[float, str, str]]:
+        """The pane's last `limit` activity lines (ts, kind, text), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, kind, text FROM activity WHERE pane = ? ORDER BY id DESC LIMIT ?", (pane, limit)
+            ).fetchall()
+        return list(reversed(rows))
+
+    def trim_activity(self, keep_per_pane: int) -> None:
+        """Keep only each pane's last `keep_per_pane` lines: the table stays small for ever."""
+        with self._lock:
+            panes = [r[0] for r in self._db.execute("SELECT DISTINCT pane FROM activity").fetchall()]
+            for pane in panes:
+                self._db.execute(
+                    "DELETE FROM activity WHERE pane = ? AND id <= (SELECT id FROM activity WHERE pane = ? "
+                    "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (pane, pane, keep_per_pane),
+                )
 
     def record_sample(
         self,

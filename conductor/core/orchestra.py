@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 from conductor.config import Config, write_resolved
+from conductor.core.activity_log import ActivityRecorder
+from conductor.core.activity_log import replay as replay_activity
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
-from conductor.core.events import Alert, RunFinished, RunStarted
+from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane, RunContext
 from conductor.core.secrets import Redactor
@@ -205,6 +207,16 @@ class Orchestra:
         )
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
+        earlier = await asyncio.to_thread(replay_activity, self.ledger, list(self.panes))
+        for line in earlier:
+            self.bus.publish(line)  # what the agents were doing before this start
+        for pane in dict.fromkeys(line.pane for line in earlier):
+            self.bus.publish(
+                AgentActivity(pane=pane, kind="info", text="conductor restarted: the lines above are from before")
+            )
+        recorder = ActivityRecorder(self.ledger)
+        unsubscribe_recorder = self.bus.subscribe(recorder)
+        recording = asyncio.create_task(recorder.run(), name="activity-recorder")
         reason = "all panes done"
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
@@ -224,6 +236,10 @@ class Orchestra:
                 monitor.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await monitor
+            recording.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recording  # flushes the last lines
+            unsubscribe_recorder()
             if self._stopping:
                 reason = "stopped"
             self.bus.publish(RunFinished(reason=reason))

@@ -163,6 +163,14 @@ def test_resume_continues_branch_counts_and_study(tmp_path, fastws):
     assert p2["best"] <= p1["best"]
     assert p2["tokens"] == {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0} and p2["usd"] == 0
     assert _trials(journal) == 7  # the same study went on
+    ledger = Ledger(run_dir / "ledger.db")
+    proposed = [  # "X 0.5->1.2, Y 2.0->-3" -> the values tried, whatever the values before
+        tuple(part.split("->")[-1] for part in r.description.split(", "))
+        for r in ledger.experiments("fast")
+        if not r.is_baseline
+    ]
+    ledger.close()
+    assert len(set(proposed)) == len(proposed), proposed  # a restart does not replay the same trials
     check_invariants(run_dir)
     # a third run with the same limit does nothing but report the panes done
     third = _conductor("run", "-c", str(cfg), "--max-experiments", "7", cwd=tmp_path)
@@ -210,3 +218,29 @@ def test_a_queued_pane_shows_how_many_are_ahead_as_the_queue_moves(tmp_path, fas
     assert moving, "no pane ever saw the queue move"
     assert any(ks[-1] < max(ks) for ks in moving)
     assert all(ks[i] >= ks[i + 1] for ks in moving for i in range(1, len(ks) - 1))
+
+
+def test_agent_activity_survives_a_restart(tmp_path, fastws):
+    """Activity lines go to the ledger; the next start replays each pane's last lines, marked
+    `replayed` (the headless printer does not print them twice), then a restart marker."""
+    cfg = write_config(tmp_path, fastws)
+    _, first = run_orchestra(cfg, max_experiments=3)
+    before = [(e.kind, e.text) for e in first if e.type == "agent_activity"]
+    assert before
+    _, second = run_orchestra(cfg, max_experiments=4)
+    lines = [e for e in second if e.type == "agent_activity"]
+    replayed = [(e.kind, e.text) for e in lines if e.replayed]
+    assert replayed == before
+    first_new = next(i for i, e in enumerate(lines) if not e.replayed)
+    assert all(e.replayed for e in lines[:first_new])  # the old lines come first
+    assert lines[first_new].text == "conductor restarted: the lines above are from before"
+    assert min(e.ts for e in lines if not e.replayed) >= max(e.ts for e in lines if e.replayed)
+    import io
+
+    from conductor.printer import Printer
+
+    out = io.StringIO()
+    for e in lines[:first_new]:
+        Printer(out)(e)
+        Printer(out, as_json=True)(e)
+    assert out.getvalue() == ""
