@@ -207,3 +207,37 @@ def test_verify_beside_a_live_orchestra_queues_for_its_slots(tmp_path, detached)
     ledger.close()
     assert [tuple(r) for r in reruns] == [(commit, 1), (commit, 2)]
     assert request(run_dir, {"type": "hello"})["panes"] == ["fast-1", "fast-2"]  # still running
+
+
+def test_two_clients_at_once_see_the_same_state(tmp_path, detached):
+    """Two attached clients at the same time: the same panes, the same experiments, the same
+    message, whichever of them sent it."""
+    cfg, run_dir = detached
+    a, b = RemoteOrchestra(run_dir), RemoteOrchestra(run_dir)
+    seen: dict[str, list] = {"a": [], "b": []}
+    for name, remote in (("a", a), ("b", b)):
+        remote.open()
+        remote.bus.subscribe(seen[name].append)
+
+    async def main():
+        tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(a.command, Say(pane="fast-1", text="from client a"))
+        await asyncio.sleep(2.0)
+        cutoff = time.time() - 0.5
+        a.stop()
+        b.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        return cutoff
+
+    cutoff = asyncio.run(main())
+    a.close()
+    b.close()
+
+    def finished(events):
+        return {(e.pane, e.seq, e.status) for e in events if e.type == "experiment_finished" and e.ts < cutoff}
+
+    assert finished(seen["a"]) == finished(seen["b"]) and finished(seen["a"])
+    for events in seen.values():
+        assert {p["name"] for p in events[0].panes} == {"fast-1", "fast-2"}
+        assert any(e.type == "agent_activity" and e.text == "from client a" for e in events)
