@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -207,16 +208,19 @@ class Orchestra:
         )
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
-        earlier = await asyncio.to_thread(replay_activity, self.ledger, list(self.panes))
+        recorder = ActivityRecorder(self.ledger)  # first: the restart markers below are history too
+        unsubscribe_recorder = self.bus.subscribe(recorder)
+        recording = asyncio.create_task(recorder.run(), name="activity-recorder")
+        try:
+            earlier = await asyncio.to_thread(replay_activity, self.ledger, list(self.panes))
+        except sqlite3.Error:  # old lines are a nicety: an unreadable table must not stop a run
+            earlier = []
         for line in earlier:
             self.bus.publish(line)  # what the agents were doing before this start
         for pane in dict.fromkeys(line.pane for line in earlier):
             self.bus.publish(
                 AgentActivity(pane=pane, kind="info", text="conductor restarted: the lines above are from before")
             )
-        recorder = ActivityRecorder(self.ledger)
-        unsubscribe_recorder = self.bus.subscribe(recorder)
-        recording = asyncio.create_task(recorder.run(), name="activity-recorder")
         reason = "all panes done"
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")

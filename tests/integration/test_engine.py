@@ -234,6 +234,9 @@ def test_agent_activity_survives_a_restart(tmp_path, fastws):
     first_new = next(i for i, e in enumerate(lines) if not e.replayed)
     assert all(e.replayed for e in lines[:first_new])  # the old lines come first
     assert lines[first_new].text == "conductor restarted: the lines above are from before"
+    _, third = run_orchestra(cfg, max_experiments=5)
+    markers = [e for e in third if e.type == "agent_activity" and e.text.startswith("conductor restarted")]
+    assert [e.replayed for e in markers] == [True, False]  # each restart stays in the history
     assert min(e.ts for e in lines if not e.replayed) >= max(e.ts for e in lines if e.replayed)
     import io
 
