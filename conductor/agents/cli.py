@@ -37,7 +37,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from conductor.agents.streams import (
     price_key_candidates,
 )
 from conductor.config import AgentConfig
+from conductor.core.control import TakeOver
 from conductor.core.experiment import _die_with_parent, kill_group, reap_pidfile, write_pidfile
 from conductor.core.outcome import PaneFinished
 from conductor.core.secrets import Redactor
@@ -90,15 +90,6 @@ def _continue_text(managed: bool) -> str:
         f"[conductor] Keep going: pick your next idea and {how}. This loop never stops on its own; "
         "do not ask whether to continue."
     )
-
-
-@dataclass(frozen=True)
-class TakeOver:
-    """What the TUI runs in the foreground while the headless agent is stopped."""
-
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
 
 
 # ---------------------------------------------------------------- take-over (for the TUI)

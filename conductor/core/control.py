@@ -33,6 +33,7 @@ import socket
 import struct
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,8 +149,12 @@ class ControlServer:
                     return
                 if not line:
                     return
-                if _is_subscribe(line):
+                session = _session_type(line)
+                if session == "subscribe":
                     await self._stream_events(reader, writer)
+                    return
+                if session == "takeover":
+                    await self._take_over(json.loads(line), reader, writer)
                     return
                 response = await self.handle_line(line)
                 if not await _send(writer, response):
@@ -242,6 +247,26 @@ class ControlServer:
             unsubscribe()
             self.subscribers -= 1
 
+    async def _take_over(self, request: dict, reader, writer) -> None:
+        """`a` in an attached TUI: stop the pane's headless CLI agent, answer with the
+        interactive command on its session, and resume the headless loop when the client
+        closes the connection (done, or gone: a crashed client never leaves a pane stopped)."""
+        from conductor.agents.cli import take_over
+
+        pane = self.orchestra.panes.get(request.get("pane"))
+        if pane is None:
+            await _send(writer, _error(f"no pane named '{request.get('pane')}' in this run"))
+            return
+        try:
+            async with take_over(pane) as handover:
+                answer = _ok(argv=handover.argv, cwd=str(handover.cwd), env=handover.env)
+                if await _send(writer, answer):
+                    await reader.read()  # until the client hangs up
+        except ConductorError as exc:
+            await _send(writer, _error(str(exc)))
+        except (ConnectionError, OSError):
+            return
+
     # ------------------------------------------------------------ handlers
 
     async def _hello(self, request: dict) -> dict:
@@ -318,12 +343,14 @@ class ControlServer:
         return _ok(text=text, outcome=dataclasses.asdict(outcome), done=done)
 
 
-def _is_subscribe(line: bytes) -> bool:
+def _session_type(line: bytes) -> str | None:
+    """ "subscribe" and "takeover" hold their connection for a session; others are one-shot."""
     try:
         request = json.loads(line)
     except ValueError:
-        return False
-    return isinstance(request, dict) and request.get("type") == "subscribe"
+        return None
+    kind = request.get("type") if isinstance(request, dict) else None
+    return kind if kind in ("subscribe", "takeover") else None
 
 
 def _event_line(event) -> bytes:
@@ -356,6 +383,15 @@ async def _send(writer, response: dict) -> bool:
         return True
     except (ConnectionError, OSError):
         return False  # the client went away (an agent's tool timeout): the result is recorded anyway
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """What the TUI runs in the foreground while a pane's headless agent is stopped."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
 
 
 # ---------------------------------------------------------------- client

@@ -4,7 +4,8 @@
 `stop()`, `ledger`), so `conductor attach` is the same app as `conductor up`: `run()`
 subscribes (snapshot first, then live events) and publishes what arrives on a local bus
 until the stream ends; `stop()` detaches and leaves the orchestra running;
-`stop_orchestra()` asks it to stop. Commands are one short request each.
+`stop_orchestra()` asks it to stop. Commands are one short request each; `take_over()` holds
+its connection while the researcher has the pane's agent.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Stop
-from conductor.core.control import LINE_LIMIT, PROTOCOL_VERSION, _short_address, request, socket_path
+from conductor.core.control import LINE_LIMIT, PROTOCOL_VERSION, TakeOver, _short_address, request, socket_path
 from conductor.core.events import event_from_dict
 from conductor.core.ledger import Ledger
 from conductor.errors import ConductorError
@@ -69,6 +71,26 @@ class RemoteOrchestra:
                         self.bus.publish(event_from_dict(data["event"]))
         except (ConnectionError, OSError):
             self.orchestra_stopped = not self._detached
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    @contextlib.asynccontextmanager
+    async def take_over(self, pane: str) -> AsyncIterator[TakeOver]:
+        """The orchestra stops the pane's headless agent and answers with the interactive
+        command; leaving the block hangs up, and the headless loop resumes."""
+        path = socket_path(self.run_dir)
+        with _short_address(path) as address:
+            reader, writer = await asyncio.open_unix_connection(address, limit=LINE_LIMIT)
+        try:
+            request = {"v": PROTOCOL_VERSION, "type": "takeover", "pane": pane}
+            writer.write(json.dumps(request).encode() + b"\n")
+            await writer.drain()
+            answer = json.loads(await reader.readline() or b"{}")
+            if not answer.get("ok"):
+                raise ConductorError(str(answer.get("error") or "the orchestra refused the take-over"))
+            yield TakeOver(argv=list(answer["argv"]), cwd=Path(answer["cwd"]), env=dict(answer["env"]))
         finally:
             writer.close()
             with contextlib.suppress(Exception):

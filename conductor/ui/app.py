@@ -337,23 +337,19 @@ class ConductorApp(App[int]):
         if pane is None:
             return
         if getattr(self.engine, "remote", False):
-            self.notify(
-                "take-over runs on the orchestra's own terminal: `conductor stop`, then `conductor up`",
-                severity="warning",
-            )
-            return
-        from conductor.agents.cli import live_agent, take_over
+            handing = self.engine.take_over(pane.name)  # the orchestra's process does the stop/resume
+        else:
+            from conductor.agents.cli import live_agent, take_over
 
-        target = getattr(self.engine, "panes", {}).get(pane.name)
-        if target is None or live_agent(target) is None:
-            self.notify(f"{pane.name} runs no Claude Code or Codex session to take over", severity="warning")
-            return
+            target = getattr(self.engine, "panes", {}).get(pane.name)
+            if target is None or live_agent(target) is None:
+                self.notify(f"{pane.name} runs no Claude Code or Codex session to take over", severity="warning")
+                return
+            handing = take_over(target)
         try:
-            async with take_over(target) as handover:
-                error = await self.run_foreground(
-                    handover.argv, what=handover.argv[0], cwd=handover.cwd, env=handover.env
-                )
-        except ConductorError as exc:
+            async with handing as h:
+                error = await self.run_foreground(h.argv, what=h.argv[0], cwd=h.cwd, env=h.env)
+        except (ConductorError, OSError) as exc:
             self.notify(str(exc), severity="error")
             return
         if error:

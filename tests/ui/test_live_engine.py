@@ -179,3 +179,48 @@ async def test_attached_q_asks_detach_or_stop_and_d_detaches(detached):
     while socket_path(run_dir).exists() and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert not socket_path(run_dir).exists()
+
+
+async def test_a_in_an_attached_tui_takes_over_through_the_orchestra(tmp_path):
+    """A detached orchestra runs a (fake) Claude Code pane; `a` in a TUI attached to it stops
+    the headless process over the socket, runs the interactive CLI here on the same session,
+    and the orchestra resumes the headless loop when it exits."""
+    log = tmp_path / "fake.log"
+    command = f"{sys.executable} {FAKE_CLAUDE}"
+    cfg = config(tmp_path, f'agent = {{ kind = "claude-code", command = {json.dumps(command)} }}\n')
+    env = {**__import__("os").environ, "FAKE_CLAUDE_LOG": str(log)}
+    out = subprocess.run(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--detach", "--max-experiments", "40"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    run_dir = tmp_path / ".conductor"
+    remote = RemoteOrchestra(run_dir)
+    remote.open()
+    try:
+        app = ConductorApp(engine=remote)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: "fast" in app.model.panes and app.model.panes["fast"].experiments >= 1)
+            await pilot.press("1", "a")
+            await wait_until(pilot, lambda: log.exists() and '"interactive": true' in log.read_text())
+            await wait_until(pilot, lambda: any("handed back" in n.message for n in app._notifications))
+            entries = [json.loads(line) for line in log.read_text().splitlines()]
+            session = json.loads((run_dir / "agents" / "fast" / "cli.json").read_text())["session_id"]
+            assert {"interactive": True, "resume": session} in entries
+            at = [i for i, e in enumerate(entries) if e.get("interactive")][0]
+
+            def resumed() -> bool:
+                later = [json.loads(line) for line in log.read_text().splitlines()][at + 1 :]
+                return any("--resume" in e["argv"] for e in later if "argv" in e)
+
+            await wait_until(pilot, resumed)  # the orchestra's headless loop came back
+            await pilot.press("q", "s")
+            await wait_until(pilot, lambda: not app.is_running)
+    finally:
+        remote.close()
+        if socket_path(run_dir).exists():
+            subprocess.run([sys.executable, "-m", "conductor", "stop", "--runs-dir", str(run_dir)], timeout=60)
