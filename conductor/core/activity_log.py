@@ -2,8 +2,8 @@
 
 A bus subscriber buffers every activity line and a task writes the buffer once a second in
 one transaction (a chatty agent costs one insert batch a second, not one per line); the
-table is trimmed to the last lines of each pane now and then, so a week-long run keeps it
-small. At start the orchestra replays each pane's last lines as `replayed` events, so the
+table is trimmed to the last lines of each pane every 10 minutes or 20,000 lines, so a
+week-long run keeps it small. At start the orchestra replays each pane's last lines as `replayed` events, so the
 TUI, an attached client and the zoom view show what the agents were doing before.
 """
 
@@ -20,6 +20,7 @@ from conductor.core.ledger import Ledger
 
 FLUSH_S = 1.0
 TRIM_S = 600.0
+TRIM_ROWS = 20_000  # a chatty agent trims sooner: the table stays a few MB at most
 KEEP_PER_PANE = 2000
 REPLAY_PER_PANE = 200
 TEXT_LIMIT = 2000
@@ -30,6 +31,7 @@ class ActivityRecorder:
         self.ledger = ledger
         self._buffer: list[tuple[str, float, str, str]] = []
         self._lock = threading.Lock()  # the bus may call from worker threads
+        self.since_trim = 0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, AgentActivity) and not event.replayed:
@@ -40,6 +42,7 @@ class ActivityRecorder:
         with self._lock:
             rows, self._buffer = self._buffer, []
         self.ledger.record_activity(rows)
+        self.since_trim += len(rows)
 
     async def run(self) -> None:
         """Flush every FLUSH_S and trim every TRIM_S until cancelled; flush once more then."""
@@ -49,8 +52,8 @@ class ActivityRecorder:
                 await asyncio.sleep(FLUSH_S)
                 with contextlib.suppress(sqlite3.Error):  # a full disk loses these lines, not the run
                     self.flush()
-                    if time.monotonic() - last_trim > TRIM_S:
-                        last_trim = time.monotonic()
+                    if self.since_trim > TRIM_ROWS or time.monotonic() - last_trim > TRIM_S:
+                        last_trim, self.since_trim = time.monotonic(), 0
                         self.ledger.trim_activity(KEEP_PER_PANE)
         finally:
             with contextlib.suppress(Exception):  # a stop must not fail on the last batch
