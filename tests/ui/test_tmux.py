@@ -257,7 +257,7 @@ def test_a_detached_run_outlives_its_terminal_and_a_new_one_attaches(tmp_path):
     conductor = Path(sys.executable).with_name("conductor")
     first = Tmux(f"conductor-test-d1-{os.getpid()}")
     command = (
-        f"cd {tmp_path} && {conductor} up -c conductor.toml --detach --max-experiments 40 && "
+        f"cd {tmp_path} && {conductor} up -c conductor.toml --detach --max-experiments 60 && "
         f"{conductor} attach --runs-dir {runs_dir}; echo ATTACH_EXIT=$?; sleep 600"
     )
     subprocess.run(
