@@ -43,7 +43,7 @@ def _standalone(cfg, spec, worktree: Path, run_dir: Path, runs: int) -> list[Run
         yield slot
 
     def show(i: int, r: RunResult) -> None:
-        print(f"  run {i + 1}/{runs} seed {r[0]}: {spec.workspace.metric} {r[3]}", flush=True)
+        _print_run(i, runs, spec.workspace.metric, r)
 
     log_dir = run_dir / "logs" / spec.name
     return asyncio.run(rerun(spec.workspace, worktree, log_dir, runs, 1, lease, dict(os.environ), show))
@@ -56,10 +56,14 @@ def _through_orchestra(run_dir: Path, spec, full: str, worktree: Path, runs: int
         {"type": "verify", "pane": spec.name, "commit": full, "runs": runs, "worktree": str(worktree)},
         timeout=None,
     )
-    results = [(r["seed"], r["metric"], r["log"], r["shown"]) for r in response["results"]]
+    results = [RunResult(**r) for r in response["results"]]
     for i, r in enumerate(results):
-        print(f"  run {i + 1}/{runs} seed {r[0]}: {spec.workspace.metric} {r[3]}", flush=True)
+        _print_run(i, runs, spec.workspace.metric, r)
     return results
+
+
+def _print_run(i: int, runs: int, metric: str, r: RunResult) -> None:
+    print(f"  run {i + 1}/{runs} seed {r.seed}: {metric} {r.outcome} on {r.slot}", flush=True)
 
 
 def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
@@ -92,11 +96,11 @@ def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp)], cwd=pane_wt, env=env)
             shutil.rmtree(tmp, ignore_errors=True)
-        for seed, metric, log, _ in results:
-            ledger.record_rerun(pane, full, seed, metric, log)
+        for r in results:
+            ledger.record_rerun(pane, full, r.seed, r.metric, r.log)
     finally:
         ledger.close()
-    values = [r[1] for r in results if r[1] is not None]
+    values = [r.metric for r in results if r.metric is not None]
     crashes = len(results) - len(values)
     line = f"{spec.workspace.metric}: "
     if values:

@@ -305,9 +305,8 @@ class ControlServer:
                 yield slot
 
         results = await rerun(pane.workspace, worktree, pane.log_dir, runs, 1, lease, pane.ctx.base_env)
-        shown = ", ".join(r[3].split(" on ")[0] for r in results)
-        pane.activity("info", f"verify {commit}: {shown}")
-        return _ok(results=[{"seed": s, "metric": m, "log": log, "shown": what} for s, m, log, what in results])
+        pane.activity("info", f"verify {commit}: {', '.join(r.outcome for r in results)}")
+        return _ok(results=[dataclasses.asdict(r) for r in results])
 
     async def _exp(self, request: dict) -> dict:
         from conductor.core.outcome import PaneFinished

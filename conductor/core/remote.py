@@ -48,11 +48,13 @@ class RemoteOrchestra:
         if self.ledger is not None:
             self.ledger.close()
 
+    async def _connect(self):
+        with _short_address(socket_path(self.run_dir)) as address:
+            return await asyncio.open_unix_connection(address, limit=LINE_LIMIT)
+
     async def run(self) -> None:
         """Pump the orchestra's events into the local bus until it stops or we detach."""
-        path = socket_path(self.run_dir)
-        with _short_address(path) as address:
-            reader, writer = await asyncio.open_unix_connection(address, limit=LINE_LIMIT)
+        reader, writer = await self._connect()
         self._writer = writer
         try:
             writer.write(json.dumps({"v": PROTOCOL_VERSION, "type": "subscribe"}).encode() + b"\n")
@@ -80,9 +82,7 @@ class RemoteOrchestra:
     async def take_over(self, pane: str) -> AsyncIterator[TakeOver]:
         """The orchestra stops the pane's headless agent and answers with the interactive
         command; leaving the block hangs up, and the headless loop resumes."""
-        path = socket_path(self.run_dir)
-        with _short_address(path) as address:
-            reader, writer = await asyncio.open_unix_connection(address, limit=LINE_LIMIT)
+        reader, writer = await self._connect()
         try:
             request = {"v": PROTOCOL_VERSION, "type": "takeover", "pane": pane}
             writer.write(json.dumps(request).encode() + b"\n")

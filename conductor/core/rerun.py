@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from conductor.config import WorkspaceConfig
@@ -14,7 +15,15 @@ from conductor.core.slots import Slot
 from conductor.core.summary import metric_from
 
 Lease = Callable[[], AbstractAsyncContextManager[Slot]]
-RunResult = tuple[int, float | None, str, str]  # seed, metric (None: crash), log path, what happened
+
+
+@dataclass(frozen=True)
+class RunResult:
+    seed: int
+    metric: float | None  # None: a crash
+    log: str
+    outcome: str  # the metric as printed, or "crash (timeout)" / "crash (1)"
+    slot: str
 
 
 async def rerun(
@@ -43,7 +52,7 @@ async def rerun(
         shown = (
             f"{metric:.6f}" if metric is not None else f"crash ({'timeout' if result.timed_out else result.exit_code})"
         )
-        out.append((seed, metric, str(log), f"{shown} on {slot.name}"))
+        out.append(RunResult(seed, metric, str(log), shown, slot.name))
         if on_run is not None:
             on_run(i, out[-1])
     return out
