@@ -25,3 +25,9 @@ class ConductorError(Exception):
         if self.file:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         return f"{where}{self.message}"
+
+
+class AgentFatal(Exception):
+    """The agent cannot go on (bad key, missing executable): the pane shows it and stops.
+
+    Defined here, not with the agents, so the engine can tell it apart without importing one."""

@@ -29,8 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from conductor.core.judge import improvement as improvement_of
-from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord, UsageTotals
+from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
+from conductor.core.record import ExperimentRecord
+from conductor.core.record import improvement as improvement_of
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def program_title(text: str) -> str:
     return "(empty program)"
 
 
-def _slot_kind(rows: Iterable[ExperimentRow]) -> str:
+def _slot_kind(rows: Iterable[ExperimentRecord]) -> str:
     kinds = {"gpu" if r.slot.startswith("gpu") else "cpu" for r in rows if r.slot}
     return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
 
@@ -133,7 +134,7 @@ def _tokens(usage: UsageTotals) -> int:
     return usage.input + usage.output + usage.cache_write + usage.cache_read
 
 
-def score_pane(pane: PaneRecord, rows: list[ExperimentRow], usage: UsageTotals, title: str = "") -> PaneScore:
+def score_pane(pane: PaneRecord, rows: list[ExperimentRecord], usage: UsageTotals, title: str = "") -> PaneScore:
     baseline = next((r.metric for r in rows if r.is_baseline and r.metric is not None), None)
     kept = [r for r in rows if r.status == "keep"]
     best = kept[-1].metric if kept else None
@@ -212,7 +213,7 @@ def _pool(workspace: str, sha: str, members: list[PaneScore]) -> ProgramScore:
 
 def build_leaderboard(
     panes: list[PaneRecord],
-    rows_by_pane: Mapping[str, list[ExperimentRow]],
+    rows_by_pane: Mapping[str, list[ExperimentRecord]],
     usage_by_pane: Mapping[str, UsageTotals],
     titles: Mapping[str, str] | None = None,
 ) -> Leaderboard:

@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conductor.core.ledger import ExperimentRow, PaneRecord
+from conductor.core.ledger import PaneRecord
+from conductor.core.record import ExperimentRecord
 from conductor.errors import ConductorError
 from conductor.leaderboard import hours_unit
 
@@ -55,7 +56,7 @@ class ProgressSeries:
     last_seq: int = 0
 
 
-def progress_series(rows: list[ExperimentRow]) -> ProgressSeries:
+def progress_series(rows: list[ExperimentRecord]) -> ProgressSeries:
     s = ProgressSeries(last_seq=max((r.seq for r in rows), default=0))
     best: float | None = None
     for r in rows:
@@ -101,7 +102,7 @@ class BestCurve:
     best: list[float]
 
 
-def best_curve(rows: list[ExperimentRow], usage: list[tuple[float, float]]) -> BestCurve:
+def best_curve(rows: list[ExperimentRecord], usage: list[tuple[float, float]]) -> BestCurve:
     """`usage`: (timestamp, usd) rows of the pane; dollars are those spent by each experiment's end."""
     curve = BestCurve([], [], [], [])
     if not rows:
@@ -126,7 +127,7 @@ class RunData:
     run_dir: Path
     name: str
     panes: list[PaneRecord]
-    rows: dict[str, list[ExperimentRow]]
+    rows: dict[str, list[ExperimentRecord]]
     usage: dict[str, list[tuple[float, float]]]
     status: dict  # pane_status(): panes, totals, leaderboard
 

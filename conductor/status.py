@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conductor.core.judge import improvement
 from conductor.core.ledger import Ledger
+from conductor.core.record import improvement
 from conductor.errors import ConductorError
 from conductor.leaderboard import leaderboard_from_ledger, leaderboard_lines
 

@@ -13,7 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord
+from conductor.core.ledger import Ledger, PaneRecord
+from conductor.core.record import ExperimentRecord
 
 T0 = 1_700_000_000.0
 RUN_S = 360.0
@@ -120,13 +121,13 @@ PANES = (
 )
 
 
-def experiment_rows(pane: Pane) -> list[ExperimentRow]:
+def experiment_rows(pane: Pane) -> list[ExperimentRecord]:
     out = []
     for seq, (status, metric, description) in enumerate(pane.rows, 1):
         start = T0 + (seq - 1) * STEP_S
         ran = status != "rejected"
         out.append(
-            ExperimentRow(
+            ExperimentRecord(
                 pane=pane.name,
                 seq=seq,
                 commit=hashlib.sha1(f"{pane.name}{seq}".encode()).hexdigest(),

@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from conductor.errors import AgentFatal
+
 if TYPE_CHECKING:
     from conductor.config import AgentConfig, Price, WorkspaceConfig
-    from conductor.core.ledger import ExperimentRow, UsageTotals
+    from conductor.core.ledger import UsageTotals
     from conductor.core.outcome import Outcome
-
-
-class AgentFatal(Exception):
-    """The agent cannot go on (bad key, missing executable): the pane shows it and stops."""
+    from conductor.core.record import ExperimentRecord
 
 
 class PaneSession(Protocol):
@@ -32,7 +31,7 @@ class PaneSession(Protocol):
     baseline: float | None
     best_commit: str
 
-    def history(self) -> list[ExperimentRow]: ...
+    def history(self) -> list[ExperimentRecord]: ...
     def program_text(self) -> str: ...
     def agents_text(self) -> str: ...
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome: ...

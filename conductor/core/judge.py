@@ -9,16 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from conductor.core.record import Status, improvement
+
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # keep | discard | crash
+    status: Status
     reason: str
-
-
-def improvement(goal: str, best: float, metric: float) -> float:
-    """How much better `metric` is than `best` (positive = better), whatever the goal."""
-    return best - metric if goal == "min" else metric - best
 
 
 def judge(
@@ -32,18 +29,18 @@ def judge(
     metric_name: str = "metric",
 ) -> Verdict:
     if timed_out:
-        return Verdict("crash", "timeout")
+        return Verdict(Status.CRASH, "timeout")
     if exit_code not in (0, None):
-        return Verdict("crash", f"exit code {exit_code}")
+        return Verdict(Status.CRASH, f"exit code {exit_code}")
     if metric is None:
-        return Verdict("crash", f"no {metric_name} in the summary block")
+        return Verdict(Status.CRASH, f"no {metric_name} in the summary block")
     if math.isnan(metric) or math.isinf(metric):
-        return Verdict("crash", f"{metric_name} is {metric}")
+        return Verdict(Status.CRASH, f"{metric_name} is {metric}")
     if best is None:
-        return Verdict("keep", "first result")
+        return Verdict(Status.KEEP, "first result")
     gain = improvement(goal, best, metric)
     if gain > min_delta:
-        return Verdict("keep", f"better by {gain:.6g}")
+        return Verdict(Status.KEEP, f"better by {gain:.6g}")
     if gain > 0:
-        return Verdict("discard", f"better by {gain:.6g}, within the keep threshold {min_delta:.6g}")
-    return Verdict("discard", "not better" if gain < 0 else "equal")
+        return Verdict(Status.DISCARD, f"better by {gain:.6g}, within the keep threshold {min_delta:.6g}")
+    return Verdict(Status.DISCARD, "not better" if gain < 0 else "equal")

@@ -12,9 +12,11 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from conductor.core.record import ExperimentRecord
 
 SCHEMA_VERSION = 1
 
@@ -109,32 +111,6 @@ CREATE TABLE IF NOT EXISTS samples (
 
 
 @dataclass(frozen=True)
-class ExperimentRow:
-    pane: str
-    seq: int
-    commit: str
-    status: str
-    metric: float | None
-    description: str = ""
-    reason: str = ""
-    parent: str = ""
-    memory_gb: float = 0.0
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    slot: str = ""
-    log_path: str = ""
-    exit_code: int | None = None
-    summary: dict = field(default_factory=dict)
-    is_baseline: bool = False
-    agent_ref: str = ""
-    seed: int = 0
-
-    @property
-    def duration_s(self) -> float:
-        return max(0.0, self.finished_at - self.started_at)
-
-
-@dataclass(frozen=True)
 class PaneRecord:
     name: str
     workspace: str
@@ -173,8 +149,8 @@ _EXP_COLS = (
 )
 
 
-def _row_to_experiment(r: tuple) -> ExperimentRow:
-    return ExperimentRow(
+def _row_to_experiment(r: tuple) -> ExperimentRecord:
+    return ExperimentRecord(
         pane=r[0],
         seq=r[1],
         commit=r[2],
@@ -265,7 +241,7 @@ class Ledger:
 
     # ------------------------------------------------------------ experiments
 
-    def record_experiment(self, e: ExperimentRow) -> None:
+    def record_experiment(self, e: ExperimentRecord) -> None:
         with self._lock:
             self._db.execute(
                 f"INSERT INTO experiments ({_EXP_COLS}) VALUES ({','.join('?' * 18)})",
@@ -291,7 +267,7 @@ class Ledger:
                 ),
             )
 
-    def experiments(self, pane: str | None = None) -> list[ExperimentRow]:
+    def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
         sql = f"SELECT {_EXP_COLS} FROM experiments"
         args: tuple = ()
         if pane is not None:

@@ -33,13 +33,14 @@ from conductor.core.events import (
     TokenUsage,
 )
 from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
-from conductor.core.judge import Verdict, improvement, judge
-from conductor.core.ledger import ExperimentRow, Ledger, PaneRecord, UsageTotals
+from conductor.core.judge import Verdict, judge
+from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
+from conductor.core.record import ExperimentRecord, improvement
 from conductor.core.slots import SlotPool
 from conductor.core.summary import memory_gb, metric_from
 from conductor.core.workspace import Worktree, dirty_files, source_repo
-from conductor.errors import ConductorError
+from conductor.errors import AgentFatal, ConductorError
 
 
 @dataclass
@@ -76,8 +77,6 @@ def describe_failure(exc: Exception) -> str:
     import sqlite3
 
     import git
-
-    from conductor.agents.base import AgentFatal
 
     if isinstance(exc, AgentFatal):
         return str(exc)
@@ -122,7 +121,7 @@ class Pane:
 
     # ================================================================ session API (for agents)
 
-    def history(self) -> list[ExperimentRow]:
+    def history(self) -> list[ExperimentRecord]:
         return self.ctx.ledger.experiments(self.name)
 
     def program_text(self) -> str:
@@ -317,7 +316,7 @@ class Pane:
             if not self.ctx.ledger.has_commit(self.name, head) and head != self.base_commit:
                 self.seq += 1
                 now = time.time()
-                row = ExperimentRow(
+                row = ExperimentRecord(
                     pane=self.name,
                     seq=self.seq,
                     commit=head,
@@ -342,7 +341,7 @@ class Pane:
             )
         return notes
 
-    def _restore_best(self, rows: list[ExperimentRow]) -> None:
+    def _restore_best(self, rows: list[ExperimentRecord]) -> None:
         self.best, self.best_commit, self.baseline = None, self.base_commit, None
         for r in rows:
             if r.is_baseline and r.metric is not None and self.baseline is None:
@@ -472,7 +471,7 @@ class Pane:
     def _reject(self, description: str, reason: str, agent_ref: str) -> Outcome:
         self.seq += 1
         now = time.time()
-        row = ExperimentRow(
+        row = ExperimentRecord(
             pane=self.name,
             seq=self.seq,
             commit=self.best_commit,
@@ -524,7 +523,7 @@ class Pane:
         except asyncio.CancelledError:
             self._record_interrupted(seq, commit, description, started, holder.get("slot"), log_path, agent_ref)
             raise
-        row = ExperimentRow(
+        row = ExperimentRecord(
             pane=self.name,
             seq=seq,
             commit=commit,
@@ -675,7 +674,7 @@ class Pane:
             return Verdict("discard", f"implausible: mean {mean:.6g} outside {list(ws.plausible)}"), metric, extra
         return Verdict("keep", f"verified: mean {mean:.6g} over {len(values)} runs, better by {gain:.6g}"), mean, extra
 
-    def _after_record(self, row: ExperimentRow, log_tail: str) -> None:
+    def _after_record(self, row: ExperimentRecord, log_tail: str) -> None:
         """Guards that act on the record: crash streaks pause, plateaus nudge."""
         ws = self.workspace
         if row.status == "crash" and self._consecutive["crash"] >= ws.crash_limit and not self.paused:
@@ -703,7 +702,7 @@ class Pane:
     def _started(self, pid: int) -> None:
         self.running_pid = pid
 
-    def _settle(self, row: ExperimentRow, previous_best: float | None, log_tail: str) -> Outcome:
+    def _settle(self, row: ExperimentRecord, previous_best: float | None, log_tail: str) -> Outcome:
         """Ledger first, then git (keep advances, anything else resets), then TSV and event."""
         if row.status == "keep":
             self.best, self.best_commit = row.metric, row.commit
@@ -720,7 +719,7 @@ class Pane:
         return outcome
 
     def _record(
-        self, row: ExperimentRow, *, previous_best: float | None, log_tail: str = "", write_tsv: bool = True
+        self, row: ExperimentRecord, *, previous_best: float | None, log_tail: str = "", write_tsv: bool = True
     ) -> Outcome:
         self.ctx.ledger.record_experiment(row)
         tsv = self.worktree_path / results_tsv.FILENAME
@@ -769,7 +768,7 @@ class Pane:
 
     # ---------------------------------------------------------------- observed mode (external agents)
 
-    def record_observed(self, row: ExperimentRow, *, check_done: bool = True) -> Outcome:
+    def record_observed(self, row: ExperimentRecord, *, check_done: bool = True) -> Outcome:
         """An experiment the agent ran and logged itself (core/observe.py): ledger, then event.
         The agent wrote its own results.tsv row and owns the branch, so neither is touched.
         Blocking; raises PaneFinished (with the outcome) at a stop condition."""
@@ -805,7 +804,7 @@ class Pane:
         """A stop arrived mid-experiment: record it as a crash and put the tree back. Blocking
         on purpose: this runs while the task is being cancelled. An interrupted baseline is
         not marked as the baseline, so the next start runs it again."""
-        row = ExperimentRow(
+        row = ExperimentRecord(
             pane=self.name,
             seq=seq,
             commit=commit,

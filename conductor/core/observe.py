@@ -26,7 +26,7 @@ import git
 
 from conductor.core import results_tsv
 from conductor.core.events import ExperimentStarted
-from conductor.core.ledger import ExperimentRow
+from conductor.core.record import ExperimentRecord
 
 if TYPE_CHECKING:
     from conductor.core.loop import Pane
@@ -189,7 +189,7 @@ class Observer:
             and (commit == pane.base_commit or not pane.history())
         )
         now = time.time()
-        experiment = ExperimentRow(
+        experiment = ExperimentRecord(
             pane=pane.name,
             seq=0,  # assigned by the pane
             commit=commit,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conductor.core.ledger import ExperimentRow
+from conductor.core.record import ExperimentRecord
 
 FILENAME = "results.tsv"
 
@@ -23,13 +23,13 @@ def header(metric: str) -> str:
     return f"commit\t{metric}\tmemory_gb\tstatus\tdescription\n"
 
 
-def row(e: ExperimentRow) -> str:
+def row(e: ExperimentRecord) -> str:
     value = e.metric if e.metric is not None and e.status in ("keep", "discard") else 0.0
     memory = e.memory_gb if e.status in ("keep", "discard") else 0.0
     return f"{e.commit[:7]}\t{value:.6f}\t{memory:.1f}\t{e.status}\t{_clean(e.description)}\n"
 
 
-def append(path: Path, metric: str, e: ExperimentRow) -> None:
+def append(path: Path, metric: str, e: ExperimentRecord) -> None:
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", encoding="utf-8") as fh:
         if new:
@@ -37,7 +37,7 @@ def append(path: Path, metric: str, e: ExperimentRow) -> None:
         fh.write(row(e))
 
 
-def rewrite(path: Path, metric: str, rows: list[ExperimentRow]) -> None:
+def rewrite(path: Path, metric: str, rows: list[ExperimentRecord]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(header(metric))

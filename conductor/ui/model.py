@@ -367,7 +367,7 @@ class RunModel:
     # ------------------------------------------------------------ history from the ledger
 
     def load_history(self, rows: Iterable, usage: dict[str, float] | None = None) -> None:
-        """Standings of a resumed run from its ledger rows (conductor.core.ledger.ExperimentRow)."""
+        """Standings of a resumed run from its ledger rows (conductor.core.ledger.ExperimentRecord)."""
         for row in rows:
             p = self.panes.get(row.pane)
             if p is None or row.seq <= p.max_seq_loaded:

@@ -23,7 +23,7 @@ from recorded_ledger import PANES, PROGRAMS, sha, write_recorded_run
 
 from conductor.cli import main
 from conductor.config import load_config
-from conductor.core.ledger import ExperimentRow
+from conductor.core.record import ExperimentRecord
 from conductor.report import draw_progress, expected_size, load_run, progress_series
 
 TOTAL_EXPERIMENTS = sum(len(p.rows) for p in PANES)
@@ -126,11 +126,11 @@ def test_crashes_are_on_the_strip_and_never_a_metric(recorded):
 def test_a_crash_with_a_zero_metric_still_goes_to_the_strip():
     # an observed results.tsv writes 0.000000 for a crash; whatever reaches the ledger, it is no metric
     rows = [
-        ExperimentRow(pane="p", seq=1, commit="a", status="keep", metric=1.0, is_baseline=True),
-        ExperimentRow(pane="p", seq=2, commit="b", status="crash", metric=0.0),
-        ExperimentRow(pane="p", seq=3, commit="c", status="discard", metric=float("nan")),
-        ExperimentRow(pane="p", seq=4, commit="d", status="rejected", metric=None),
-        ExperimentRow(pane="p", seq=5, commit="e", status="keep", metric=0.9),
+        ExperimentRecord(pane="p", seq=1, commit="a", status="keep", metric=1.0, is_baseline=True),
+        ExperimentRecord(pane="p", seq=2, commit="b", status="crash", metric=0.0),
+        ExperimentRecord(pane="p", seq=3, commit="c", status="discard", metric=float("nan")),
+        ExperimentRecord(pane="p", seq=4, commit="d", status="rejected", metric=None),
+        ExperimentRecord(pane="p", seq=5, commit="e", status="keep", metric=0.9),
     ]
     s = progress_series(rows)
     assert s.kept == [(1, 1.0, ""), (5, 0.9, "")]

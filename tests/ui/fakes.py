@@ -22,7 +22,8 @@ from conductor.core.events import (
     RunStarted,
     TokenUsage,
 )
-from conductor.core.ledger import ExperimentRow, UsageTotals
+from conductor.core.ledger import UsageTotals
+from conductor.core.record import ExperimentRecord
 
 T0 = 1_750_000_000.0
 NOW = T0 + 600.0
@@ -36,13 +37,13 @@ class FakeLedger:
     """Experiments and usage as the real Ledger would return them, from the events published."""
 
     def __init__(self) -> None:
-        self.rows: list[ExperimentRow] = []
+        self.rows: list[ExperimentRecord] = []
         self.usd: dict[str, float] = {}
 
     def observe(self, e: Event) -> None:
         if isinstance(e, ExperimentFinished):
             self.rows.append(
-                ExperimentRow(
+                ExperimentRecord(
                     pane=e.pane,
                     seq=e.seq,
                     commit=e.commit,
@@ -60,7 +61,7 @@ class FakeLedger:
         elif isinstance(e, TokenUsage):
             self.usd[e.pane] = self.usd.get(e.pane, 0.0) + e.usd
 
-    def experiments(self, pane: str | None = None) -> list[ExperimentRow]:
+    def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
         rows = [r for r in self.rows if pane is None or r.pane == pane]
         return sorted(rows, key=lambda r: (r.pane, r.seq) if pane is None else r.seq)
 

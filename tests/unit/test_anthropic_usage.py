@@ -9,7 +9,7 @@ import pytest
 from anthropic.types import Message, MessageDeltaUsage, Usage
 
 from conductor.agents.anthropic import TextBatcher, is_spend_limit, results_table, retry_after_seconds, usage_counts
-from conductor.core.ledger import ExperimentRow
+from conductor.core.record import ExperimentRecord
 
 
 def test_usage_counts_split_cache_writes_by_ttl():
@@ -102,7 +102,7 @@ def test_text_batcher_emits_lines_not_tokens():
 @pytest.mark.parametrize("n", [3, 260])
 def test_results_table_keeps_every_keep_and_the_recent_rows(n):
     rows = [
-        ExperimentRow(
+        ExperimentRecord(
             pane="p",
             seq=i,
             commit=f"{i:07d}",

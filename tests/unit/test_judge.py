@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from conductor.core.judge import improvement, judge
+from conductor.core.judge import judge
+from conductor.core.record import improvement
 
 
 def j(**kw):
