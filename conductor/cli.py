@@ -253,11 +253,12 @@ def check_agent_keys(cfg) -> None:
 def run_headless(cfg, max_experiments: int | None, as_json: bool = False) -> int:
     import asyncio
 
+    from conductor.agents.base import create_agent
     from conductor.core.orchestra import Orchestra
     from conductor.printer import Printer
 
     check_agent_keys(cfg)
-    orch = Orchestra(cfg, max_experiments=max_experiments)
+    orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=max_experiments)
     orch.bus.subscribe(Printer(as_json=as_json))
     orch.open()
     try:
@@ -299,7 +300,9 @@ def run_tui(cfg, max_experiments: int | None) -> int:
     except ImportError as exc:
         raise ConductorError(f"the TUI is not available ({exc}); use --headless") from None
     check_agent_keys(cfg)
-    return run_app(cfg, max_experiments)
+    from conductor.agents.base import create_agent
+
+    return run_app(cfg, max_experiments, create_agent)
 
 
 def attach_tui(run_dir: Path) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from conductor.config import EXTERNAL_KINDS, AgentConfig, Config, PaneSpec, Price
 from conductor.core import results_tsv
+from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.events import (
     AgentActivity,
@@ -56,7 +57,7 @@ class RunContext:
     agents_md: str = ""
     max_experiments: int | None = None
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    agent_factory: Callable[[AgentConfig], object] | None = None  # tests inject scripted agents
+    agent_factory: Callable[[AgentConfig], Agent]  # from the composition root (the CLI); tests inject scripted agents
     redact: Callable[[str], str] = field(default=lambda text: text)
 
 
@@ -118,6 +119,7 @@ class Pane:
         self._consecutive = {"crash": 0}
         # set by an external CLI agent while it takes `conductor exp` requests (core/control.py)
         self.exp_handler: Callable | None = None
+        self.agent: Agent | None = None  # while the agent runs
 
     # ================================================================ session API (for agents)
 
@@ -364,12 +366,7 @@ class Pane:
             # an external agent runs its own first experiment on the unmodified HEAD: that is the baseline
             if self.agent_config.kind not in EXTERNAL_KINDS and not any(r.is_baseline for r in self.history()):
                 await self._run_baseline()
-            if self.ctx.agent_factory is not None:
-                agent = self.ctx.agent_factory(self.agent_config)
-            else:
-                from conductor.agents.base import create_agent
-
-                agent = create_agent(self.agent_config)
+            agent = self.agent = self.ctx.agent_factory(self.agent_config)
             self.set_state("thinking")
             await agent.run(self)
             self._finish("stopped", "the agent ended")

@@ -13,11 +13,13 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from conductor.config import Config, write_resolved
+from conductor.config import AgentConfig, Config, write_resolved
 from conductor.core.activity_log import ActivityRecorder
 from conductor.core.activity_log import replay as replay_activity
+from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
@@ -107,9 +109,9 @@ class Orchestra:
         config: Config,
         *,
         bus: EventBus | None = None,
+        agent_factory: Callable[[AgentConfig], Agent],
         max_experiments: int | None = None,
         slots: list[Slot] | None = None,
-        agent_factory=None,
         telemetry: bool = True,
     ):
         self.config = config

@@ -487,11 +487,11 @@ class ConductorApp(App[int]):
                 yield command
 
 
-def run_app(cfg, max_experiments: int | None) -> int:
+def run_app(cfg, max_experiments: int | None, agent_factory) -> int:
     """`conductor up` / `conductor demo`: open the orchestra, run the TUI over it, close it."""
     from conductor.core.orchestra import Orchestra
 
-    orch = Orchestra(cfg, max_experiments=max_experiments)
+    orch = Orchestra(cfg, agent_factory=agent_factory, max_experiments=max_experiments)
     orch.open()
     try:
         app = ConductorApp(engine=orch, host_probe=PsutilHostProbe(), handle_signals=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from conductor.agents.base import create_agent
 from conductor.config import load_config
 from conductor.core import results_tsv
 from conductor.core.events import Event
@@ -63,7 +64,7 @@ def run_orchestra(cfg_path: Path, agents: dict[str, ScriptedAgent] | None = None
     def factory(_config):
         return next(by_pane)
 
-    orch = Orchestra(cfg, max_experiments=max_experiments, agent_factory=factory if agents else None)
+    orch = Orchestra(cfg, max_experiments=max_experiments, agent_factory=factory if agents else create_agent)
     orch.bus.subscribe(events.append)
     orch.open()
     try:

@@ -16,6 +16,7 @@ import psutil
 import pytest
 from engine_helpers import check_invariants
 
+from conductor.agents.base import create_agent
 from conductor.agents.cli import take_over, takeover_argv
 from conductor.config import load_config
 from conductor.core import control
@@ -52,7 +53,7 @@ def write_cli_config(tmp_path: Path, ws: Path, kind: str, args: list[str], *, ob
 
 def run(cfg: Path, max_experiments: int | None, driver=None, timeout: float = 60.0):
     """Run in-process to completion; `driver(orch, events)` runs alongside."""
-    orch = Orchestra(load_config(cfg), max_experiments=max_experiments, telemetry=False)
+    orch = Orchestra(load_config(cfg), agent_factory=create_agent, max_experiments=max_experiments, telemetry=False)
     events: list = []
     orch.bus.subscribe(events.append)
     orch.open()

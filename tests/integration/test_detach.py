@@ -138,6 +138,7 @@ def test_a_frozen_client_never_slows_the_orchestra(tmp_path, detached, monkeypat
 
 def test_a_client_that_falls_behind_is_dropped(tmp_path, fastws, monkeypatch):
     """In-process, with a tiny buffer: the frozen subscriber is cut off, the run goes on."""
+    from conductor.agents.base import create_agent
     from conductor.config import load_config
     from conductor.core import control
     from conductor.core.orchestra import Orchestra
@@ -147,7 +148,7 @@ def test_a_client_that_falls_behind_is_dropped(tmp_path, fastws, monkeypatch):
     plain = control._event_line
     monkeypatch.setattr(control, "_event_line", lambda e: plain(e) + b" " * 20000 + b"\n")  # fill buffers fast
     cfg = load_config(write_config(tmp_path, fastws, panes=2))
-    orch = Orchestra(cfg, max_experiments=25)
+    orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=25)
     seen = {}
 
     async def main():

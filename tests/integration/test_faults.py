@@ -83,11 +83,12 @@ def test_unwritable_ledger_stops_the_pane_clearly_without_corruption(tmp_path, f
     """A full disk, simulated by making the ledger read-only mid-run (root ignores chmod)."""
     import asyncio
 
+    from conductor.agents.base import create_agent
     from conductor.config import load_config
     from conductor.core.orchestra import Orchestra
 
     cfg_path = write_config(tmp_path, fastws)
-    orch = Orchestra(load_config(cfg_path), max_experiments=10, telemetry=False)
+    orch = Orchestra(load_config(cfg_path), agent_factory=create_agent, max_experiments=10, telemetry=False)
     events = []
 
     def on_event(e):

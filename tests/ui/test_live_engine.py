@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import settle
 
+from conductor.agents.base import create_agent
 from conductor.config import load_config
 from conductor.core.control import request, socket_path
 from conductor.core.orchestra import Orchestra
@@ -57,7 +58,7 @@ async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
 
 async def test_l_shows_the_leaderboard_of_the_ledger(tmp_path):
     cfg = config(tmp_path, 'panes = 2\nagent = { kind = "optuna" }\n')
-    orch = Orchestra(load_config(cfg), max_experiments=3, telemetry=False)
+    orch = Orchestra(load_config(cfg), agent_factory=create_agent, max_experiments=3, telemetry=False)
     orch.open()
     try:
         app = ConductorApp(engine=orch)
@@ -89,7 +90,7 @@ async def test_a_takes_over_a_claude_pane_and_hands_it_back(tmp_path, monkeypatc
     monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
     command = f"{sys.executable} {FAKE_CLAUDE}"
     cfg = config(tmp_path, f'agent = {{ kind = "claude-code", command = {json.dumps(command)} }}\n')
-    orch = Orchestra(load_config(cfg), max_experiments=4, telemetry=False)
+    orch = Orchestra(load_config(cfg), agent_factory=create_agent, max_experiments=4, telemetry=False)
     orch.open()
     try:
         app = ConductorApp(engine=orch)
@@ -111,7 +112,7 @@ async def test_a_takes_over_a_claude_pane_and_hands_it_back(tmp_path, monkeypatc
 
 async def test_a_on_an_optuna_pane_says_there_is_nothing_to_take_over(tmp_path):
     cfg = config(tmp_path, 'agent = { kind = "optuna" }\n')
-    orch = Orchestra(load_config(cfg), max_experiments=2, telemetry=False)
+    orch = Orchestra(load_config(cfg), agent_factory=create_agent, max_experiments=2, telemetry=False)
     orch.open()
     try:
         app = ConductorApp(engine=orch)
