@@ -36,6 +36,7 @@ from conductor.core.events import (
 from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
 from conductor.core.judge import Verdict, judge
 from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
+from conductor.core.observe import Observer, catch_up
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
 from conductor.core.record import ExperimentRecord, improvement
 from conductor.core.slots import SlotPool
@@ -54,10 +55,10 @@ class RunContext:
     ledger: Ledger
     pool: SlotPool
     bus: EventBus
+    agent_factory: Callable[[AgentConfig], Agent]  # from the composition root (the CLI); tests inject scripted agents
     agents_md: str = ""
     max_experiments: int | None = None
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    agent_factory: Callable[[AgentConfig], Agent]  # from the composition root (the CLI); tests inject scripted agents
     redact: Callable[[str], str] = field(default=lambda text: text)
 
 
@@ -310,8 +311,6 @@ class Pane:
         self._restore_best(rows)
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
-            from conductor.core.observe import catch_up
-
             notes += catch_up(self)
         head = self.wt.head()
         if head != self.best_commit:
@@ -788,6 +787,10 @@ class Pane:
                 done.outcome = outcome
                 raise
         return outcome
+
+    def observer(self) -> Observer:
+        """Observed mode: what turns the agent's own results.tsv rows into experiments."""
+        return Observer(self)
 
     @contextlib.asynccontextmanager
     async def slot_lease(self):
