@@ -25,14 +25,13 @@ from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, 
 from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane, RunContext
+from conductor.core.rundir import RunDir
+from conductor.core.runner import LocalRunner, Runner
 from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.core.snapshot import Snapshot
+from conductor.core.trial import Trials, reap_verify_pidfiles
 from conductor.errors import ConductorError
-
-LEDGER_FILE = "ledger.db"
-CONFIG_FILE = "conductor.toml"
-LOCK_FILE = "lock"
 
 
 def agents_md_text() -> str:
@@ -74,7 +73,7 @@ class RunDirLock:
     """An exclusive flock on the run dir: one orchestra per set of worktrees."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / LOCK_FILE
+        self.path = RunDir(run_dir).lock
         self._fh = None
 
     def acquire(self) -> None:
@@ -112,10 +111,13 @@ class Orchestra:
         agent_factory: Callable[[AgentConfig], Agent],
         max_experiments: int | None = None,
         slots: list[Slot] | None = None,
+        runner: Runner | None = None,
         telemetry: bool = True,
     ):
         self.config = config
         self.run_dir = config.runs_dir
+        self.layout = RunDir(config.runs_dir)
+        self.runner: Runner = runner or LocalRunner()
         self.bus = bus or EventBus()
         self.snapshot = Snapshot()  # what a client attaching mid-run needs to see
         self.bus.subscribe(self.snapshot)
@@ -147,7 +149,7 @@ class Orchestra:
             raise ConductorError(f"run dir {self.run_dir} is not writable")
         self._lock = RunDirLock(self.run_dir)
         self._lock.acquire()
-        self.ledger = Ledger(self.run_dir / LEDGER_FILE)
+        self.ledger = Ledger(self.layout.ledger)
         name = self.ledger.get_meta("run")
         self.resumed = name is not None
         if name is None:
@@ -155,20 +157,23 @@ class Orchestra:
             self.ledger.set_meta("run", name)
             self.ledger.set_meta("created_at", str(time.time()))
         self.run_name = name
-        write_resolved(self.config, self.run_dir / CONFIG_FILE)
+        write_resolved(self.config, self.layout.config)
         slots, self.slot_note = (self._slots_override, "") if self._slots_override else build_slots(self.config)
         self.pool = SlotPool(slots)
         self.pool.on_queue_change = self._queue_moved
+        self.trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir)
+        reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
             run_name=self.run_name,
-            run_dir=self.run_dir,
+            layout=self.layout,
             config=self.config,
             ledger=self.ledger,
             pool=self.pool,
             bus=self.bus,
+            trials=self.trials,
+            agent_factory=self._agent_factory,
             agents_md=agents_md_text(),
             max_experiments=self.max_experiments,
-            agent_factory=self._agent_factory,
             redact=Redactor(dict(os.environ)),
         )
         for position, spec in enumerate(self.config.panes):
