@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from conductor.core.orchestra import Orchestra
 
 PROTOCOL_VERSION = 1
@@ -96,7 +98,7 @@ class ControlServer:
     def __init__(self, orchestra: Orchestra):
         self.orchestra = orchestra
         self.path = socket_path(orchestra.run_dir)
-        self._server = None
+        self._server: asyncio.AbstractServer | None = None
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
         self.subscribers = 0
         self.dropped = 0  # subscribers cut off for falling behind
@@ -289,7 +291,7 @@ class ControlServer:
         from conductor.core.rerun import rerun
 
         orch = self.orchestra
-        pane = orch.panes.get(request.get("pane"))
+        pane = orch.panes.get(str(request.get("pane")))
         if pane is None:
             raise ConductorError(f"no pane named '{request.get('pane')}' in this run")
         worktree = Path(str(request["worktree"])).resolve()

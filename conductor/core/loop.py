@@ -88,7 +88,7 @@ class Pane:
         self.program_path = layout.program(spec.name)
         self.log_dir = layout.log_dir(spec.name)
         self.pidfile = layout.pidfile(spec.name)
-        self.wt: Worktree | None = None
+        self._wt: Worktree | None = None
         self.base_commit = ""
         self.best: float | None = None
         self.best_commit = ""
@@ -108,6 +108,13 @@ class Pane:
         # set by an external CLI agent while it takes `conductor exp` requests (core/control.py)
         self.exp_handler: Callable | None = None
         self.agent: Agent | None = None  # while the agent runs
+
+    @property
+    def wt(self) -> Worktree:
+        """The pane's git worktree (set up when the pane starts)."""
+        if self._wt is None:
+            raise RuntimeError(f"pane {self.name} is not set up yet")
+        return self._wt
 
     # ================================================================ session API (for agents)
 
@@ -285,9 +292,9 @@ class Pane:
                 notes.append(
                     f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD"
                 )
-        self.wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
+        self._wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
         if ws.copy:
-            copied = self.wt.copy_ignored(ws.path, ws.copy)
+            copied = self._wt.copy_ignored(ws.path, ws.copy)
             if copied:
                 notes.append(f"copied {len(copied)} ignored file(s) into the worktree")
         for rel in ws.editable:
@@ -365,12 +372,12 @@ class Pane:
         except Exception as exc:  # one pane's failure is never the orchestra's
             self._fail(describe_failure(exc))
         finally:
-            if self.wt is not None:
-                self.wt.close()
+            if self._wt is not None:
+                self._wt.close()
 
     def _tidy(self) -> None:
         """Leave the worktree clean at the best commit, whatever the agent was editing."""
-        if self.wt is None:
+        if self._wt is None:
             return
         with contextlib.suppress(Exception):
             if self.wt.head() != self.best_commit or not self.wt.is_clean():
@@ -544,7 +551,8 @@ class Pane:
                 min_delta=self.trust.keep_threshold(),
                 metric_name=ws.metric,
             )
-            metric, extra = result.metric, {}
+            metric: float | None = result.metric
+            extra: dict[str, Any] = {}
             if is_baseline and verdict.status == Status.KEEP and ws.noise_runs > 1:
                 metric, extra = await self.trust.noise_floor(self._repeat, commit, seq, result.metric)
             elif verdict.status == Status.KEEP and previous_best is not None:
