@@ -25,10 +25,11 @@ from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
-from conductor.core.loop import Pane, RunContext
+from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
 from conductor.core.runner import LocalRunner, Runner
 from conductor.core.secrets import Redactor
+from conductor.core.session import RunContext
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.core.snapshot import Snapshot
 from conductor.core.token_meters import TokenMeters
