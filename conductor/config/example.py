@@ -37,7 +37,7 @@ def example_config() -> str:
     for header, doc, cls in _SECTIONS:
         lines = [_line(header, doc)]
         for f, k in key_fields(cls):
-            setting = f"{f.name} = {toml_value(example_value(f, k))}"
+            setting = f"{f.name} = {_toml_value(example_value(f, k))}"
             lines.append(_line(setting if k.active else f"# {setting}", k.doc))
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
@@ -47,7 +47,7 @@ def _line(text: str, doc: str) -> str:
     return f"{text:<{_DOC_COLUMN}} # {doc}" if doc else text
 
 
-def toml_value(v: Any) -> str:
+def _toml_value(v: Any) -> str:
     """One value as TOML source: strings, numbers, booleans, lists and inline tables."""
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -56,7 +56,7 @@ def toml_value(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{name} = {toml_value(x)}" for name, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{name} = {_toml_value(x)}" for name, x in v.items()) + " }"
     raise TypeError(f"no TOML form for {v!r}")

@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -39,7 +40,7 @@ class _Reader:
     def fail(self, where: tuple, message: str) -> NoReturn:
         raise ConductorError(message, self.path, self.pos.line(where))
 
-    def check_keys(self, table: dict, known: Any, where: tuple, what: str) -> None:
+    def check_keys(self, table: dict, known: Collection[str], where: tuple, what: str) -> None:
         for name in table:
             if name not in known:
                 close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
