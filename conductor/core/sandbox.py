@@ -6,7 +6,8 @@ docs/ARCHITECTURE.md says why not Landlock):
 
 - files: the system and the Python environment read-only; the trial's checkout writable,
   except its `.git` and the protected files; a private /tmp and an empty private HOME; the
-  workspace's declared `data` folders (read-only unless marked writable); nothing of the
+  workspace's declared `data` folders (read-only unless marked writable; one under the real
+  HOME appears at the same place under the private one); nothing of the
   run dir (no ledger, no socket, no other pane) and nothing else of the researcher's home;
 - processes: a PID namespace of its own, so everything it starts dies with it (whatever it
   does to its environment, process group or session) and nothing inside sees conductor's
@@ -98,10 +99,13 @@ def bwrap_argv(
     for d in sorted({Path(p) for p in readable}):
         if d.is_dir() and not _under(d, SYSTEM_DIRS_PATHS) and not _under(d, hidden) and not _contains_cwd(d, cwd):
             argv += ["--ro-bind", str(d), str(d)]
+    home = Path(env.get("HOME") or "/nonexistent").resolve()
     for path, writable in trial.data:
         p = Path(path)
+        if writable:
+            p.mkdir(parents=True, exist_ok=True)  # a cache the experiment fills
         if p.exists():
-            argv += ["--bind" if writable else "--ro-bind", str(p), str(p)]
+            argv += ["--bind" if writable else "--ro-bind", str(p), str(_inside(p, home))]
     argv += ["--bind", str(cwd), str(cwd)]
     dot_git = cwd / ".git"
     if dot_git.exists():
@@ -120,6 +124,14 @@ SYSTEM_DIRS_PATHS = tuple(Path(d) for d in SYSTEM_DIRS)
 def _contains_cwd(d: Path, cwd: Path) -> bool:
     """A folder that holds the checkout (and so, in general, the run dir) is never bound whole."""
     return cwd.is_relative_to(d)
+
+
+def _inside(path: Path, home: Path) -> Path:
+    """Where a data folder appears inside: under the private HOME when it lives under the real
+    one (so `~/.cache/x` is `~/.cache/x` on both sides), else at its own path."""
+    if home != Path("/") and path.is_relative_to(home):
+        return Path(HOME_INSIDE) / path.relative_to(home)
+    return path
 
 
 def _path_dirs(env: dict[str, str]) -> list[Path]:
