@@ -25,10 +25,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
-from conductor.core.events import Event, HostSample, RunStarted
+from conductor.core.events import HostSample, RunStarted
 from conductor.errors import ConductorError
 from conductor.ui import keys
-from conductor.ui.bridge import Bridge, PerEventBridge
+from conductor.ui.bridge import Bridge
 from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
@@ -76,7 +76,6 @@ class ConductorApp(App[int]):
         refresh_hz: float = REFRESH_HZ,
         stuck_after: int = DEFAULT_STUCK_AFTER,
         theme: str | None = None,
-        per_event: bool = False,
         handle_signals: bool = False,
     ):
         super().__init__()
@@ -84,13 +83,9 @@ class ConductorApp(App[int]):
         self.clock = clock
         self.host_probe = host_probe
         self.refresh_hz = refresh_hz
-        self.per_event = per_event
         self.handle_signals = handle_signals
         self.model = RunModel(clock, stuck_after=stuck_after)
-        if per_event:
-            self.bridge: Bridge = PerEventBridge(self.model, self._load_history, self._draw_now)
-        else:
-            self.bridge = Bridge(self.model, self._load_history)
+        self.bridge = Bridge(self.model, self._load_history)
         self._unsubscribe = engine.bus.subscribe(self.bridge)
         themes = load_themes()
         self.conductor_themes = [t.name for t in themes]
@@ -165,13 +160,13 @@ class ConductorApp(App[int]):
         with self.batch_update():
             self.draw(now, slow=slow)
 
-    def draw(self, now: float | None = None, per_line: bool = False, slow: bool = True) -> None:
+    def draw(self, now: float | None = None, slow: bool = True) -> None:
         """Redraw the visible screens; `slow=False` leaves ages, meters and tails for later."""
         now = self.clock() if now is None else now
         for screen in self._visible_screens():
             refresh = getattr(screen, "refresh_view", None)
             if refresh is not None:
-                refresh(now, per_line, slow)
+                refresh(now, slow=slow)
 
     def _visible_screens(self) -> Iterable[Screen]:
         """The top screen, and the screens under it while modal dialogs are on top."""
@@ -179,16 +174,6 @@ class ConductorApp(App[int]):
             yield screen
             if not screen.is_modal:
                 break
-
-    def _draw_now(self, event: Event) -> None:
-        """Per-event drawing (PerEventBridge): what the timer exists to avoid; bench only."""
-        if not self.is_running or self.screen is not self.dashboard:
-            return
-        pane = getattr(event, "pane", None)
-        if pane:
-            self.dashboard.refresh_pane(pane, self.clock(), per_line=True)
-        else:
-            self.draw(per_line=True)
 
     def _probe_host(self, now: float) -> None:
         if self.host_probe is None or now - self._last_probe < HOST_PROBE_S:

@@ -3,8 +3,8 @@
 The bridge is an EventBus subscriber: it only appends the event to a buffer (activity to a
 bounded per-pane deque, everything else to one low-rate queue) and returns. The app's
 refresh timer calls `drain()`, which folds the buffered events into the RunModel; widgets
-are drawn afterwards, once, inside a batch update. `PerEventBridge` is the naive approach
-(fold and draw on every event), kept only so bench/tui_load.py can show the difference.
+are drawn afterwards, once, inside a batch update (bench/tui_load.py measures this against
+folding and drawing on every event).
 """
 
 from __future__ import annotations
@@ -58,19 +58,3 @@ class Bridge:
             while buf:
                 self.model.apply(buf.popleft())
         return True
-
-
-class PerEventBridge(Bridge):
-    """Fold and draw on every event: what not to do, measured by bench/tui_load.py."""
-
-    def __init__(self, model: RunModel, on_run_started=None, on_event: Callable[[Event], None] | None = None):
-        super().__init__(model, on_run_started)
-        self.on_event = on_event
-
-    def __call__(self, event: Event) -> None:
-        self.received += 1
-        self.model.apply(event)
-        if isinstance(event, RunStarted) and self.on_run_started is not None:
-            self.on_run_started(event)
-        if self.on_event is not None:
-            self.on_event(event)
