@@ -3,9 +3,9 @@
 `RemoteOrchestra` has the face the TUI expects of an engine (`bus`, `run()`, `command()`,
 `stop()`, `ledger`), so `conductor attach` is the same app as `conductor up`: `run()`
 subscribes (snapshot first, then live events) and publishes what arrives on a local bus
-until the stream ends; `stop()` detaches and leaves the orchestra running;
-`stop_orchestra()` asks it to stop. Commands are one short request each; `take_over()` holds
-its connection while the researcher has the pane's agent.
+until the stream ends; `stop()` detaches and leaves the orchestra running (the `Stop()`
+command stops it). Commands are one short request each; `take_over()` holds its connection
+while the researcher has the pane's agent.
 """
 
 from __future__ import annotations
@@ -107,6 +107,3 @@ class RemoteOrchestra:
         self._detached = True
         if self._writer is not None:
             self._writer.close()
-
-    def stop_orchestra(self) -> None:
-        self.command(Stop())

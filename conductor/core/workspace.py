@@ -244,9 +244,6 @@ class Worktree:
         files = tuple(rel for _, rel in changed if self.is_editable(rel))
         return GuardResult(True, "", files)
 
-    def diff(self) -> str:
-        return self.repo.git.diff("HEAD")
-
     def is_clean(self) -> bool:
         return not self.changes()
 
