@@ -35,8 +35,6 @@ class RemoteOrchestra:
         self.panes: dict = {}
         self.run_name = ""
         self._writer = None
-        self._detached = False
-        self.orchestra_stopped = False
 
     def open(self) -> None:
         """Check that an orchestra answers (blocking); open the ledger for reading."""
@@ -65,14 +63,13 @@ class RemoteOrchestra:
             while True:
                 line = await reader.readline()
                 if not line:
-                    self.orchestra_stopped = not self._detached
                     return
                 data = json.loads(line)
                 if "event" in data:
                     with contextlib.suppress(KeyError, TypeError):
                         self.bus.publish(event_from_dict(data["event"]))
         except (ConnectionError, OSError):
-            self.orchestra_stopped = not self._detached
+            pass  # the orchestra went away: the stream has ended
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -104,6 +101,5 @@ class RemoteOrchestra:
         if pane is not None:
             self.command(Stop(pane=pane))
             return
-        self._detached = True
         if self._writer is not None:
             self._writer.close()

@@ -119,9 +119,3 @@ class SlotPool:
 
     def holder(self, slot_name: str) -> str | None:
         return self._state[slot_name].holder
-
-    def slot_of(self, pane: str) -> Slot | None:
-        for st in self._state.values():
-            if st.holder == pane:
-                return st.slot
-        return None

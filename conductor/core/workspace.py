@@ -247,13 +247,6 @@ class Worktree:
     def is_clean(self) -> bool:
         return not self.changes()
 
-    def is_ancestor(self, ancestor: str, descendant: str = "HEAD") -> bool:
-        try:
-            self.repo.git.merge_base("--is-ancestor", ancestor, descendant)
-            return True
-        except git.GitCommandError:
-            return False
-
     # ---------------------------------------------------------------- changes
 
     def commit(self, message: str, files: tuple[str, ...]) -> str:

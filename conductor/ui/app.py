@@ -94,7 +94,6 @@ class ConductorApp(App[int]):
         self._initial_theme = theme or DEFAULT_THEME
         self.engine_error: BaseException | None = None
         self.engine_done = asyncio.Event()
-        self._engine_worker = None
         self._stopping = False
         self._last_probe = 0.0
         self._ticks = 0
@@ -112,7 +111,7 @@ class ConductorApp(App[int]):
     def on_mount(self) -> None:
         self.theme = self._initial_theme
         self.set_interval(1.0 / self.refresh_hz, self.tick, name="conductor-refresh")
-        self._engine_worker = self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
+        self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.shutdown))
