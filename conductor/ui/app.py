@@ -2,9 +2,10 @@
 
 `ConductorApp(engine=...)` takes anything shaped like an Orchestra (`bus`, `run()`, `stop()`,
 `command()`, optionally `ledger`), so `conductor up`/`demo` and the tests build it the same
-way; `run_app` is the CLI's entry. The engine runs as a worker in the app's asyncio loop and
-never learns the UI exists: events come in through the bridge, commands go out through
-`engine.command(...)`. One timer (2-4 Hz) drains the bridge and redraws what changed.
+way (the CLI's entries are in `launch.py`). The engine runs as a worker in the app's
+asyncio loop and never learns the UI exists: events come in through the bridge, commands go
+out through `engine.command(...)`. One timer (2-4 Hz) drains the bridge and redraws what
+changed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from textual.screen import Screen
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import HostSample, RunStarted
 from conductor.errors import ConductorError
-from conductor.ui import keys
+from conductor.ui import keys, palette
 from conductor.ui.bridge import Bridge
 from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
@@ -42,24 +43,6 @@ REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
 HOST_PROBE_S = 1.0
 HOST_SAMPLE_FRESH_S = 5.0
-
-
-class PsutilHostProbe:
-    """Host CPU and memory for the top bar when the engine sends no HostSample."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self._psutil = psutil
-        psutil.cpu_percent(None)
-
-    def __call__(self) -> HostSample:
-        vm = self._psutil.virtual_memory()
-        return HostSample(
-            cpu_percent=self._psutil.cpu_percent(None),
-            mem_used_mb=(vm.total - vm.available) / 2**20,
-            mem_total_mb=vm.total / 2**20,
-        )
 
 
 class ConductorApp(App[int]):
@@ -449,56 +432,7 @@ class ConductorApp(App[int]):
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        scope = getattr(screen, "scope", "dashboard")
-        for spec in keys.KEYS:
-            if not spec.palette or spec.scope not in ("app", scope):
-                continue
-            namespace = self if spec.scope == "app" else screen
-            yield SystemCommand(
-                f"{spec.title.capitalize()} ({spec.label})",
-                spec.help,
-                lambda action=spec.action, ns=namespace: self.run_action(action, ns),
-            )
-        for p in self.model.ordered:
-            yield SystemCommand(
-                f"Focus {p.name}", f"select pane {p.key or p.index + 1}", lambda n=p.name: self.select_pane(n), False
-            )
-            yield SystemCommand(
-                f"Zoom {p.name}", f"open pane {p.name} full screen", lambda n=p.name: self.zoom(n), False
-            )
+        yield from palette.commands(self, screen)
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):
                 yield command
-
-
-def run_app(cfg, max_experiments: int | None, agent_factory) -> int:
-    """`conductor up` / `conductor demo`: open the orchestra, run the TUI over it, close it."""
-    from conductor.core.orchestra import Orchestra
-
-    orch = Orchestra(cfg, agent_factory=agent_factory, max_experiments=max_experiments)
-    orch.open()
-    try:
-        app = ConductorApp(engine=orch, host_probe=PsutilHostProbe(), handle_signals=True)
-        result = app.run()
-    finally:
-        orch.close()
-    if app.return_code not in (None, 0):
-        return app.return_code
-    return result or 0
-
-
-def attach_app(run_dir: Path) -> int:
-    """`conductor attach`: the same app over an orchestra running in another process; quitting
-    detaches and leaves it running."""
-    from conductor.core.remote import RemoteOrchestra
-
-    remote = RemoteOrchestra(Path(run_dir))
-    remote.open()
-    try:
-        app = ConductorApp(engine=remote, host_probe=PsutilHostProbe(), handle_signals=True)
-        result = app.run()
-    finally:
-        remote.close()
-    if app.return_code not in (None, 0):
-        return app.return_code
-    return result or 0
