@@ -24,18 +24,14 @@ class Bridge:
         self.on_run_started = on_run_started
         self._facts: deque[Event] = deque()
         self._activity: dict[str, deque[AgentActivity]] = {}
-        self.received = 0
-        self.dropped = 0
 
     def __call__(self, event: Event) -> None:
-        """The bus subscriber: cheap, non-blocking, no widget work."""
-        self.received += 1
+        """The bus subscriber: cheap, non-blocking, no widget work. A pane's activity beyond
+        ACTIVITY_BUFFER lines between two drains drops its oldest lines."""
         if isinstance(event, AgentActivity):
             buf = self._activity.get(event.pane)
             if buf is None:
                 buf = self._activity[event.pane] = deque(maxlen=ACTIVITY_BUFFER)
-            if len(buf) == buf.maxlen:
-                self.dropped += 1
             buf.append(event)
         else:
             self._facts.append(event)
