@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from conductor.core.rundir import RunDir
+from conductor.errors import ConductorError
 
 SCHEMA_VERSION = 2
 
@@ -179,8 +180,9 @@ def open_schema(db: sqlite3.Connection, run_dir: RunDir) -> None:
     try:
         version = schema_version(db)
         if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"{run_dir.ledger} has schema version {version}; this conductor reads up to {SCHEMA_VERSION}"
+            raise ConductorError(
+                f"{run_dir.ledger} was written by a newer conductor (schema version {version};"
+                f" this one knows up to {SCHEMA_VERSION})"
             )
         first = version or SCHEMA_VERSION  # a new file is created at the current version
         for v in range(first, SCHEMA_VERSION):
