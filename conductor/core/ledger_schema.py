@@ -160,7 +160,8 @@ def _to_v2(db: sqlite3.Connection, run_dir: RunDir) -> None:
     )
     db.execute("ALTER TABLE experiments ADD COLUMN program_sha TEXT NOT NULL DEFAULT ''")
     db.execute(
-        "UPDATE experiments SET program_sha = COALESCE((SELECT program_sha FROM panes WHERE panes.name = experiments.pane), '')"
+        "UPDATE experiments SET program_sha ="
+        " COALESCE((SELECT program_sha FROM panes WHERE panes.name = experiments.pane), '')"
     )
     now = time.time()
     db.executemany(

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from conductor.core.ledger import Ledger, PaneRecord, UsageRow, UsageTotals
-from conductor.core.record import Status, improvement
+from conductor.core.record import ExperimentRecord, Status, improvement
 
 
 class Row(Protocol):
@@ -174,13 +174,6 @@ class Tally:
             self.last_finish = row.finished_at
 
 
-def tally(rows: Iterable[Row], goal: str = "min") -> Tally:
-    t = Tally(goal)
-    for r in rows:
-        t.add(r)
-    return t
-
-
 def usage_totals(rows: Iterable[UsageRow]) -> UsageTotals:
     rows = list(rows)
     return UsageTotals(
@@ -204,12 +197,12 @@ class PaneStandings:
         return self.pane.name
 
 
-def version_of(pane: PaneRecord, row) -> str:
+def version_of(pane: PaneRecord, row: ExperimentRecord) -> str:
     """The program version an experiment ran under: its own, else its pane's."""
-    return getattr(row, "program_sha", "") or pane.program_sha
+    return row.program_sha or pane.program_sha
 
 
-def usage_versions(pane: PaneRecord, rows: list, usage: list[UsageRow]) -> list[str]:
+def usage_versions(pane: PaneRecord, rows: list[ExperimentRecord], usage: list[UsageRow]) -> list[str]:
     """The program version each usage row was spent on: that of the pane's first experiment
     finished at or after it, else the pane's current program."""
     ends = sorted((r.finished_at, version_of(pane, r)) for r in rows)
@@ -221,7 +214,7 @@ def usage_versions(pane: PaneRecord, rows: list, usage: list[UsageRow]) -> list[
     return out
 
 
-def pane_standings(pane: PaneRecord, rows: list, usage: list[UsageRow]) -> PaneStandings:
+def pane_standings(pane: PaneRecord, rows: list[ExperimentRecord], usage: list[UsageRow]) -> PaneStandings:
     total = Tally(pane.goal)
     versions: dict[str, Tally] = {}
     gains = []
@@ -239,15 +232,8 @@ def pane_standings(pane: PaneRecord, rows: list, usage: list[UsageRow]) -> PaneS
     return PaneStandings(pane, total, versions, tuple(gains))
 
 
-def run_standings(
-    panes: Iterable[PaneRecord], rows_by_pane: Mapping[str, list], usage_by_pane: Mapping[str, list[UsageRow]]
-) -> list[PaneStandings]:
-    return [pane_standings(p, rows_by_pane.get(p.name, []), usage_by_pane.get(p.name, [])) for p in panes]
-
-
 def standings_from_ledger(ledger: Ledger) -> list[PaneStandings]:
-    panes = ledger.panes()
     usage: dict[str, list[UsageRow]] = {}
     for u in ledger.usage_rows():
         usage.setdefault(u.pane, []).append(u)
-    return run_standings(panes, {p.name: ledger.experiments(p.name) for p in panes}, usage)
+    return [pane_standings(p, ledger.experiments(p.name), usage.get(p.name, [])) for p in ledger.panes()]

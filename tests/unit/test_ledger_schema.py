@@ -127,3 +127,19 @@ def test_a_newer_file_is_refused(tmp_path):
     Ledger(tmp_path / "ledger.db").set_meta("schema_version", str(SCHEMA_VERSION + 1))
     with pytest.raises(ConductorError, match="newer conductor \\(schema version 3"):
         Ledger(tmp_path / "ledger.db")
+
+
+def test_readers_of_a_version_1_file_credit_each_pane_its_program(v1_run):
+    from conductor.export import export_records
+    from conductor.status import pane_status
+
+    ledger = Ledger.reader(v1_run.root)
+    try:
+        status = pane_status(ledger)
+        titles = {p["program_sha"]: p["program_title"] for p in status["leaderboard"]["programs"]}
+        assert titles == {sha(OLD): "(program text not recorded)", sha(KEPT): "kept program"}
+        assert [p["keep"] for p in status["panes"]] == [1, 1]
+        exported = {(r["pane"], r["program_sha"]) for r in export_records(ledger) if r["record"] == "experiment"}
+        assert exported == {("edited", sha(OLD)), ("kept", sha(KEPT))}
+    finally:
+        ledger.close()
