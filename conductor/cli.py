@@ -337,12 +337,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_init(folder: Path) -> int:
-    from importlib.resources import files
+    from conductor.config import example_config
 
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / "conductor.toml"
     if dest.exists():
         raise ConductorError(f"{dest} already exists; not overwriting it")
-    dest.write_text(files("conductor").joinpath("example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    dest.write_text(example_config(), encoding="utf-8")
     print(f"wrote {dest}; edit it, then `conductor up` (TUI) or `conductor run` (headless)")
     return 0

@@ -10,7 +10,6 @@ competes with the loops for a GPU); otherwise they run here on the config's firs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import statistics
@@ -20,7 +19,11 @@ from conductor.config import load_config
 from conductor.core.control import request
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import build_slots
-from conductor.core.rerun import RunResult, rerun
+from conductor.core.rerun import rerun
+from conductor.core.rundir import RunDir
+from conductor.core.runner import LocalRunner, TrialResult
+from conductor.core.slots import SlotPool
+from conductor.core.trial import Trials
 from conductor.core.workspace import GIT_ENV
 from conductor.detach import live_orchestra
 from conductor.errors import ConductorError
@@ -35,53 +38,52 @@ def _find_commit(ledger: Ledger, pane: str, commit: str) -> str:
     return matches.pop()
 
 
-def _standalone(cfg, spec, worktree: Path, run_dir: Path, runs: int) -> list[RunResult]:
-    slot = build_slots(cfg)[0][0]
+def _standalone(cfg, spec, full: str, worktree: Path, layout: RunDir, runs: int) -> list[TrialResult]:
+    """No orchestra: the runs go one after another on the config's first slot."""
+    pool = SlotPool(build_slots(cfg)[0][:1])
+    trials = Trials(pool, LocalRunner(), dict(os.environ), layout.root, layout.pid_dir)
 
-    @contextlib.asynccontextmanager
-    async def lease():
-        yield slot
-
-    def show(i: int, r: RunResult) -> None:
+    def show(i: int, r: TrialResult) -> None:
         _print_run(i, runs, spec.workspace.metric, r)
 
-    log_dir = run_dir / "logs" / spec.name
-    return asyncio.run(rerun(spec.workspace, worktree, log_dir, runs, 1, lease, dict(os.environ), show))
+    log_dir = layout.log_dir(spec.name)
+    return asyncio.run(rerun(trials, spec.name, spec.workspace, full, worktree, log_dir, runs, show))
 
 
-def _through_orchestra(run_dir: Path, spec, full: str, worktree: Path, runs: int) -> list[RunResult]:
+def _through_orchestra(run_dir: Path, spec, full: str, worktree: Path, runs: int) -> list[TrialResult]:
     print("an orchestra is running on this run dir: the runs queue for its slots", flush=True)
     response = request(
         run_dir,
         {"type": "verify", "pane": spec.name, "commit": full, "runs": runs, "worktree": str(worktree)},
         timeout=None,
     )
-    results = [RunResult(**r) for r in response["results"]]
+    results = [TrialResult.from_dict(r) for r in response["results"]]
     for i, r in enumerate(results):
         _print_run(i, runs, spec.workspace.metric, r)
     return results
 
 
-def _print_run(i: int, runs: int, metric: str, r: RunResult) -> None:
-    print(f"  run {i + 1}/{runs} seed {r.seed}: {metric} {r.outcome} on {r.slot}", flush=True)
+def _print_run(i: int, runs: int, metric: str, r: TrialResult) -> None:
+    print(f"  run {i + 1}/{runs} seed {r.seed}: {metric} {r.shown()} on {r.slot}", flush=True)
 
 
 def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
     if runs < 1:
         raise ConductorError("--runs must be at least 1")
-    saved = run_dir / "conductor.toml"
+    layout = RunDir(run_dir)
+    saved = layout.config
     if not saved.is_file():
         raise ConductorError(f"no run found in {run_dir}")
     cfg = load_config(saved)
     spec = next((p for p in cfg.panes if p.name == pane), None)
     if spec is None:
         raise ConductorError(f"no pane named '{pane}' in {run_dir} (panes: {', '.join(p.name for p in cfg.panes)})")
-    ledger = Ledger(run_dir / "ledger.db")
+    ledger = Ledger(layout.ledger)
     try:
         full = _find_commit(ledger, pane, commit)
         recorded = [r.metric for r in ledger.experiments(pane) if r.commit == full and r.metric is not None]
         pane_wt = Path(ledger.pane(pane).worktree)
-        tmp = run_dir / "verify" / f"{pane}-{full[:7]}-{os.getpid()}"
+        tmp = layout.verify_dir / f"{pane}-{full[:7]}-{os.getpid()}"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **GIT_ENV}
         import subprocess
@@ -92,15 +94,15 @@ def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
             if live_orchestra(run_dir):
                 results = _through_orchestra(run_dir, spec, full, tmp, runs)
             else:
-                results = _standalone(cfg, spec, tmp, run_dir, runs)
+                results = _standalone(cfg, spec, full, tmp, layout, runs)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp)], cwd=pane_wt, env=env)
             shutil.rmtree(tmp, ignore_errors=True)
         for r in results:
-            ledger.record_rerun(pane, full, r.seed, r.metric, r.log)
+            ledger.record_rerun(pane, full, r.seed, r.value, r.log_path)
     finally:
         ledger.close()
-    values = [r.metric for r in results if r.metric is not None]
+    values = [r.value for r in results if r.value is not None]
     crashes = len(results) - len(values)
     line = f"{spec.workspace.metric}: "
     if values:

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from conductor.core.orchestra import Orchestra
 
 PROTOCOL_VERSION = 1
@@ -96,7 +98,7 @@ class ControlServer:
     def __init__(self, orchestra: Orchestra):
         self.orchestra = orchestra
         self.path = socket_path(orchestra.run_dir)
-        self._server = None
+        self._server: asyncio.AbstractServer | None = None
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
         self.subscribers = 0
         self.dropped = 0  # subscribers cut off for falling behind
@@ -284,29 +286,23 @@ class ControlServer:
         """`conductor verify` beside a live orchestra: re-run a commit (checked out by the
         client in a throwaway worktree under the run dir) on the orchestra's slots, queued
         like any experiment; answers when every run is done."""
-        import contextlib
         from pathlib import Path
 
         from conductor.core.rerun import rerun
 
         orch = self.orchestra
-        pane = orch.panes.get(request.get("pane"))
+        pane = orch.panes.get(str(request.get("pane")))
         if pane is None:
             raise ConductorError(f"no pane named '{request.get('pane')}' in this run")
         worktree = Path(str(request["worktree"])).resolve()
-        if not worktree.is_dir() or not worktree.is_relative_to((orch.run_dir / "verify").resolve()):
-            raise ConductorError(f"a verify worktree must be a folder under {orch.run_dir / 'verify'}")
-        runs, commit = int(request["runs"]), str(request.get("commit", ""))[:7]
-        pane.activity("info", f"verify: re-running {commit} {runs} time(s) on the orchestra's slots")
-
-        @contextlib.asynccontextmanager
-        async def lease():
-            async with orch.pool.lease(f"{pane.name}:verify") as slot:
-                yield slot
-
-        results = await rerun(pane.workspace, worktree, pane.log_dir, runs, 1, lease, pane.ctx.base_env)
-        pane.activity("info", f"verify {commit}: {', '.join(r.outcome for r in results)}")
-        return _ok(results=[dataclasses.asdict(r) for r in results])
+        verify_dir = orch.layout.verify_dir
+        if not worktree.is_dir() or not worktree.is_relative_to(verify_dir.resolve()):
+            raise ConductorError(f"a verify worktree must be a folder under {verify_dir}")
+        runs, commit = int(request["runs"]), str(request.get("commit", ""))
+        pane.activity("info", f"verify: re-running {commit[:7]} {runs} time(s) on the orchestra's slots")
+        results = await rerun(orch.trials, pane.name, pane.workspace, commit, worktree, pane.log_dir, runs)
+        pane.activity("info", f"verify {commit[:7]}: {', '.join(r.shown() for r in results)}")
+        return _ok(results=[r.to_dict() for r in results])
 
     async def _exp(self, request: dict) -> dict:
         from conductor.core.outcome import PaneFinished

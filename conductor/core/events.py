@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from conductor.core.record import ExperimentRecord, Standing, delta
+
 
 def now() -> float:
     return time.time()
@@ -80,6 +82,29 @@ class ExperimentFinished(Event):
     slot: str = ""
     log_path: str = ""
     is_baseline: bool = False
+    program_sha: str = ""
+
+    @classmethod
+    def of(cls, record: ExperimentRecord, standing: Standing, **kw: Any) -> ExperimentFinished:
+        return cls(
+            pane=record.pane,
+            seq=record.seq,
+            commit=record.commit,
+            status=record.status,
+            metric_name=standing.metric_name,
+            metric=record.metric,
+            best=standing.best,
+            baseline=standing.baseline,
+            delta=delta(record.metric, standing.previous_best),
+            description=record.description,
+            reason=record.reason,
+            duration_s=record.duration_s,
+            slot=record.slot,
+            log_path=record.log_path,
+            is_baseline=record.is_baseline,
+            program_sha=record.program_sha,
+            **kw,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,270 +1,48 @@
 """One pane's research loop: propose -> guard -> commit -> run -> judge -> keep/revert -> record.
 
-A `Pane` owns its worktree and branch and is the `PaneSession` its agent works through:
-the agent edits files and calls `run_experiment(description)`; the pane does the rest. On
-start it reconciles with the ledger (an interrupted commit becomes a crash row, the tree is
-reset to the best commit, results.tsv is rebuilt), runs the baseline if there is none yet,
-then hands control to the agent. Recording order is ledger, then results.tsv, then event.
+A `Pane` owns its worktree and branch and is the session its agent works through: the
+agent edits files and calls `run_experiment(description)`; the pane does the rest, in the
+steps the README's "The loop" lists. On start it reconciles with the ledger
+(core/reconcile.py), runs the baseline if there is none yet, then hands control to the
+agent. The pieces it drives each live in their own module: trials run through
+core/trial.py (slot, env, pid file, process, log), trust decisions in core/trust.py, and
+recording (ledger, then results.tsv, then event) in core/recorder.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import os
 import shutil
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from conductor.config import EXTERNAL_KINDS, AgentConfig, Config, PaneSpec, Price
-from conductor.core import results_tsv
-from conductor.core.agent import Agent
-from conductor.core.bus import EventBus
-from conductor.core.events import (
-    AgentActivity,
-    Alert,
-    ExperimentFinished,
-    ExperimentStarted,
-    PaneDone,
-    PaneState,
-    TokenUsage,
-)
-from conductor.core.experiment import experiment_env, log_tail_lines, reap_pidfile, run_process
+from conductor.config import EXTERNAL_KINDS
+from conductor.core.events import ExperimentStarted, PaneDone
+from conductor.core.experiment import log_tail_lines, reap_pidfile
+from conductor.core.failures import describe_failure
 from conductor.core.judge import Verdict, judge
-from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
 from conductor.core.observe import Observer, catch_up
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
-from conductor.core.record import ExperimentRecord, improvement
-from conductor.core.slots import SlotPool
-from conductor.core.summary import memory_gb, metric_from
+from conductor.core.reconcile import best_so_far, put_back
+from conductor.core.record import ExperimentRecord, Standing, Status, improvement
+from conductor.core.runner import Trial, TrialResult
+from conductor.core.session import PaneBase
+from conductor.core.slots import Slot
+from conductor.core.summary import memory_gb
 from conductor.core.workspace import Worktree, dirty_files, source_repo
-from conductor.errors import AgentFatal, ConductorError
+from conductor.errors import ConductorError
+
+INTERRUPTED_NOW = "interrupted: conductor was stopped during this experiment"
 
 
-@dataclass
-class RunContext:
-    """What every pane of one orchestra shares."""
+class Pane(PaneBase):
+    """One research loop: the session (PaneBase) plus the loop that runs experiments."""
 
-    run_name: str
-    run_dir: Path
-    config: Config
-    ledger: Ledger
-    pool: SlotPool
-    bus: EventBus
-    agent_factory: Callable[[AgentConfig], Agent]  # from the composition root (the CLI); tests inject scripted agents
-    agents_md: str = ""
-    max_experiments: int | None = None
-    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    redact: Callable[[str], str] = field(default=lambda text: text)
-
-
-def usage_cost(price: Price | None, input: int, output: int, cw5m: int, cw1h: int, cache_read: int) -> float:
-    if price is None:
-        return 0.0
-    return (
-        input * price.input
-        + output * price.output
-        + cw5m * price.cache_write
-        + cw1h * price.input * 2.0
-        + cache_read * price.cache_read
-    ) / 1e6
-
-
-def describe_failure(exc: Exception) -> str:
-    """One line for the pane about an unexpected failure (git, the ledger, an agent)."""
-    import sqlite3
-
-    import git
-
-    if isinstance(exc, AgentFatal):
-        return str(exc)
-    if isinstance(exc, git.GitCommandError):
-        lines = [ln.strip() for ln in str(exc.stderr or exc).splitlines() if ln.strip()]
-        return f"git failed in the worktree: {lines[-1] if lines else exc}"
-    if isinstance(exc, sqlite3.Error):
-        return f"the ledger cannot be written ({exc}): this pane stops; everything recorded so far is kept"
-    return f"{exc.__class__.__name__}: {exc}"
-
-
-class Pane:
-    def __init__(self, spec: PaneSpec, ctx: RunContext, position: int = 0):
-        self.spec = spec
-        self.position = position
-        self.ctx = ctx
-        self.name = spec.name
-        self.workspace = spec.workspace
-        self.agent_config = spec.agent
-        self.branch = f"conductor/{ctx.run_name}/{spec.name}"
-        self.worktree_path = ctx.run_dir / "worktrees" / spec.name
-        self.agent_dir = ctx.run_dir / "agents" / spec.name
-        self.program_path = ctx.run_dir / "programs" / f"{spec.name}.md"
-        self.log_dir = ctx.run_dir / "logs" / spec.name
-        self.pidfile = ctx.run_dir / "pids" / f"{spec.name}.pid"
-        self.wt: Worktree | None = None
-        self.base_commit = ""
-        self.best: float | None = None
-        self.best_commit = ""
-        self.baseline: float | None = None
-        self.seq = 0
-        self.state = "setup"
-        self.state_since = time.time()
-        self.running_pid: int | None = None  # the experiment process now running, for telemetry
-        self._paused = asyncio.Event()
-        self._paused.set()
-        self._inbox: list[str] = []
-        self._program_reload = False
-        self._consecutive = {"crash": 0}
-        # set by an external CLI agent while it takes `conductor exp` requests (core/control.py)
-        self.exp_handler: Callable | None = None
-        self.agent: Agent | None = None  # while the agent runs
-
-    # ================================================================ session API (for agents)
-
-    def history(self) -> list[ExperimentRecord]:
-        return self.ctx.ledger.experiments(self.name)
-
-    def program_text(self) -> str:
-        try:
-            return self.program_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ""
-
-    def agents_text(self) -> str:
-        return self.ctx.agents_md
-
-    def activity(self, kind: str, text: str) -> None:
-        self.ctx.bus.publish(AgentActivity(pane=self.name, kind=kind, text=self.ctx.redact(text)))
-
-    def set_state(self, state: str, detail: str = "", deadline: float | None = None) -> None:
-        self.state = state
-        self.state_since = time.time()
-        self.ctx.bus.publish(
-            PaneState(pane=self.name, state=state, detail=detail, since=self.state_since, deadline=deadline)
-        )
-
-    def queue_moved(self) -> None:
-        """The slot queue moved: say how many are ahead now, keeping the age of the wait."""
-        ahead = self.ctx.pool.position(self.name)
-        if self.state == "queued" and ahead is not None:
-            self.ctx.bus.publish(
-                PaneState(pane=self.name, state="queued", detail=f"queued ({ahead} ahead)", since=self.state_since)
-            )
-
-    def alert(self, level: str, message: str) -> None:
-        self.ctx.bus.publish(Alert(pane=self.name, level=level, message=self.ctx.redact(message)))
-
-    def price(self, model: str) -> Price | None:
-        return self.ctx.config.price(model)
-
-    def record_usage(
-        self,
-        model: str,
-        *,
-        input: int = 0,
-        output: int = 0,
-        cache_write_5m: int = 0,
-        cache_write_1h: int = 0,
-        cache_read: int = 0,
-        request_id: str = "",
-        source: str = "",
-    ) -> float:
-        usd = usage_cost(self.price(model), input, output, cache_write_5m, cache_write_1h, cache_read)
-        self.ctx.ledger.record_usage(
-            self.name,
-            model,
-            input=input,
-            output=output,
-            cache_write_5m=cache_write_5m,
-            cache_write_1h=cache_write_1h,
-            cache_read=cache_read,
-            usd=usd,
-            request_id=request_id,
-            source=source,
-        )
-        self.ctx.bus.publish(
-            TokenUsage(
-                pane=self.name,
-                model=model,
-                input=input,
-                output=output,
-                cache_write=cache_write_5m + cache_write_1h,
-                cache_read=cache_read,
-                usd=usd,
-            )
-        )
-        return usd
-
-    async def checkpoint(self) -> list[str]:
-        """A turn boundary: wait while paused, then hand over the researcher's messages."""
-        await self._wait_while_paused()
-        messages, self._inbox = self._inbox, []
-        return messages
-
-    async def _wait_while_paused(self) -> None:
-        if not self._paused.is_set():
-            prev = self.state if self.state != "paused" else "thinking"
-            self.set_state("paused")
-            await self._paused.wait()
-            self.set_state(prev)
-
-    def usage_totals(self) -> UsageTotals:
-        """Tokens and cost of this pane so far, over every run of it (for budgets)."""
-        return self.ctx.ledger.usage_totals(self.name)
-
-    def take_program_reload(self) -> bool:
-        flag, self._program_reload = self._program_reload, False
-        return flag
-
-    # ================================================================ commands
-
-    def pause(self, reason: str = "paused by the researcher (a running experiment finishes first)") -> None:
-        self._paused.clear()
-        if self.state not in ("running", "judging", "queued"):
-            self.set_state("paused")
-        self.activity("info", reason)
-
-    def resume(self) -> None:
-        self._paused.set()
-        if self.state == "paused":
-            self.set_state("thinking")
-        self.activity("info", "resumed")
-
-    @property
-    def paused(self) -> bool:
-        return not self._paused.is_set()
-
-    def say(self, text: str) -> None:
-        text = self.ctx.redact(text)
-        self._inbox.append(text)
-        self.ctx.ledger.add_message(self.name, "researcher", text)
-        self.activity("researcher", text)
-
-    def reload_program(self) -> None:
-        self._program_reload = True
-        self.ctx.ledger.upsert_pane(self._pane_record())
-        self.activity("info", "program.md changed; the agent picks it up at its next turn")
-
-    # ================================================================ setup and reconcile
-
-    def _pane_record(self) -> PaneRecord:
-        program_sha = hashlib.sha256(self.program_text().encode()).hexdigest()[:12]
-        return PaneRecord(
-            name=self.name,
-            workspace=self.workspace.name,
-            agent=self.agent_config.kind,
-            model=self.agent_config.model if self.agent_config.kind in ("anthropic", "claude-code", "codex") else "",
-            branch=self.branch,
-            worktree=str(self.worktree_path),
-            metric=self.workspace.metric,
-            goal=self.workspace.goal,
-            base_commit=self.base_commit,
-            program_sha=program_sha,
-            position=self.position,
-        )
+    # ================================================================ setup
 
     def _setup_blocking(self) -> list[str]:
         notes: list[str] = []
@@ -280,9 +58,9 @@ class Pane:
                 notes.append(
                     f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD"
                 )
-        self.wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
+        self._wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
         if ws.copy:
-            copied = self.wt.copy_ignored(ws.path, ws.copy)
+            copied = self._wt.copy_ignored(ws.path, ws.copy)
             if copied:
                 notes.append(f"copied {len(copied)} ignored file(s) into the worktree")
         for rel in ws.editable:
@@ -298,6 +76,7 @@ class Pane:
                 raise ConductorError(f"pane {self.name}: program file '{ws.program}' not found in {ws.path}")
             else:
                 self.program_path.write_text("", encoding="utf-8")
+        self.program_text()  # until the agent reads it, it follows the program it starts with
         self.ctx.ledger.upsert_pane(self._pane_record())
         self.wt.remember_protected(self.base_commit)
         notes += self._reconcile_blocking()
@@ -308,47 +87,25 @@ class Pane:
         notes = []
         rows = self.ctx.ledger.experiments(self.name)
         self.seq = max((r.seq for r in rows), default=0)
-        self._restore_best(rows)
+        found = best_so_far(rows, self.base_commit)
+        self.best, self.best_commit, self.baseline = found.best, found.best_commit, found.baseline
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
             notes += catch_up(self)
-        head = self.wt.head()
-        if head != self.best_commit:
-            if not self.ctx.ledger.has_commit(self.name, head) and head != self.base_commit:
-                self.seq += 1
-                now = time.time()
-                row = ExperimentRecord(
-                    pane=self.name,
-                    seq=self.seq,
-                    commit=head,
-                    status="crash",
-                    metric=None,
-                    description=self.wt.head_message()[:200],
-                    reason="interrupted: conductor stopped before this experiment finished",
-                    parent=self.best_commit,
-                    started_at=now,
-                    finished_at=now,
-                )
-                self.ctx.ledger.record_experiment(row)
-                self.wt.keep_ref(self._tried_ref(row.seq), head)
-                notes.append(f"recorded interrupted experiment {head[:7]} as crash")
-            self.wt.reset_to(self.best_commit)
-        elif not self.wt.is_clean():
-            self.wt.reset_to(self.best_commit)
-            notes.append("reset uncommitted changes in the worktree")
+        put_back_notes, self.seq = put_back(
+            self.wt,
+            self.ctx.ledger,
+            pane=self.name,
+            seq=self.seq,
+            base_commit=self.base_commit,
+            best_commit=self.best_commit,
+            tried_ref=self._tried_ref,
+            program_sha=self._followed,
+        )
+        notes += put_back_notes
         if not observed:  # in observed mode results.tsv is the agent's own log
-            results_tsv.rewrite(
-                self.worktree_path / results_tsv.FILENAME, self.workspace.metric, self.ctx.ledger.experiments(self.name)
-            )
+            self.recorder.rewrite_tsv()
         return notes
-
-    def _restore_best(self, rows: list[ExperimentRecord]) -> None:
-        self.best, self.best_commit, self.baseline = None, self.base_commit, None
-        for r in rows:
-            if r.is_baseline and r.metric is not None and self.baseline is None:
-                self.baseline = r.metric
-            if r.status == "keep":
-                self.best, self.best_commit = r.metric, r.commit
 
     def _tried_ref(self, seq: int) -> str:
         return f"refs/conductor/{self.ctx.run_name}/{self.name}/{seq:05d}"
@@ -381,12 +138,12 @@ class Pane:
         except Exception as exc:  # one pane's failure is never the orchestra's
             self._fail(describe_failure(exc))
         finally:
-            if self.wt is not None:
-                self.wt.close()
+            if self._wt is not None:
+                self._wt.close()
 
     def _tidy(self) -> None:
         """Leave the worktree clean at the best commit, whatever the agent was editing."""
-        if self.wt is None:
+        if self._wt is None:
             return
         with contextlib.suppress(Exception):
             if self.wt.head() != self.best_commit or not self.wt.is_clean():
@@ -421,7 +178,7 @@ class Pane:
         self.set_state("baseline")
         self.activity("info", "running the baseline (unmodified HEAD)")
         outcome = await self._execute(commit=self.wt.head(), description="baseline", is_baseline=True)
-        if outcome.status == "crash":
+        if outcome.status == Status.CRASH:
             self._baseline_sanity(outcome)
         self._check_done()
 
@@ -440,7 +197,7 @@ class Pane:
             )
 
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
-        """DESIGN.md steps 4-9 for the changes the agent made in the worktree."""
+        """Guard, commit, run, judge, keep or revert, record: for the changes the agent made."""
         self._check_done()
         await self._wait_while_paused()  # the inbox stays for the agent's next turn boundary
         description = self.ctx.redact(" ".join(description.split())[:500]) or "experiment"
@@ -464,227 +221,167 @@ class Pane:
             raise
         return outcome
 
-    def _reject(self, description: str, reason: str, agent_ref: str) -> Outcome:
+    def _new_record(
+        self, commit: str, status: Status, description: str, reason: str, **fields: Any
+    ) -> ExperimentRecord:
+        """The next experiment's record, credited to the program the agent is following."""
         self.seq += 1
         now = time.time()
-        row = ExperimentRecord(
+        base: dict[str, Any] = {"started_at": now, "finished_at": now, "parent": self.best_commit}
+        return ExperimentRecord(
             pane=self.name,
             seq=self.seq,
-            commit=self.best_commit,
-            status="rejected",
+            commit=commit,
+            status=status,
             metric=None,
             description=description,
             reason=reason,
-            parent=self.best_commit,
-            started_at=now,
-            finished_at=now,
-            agent_ref=agent_ref,
+            program_sha=self._followed,
+            **{**base, **fields},
         )
+
+    def _reject(self, description: str, reason: str, agent_ref: str) -> Outcome:
+        record = self._new_record(self.best_commit, Status.REJECTED, description, reason, agent_ref=agent_ref)
         self.wt.reset_to(self.best_commit)
-        outcome = self._record(row, previous_best=self.best)
+        outcome = self.recorder.record(record, self._standing(self.best))
         self.alert("warning", f"experiment rejected: {reason}")
         return outcome
+
+    def _standing(self, previous_best: float | None) -> Standing:
+        ws = self.workspace
+        return Standing(ws.metric, ws.goal, self.best, previous_best, self.baseline)
+
+    def _trial(self, commit: str, seq: int, seed: int, log_path: Path) -> Trial:
+        ws = self.workspace
+        return Trial(
+            pane=self.name,
+            seq=seq,
+            seed=seed,
+            commit=commit,
+            command=ws.run,
+            cwd=self.worktree_path,
+            log_path=log_path,
+            metric=ws.metric,
+            time_budget_s=ws.time_budget_s,
+            timeout_s=ws.timeout_s,
+        )
+
+    async def _run_trial(self, trial: Trial, state: str, on_slot: Callable[[Slot, float], None] | None = None):
+        """Queue for a slot and run the trial; the pane's state follows it."""
+        ws = self.workspace
+        self.set_state("queued", f"queued ({self.ctx.pool.waiting} ahead)")
+
+        def granted(slot: Slot, started: float) -> None:
+            self.set_state(state, f"on {slot.name}", deadline=started + ws.time_budget_s)
+            if on_slot is not None:
+                on_slot(slot, started)
+
+        return await self.ctx.trials.run(trial, on_slot=granted, on_pid=self._running)
+
+    def _running(self, pid: int | None) -> None:
+        self.running_pid = pid
 
     async def _execute(
         self, *, commit: str, description: str, is_baseline: bool = False, agent_ref: str = ""
     ) -> Outcome:
         ws = self.workspace
-        self.seq += 1
-        seq = self.seq
+        record = self._new_record(commit, Status.CRASH, description, "", agent_ref=agent_ref)
+        seq = record.seq
         log_path = self.log_dir / f"{seq:04d}-{commit[:7]}.log"
+        record = replace(record, log_path=str(log_path))
         previous_best = self.best
-        started = time.time()
-        holder: dict = {}
-        try:
-            result, slot = await self._run_once(
-                commit, seq=seq, seed=0, log_path=log_path, description=description, announce=True, holder=holder
+
+        def announce(slot: Slot, started: float) -> None:
+            nonlocal record
+            record = replace(record, slot=slot.name, started_at=started)
+            self.ctx.bus.publish(
+                ExperimentStarted(
+                    pane=self.name,
+                    seq=seq,
+                    commit=commit,
+                    description=description,
+                    slot=slot.name,
+                    budget_s=ws.time_budget_s,
+                )
             )
-            started = result.started_at
+
+        try:
+            result = await self._run_trial(self._trial(commit, seq, 0, log_path), "running", announce)
             self.set_state("judging")
-            metric = metric_from(result.summary, ws.metric)
             verdict = judge(
                 goal=ws.goal,
                 best=self.best,
-                metric=metric,
+                metric=result.metric,
                 exit_code=result.exit_code,
                 timed_out=result.timed_out,
-                min_delta=self.keep_threshold(),
+                min_delta=self.trust.keep_threshold(),
                 metric_name=ws.metric,
             )
-            extra: dict = {}
-            if is_baseline and verdict.status == "keep" and ws.noise_runs > 1:
-                metric, extra = await self._noise_floor(commit, seq, metric)
-            elif verdict.status == "keep" and previous_best is not None:
-                verdict, metric, extra = await self._maybe_verify(commit, seq, metric, previous_best)
+            metric: float | None = result.metric
+            extra: dict[str, Any] = {}
+            if is_baseline and verdict.status == Status.KEEP and ws.noise_runs > 1:
+                metric, extra = await self.trust.noise_floor(self._repeat, commit, seq, result.metric)
+            elif verdict.status == Status.KEEP and previous_best is not None:
+                verdict, metric, extra = await self.trust.verify_keep(
+                    self._repeat, commit, seq, result.metric, previous_best
+                )
         except asyncio.CancelledError:
-            self._record_interrupted(seq, commit, description, started, holder.get("slot"), log_path, agent_ref)
+            self._record_interrupted(record)
             raise
-        row = ExperimentRecord(
-            pane=self.name,
-            seq=seq,
-            commit=commit,
-            status=verdict.status,
-            metric=metric if metric is not None and metric == metric else None,
-            description=description,
-            reason=verdict.reason,
-            parent=self.best_commit,
-            memory_gb=memory_gb(result.summary),
-            started_at=result.started_at,
-            finished_at=time.time() if extra else result.finished_at,
-            slot=slot.name,
-            log_path=str(log_path),
-            exit_code=result.exit_code,
-            summary={**{k: v for k, v in result.summary.items() if isinstance(v, (float, str))}, **extra},
-            is_baseline=is_baseline,
-            agent_ref=agent_ref,
-        )
-        log_tail = log_tail_lines(log_path) if verdict.status == "crash" else ""
-        outcome = await asyncio.to_thread(self._settle, row, previous_best, log_tail)
-        self._after_record(row, log_tail)
+        record = self._settled(record, result, verdict, metric, extra, is_baseline)
+        log_tail = log_tail_lines(log_path) if record.status == Status.CRASH else ""
+        outcome = await asyncio.to_thread(self._settle, record, previous_best, log_tail)
+        self._after_record(record, log_tail)
         self.set_state("thinking")
         return outcome
 
-    async def _run_once(
-        self,
-        commit: str,
-        *,
-        seq: int,
-        seed: int,
-        log_path: Path,
-        description: str,
-        announce: bool = False,
-        state: str = "running",
-        holder: dict | None = None,
-    ):
-        """Lease a slot, run the workspace command once, release the slot at once."""
-        ws = self.workspace
-        self.set_state("queued", f"queued ({self.ctx.pool.waiting} ahead)")
-        slot = await self.ctx.pool.acquire(self.name)
-        if holder is not None:
-            holder["slot"] = slot
-        try:
-            started = time.time()
-            self.set_state(state, f"on {slot.name}", deadline=started + ws.time_budget_s)
-            if announce:
-                self.ctx.bus.publish(
-                    ExperimentStarted(
-                        pane=self.name,
-                        seq=seq,
-                        commit=commit,
-                        description=description,
-                        slot=slot.name,
-                        budget_s=ws.time_budget_s,
-                    )
-                )
-            env = experiment_env(
-                self.ctx.base_env,
-                slot.env,
-                {
-                    "CONDUCTOR_SEED": str(seed),
-                    "TIME_BUDGET": f"{ws.time_budget_s:g}",
-                    "CONDUCTOR_PANE": self.name,
-                    "CONDUCTOR_RUN_DIR": str(self.ctx.run_dir),
-                },
-            )
-            result = await run_process(
-                ws.run,
-                cwd=self.worktree_path,
-                env=env,
-                log_path=log_path,
-                timeout_s=ws.timeout_s,
-                pidfile=self.pidfile,
-                on_start=self._started,
-                tag=f"{self.ctx.run_dir}:{self.name}:{seq}:{seed}",
-            )
-        finally:
-            self.running_pid = None
-            self.ctx.pool.release(slot)
-        return result, slot
-
-    # ---------------------------------------------------------------- trust: noise, verification, gates
-
-    def keep_threshold(self) -> float:
-        """A keep must beat the best by more than max(min_delta, noise_k x baseline spread)."""
-        spread = self.ctx.ledger.get_meta(f"noise_spread:{self.name}")
-        noise = self.workspace.noise_k * float(spread) if spread else 0.0
-        return max(self.workspace.min_delta, noise)
+    @staticmethod
+    def _settled(
+        record: ExperimentRecord,
+        result: TrialResult,
+        verdict: Verdict,
+        metric: float | None,
+        extra: dict[str, Any],
+        is_baseline: bool,
+    ) -> ExperimentRecord:
+        return replace(
+            record,
+            status=verdict.status,
+            metric=metric if metric is not None and metric == metric else None,
+            reason=verdict.reason,
+            memory_gb=memory_gb(result.summary),
+            started_at=result.started_at,
+            finished_at=time.time() if extra else result.finished_at,
+            slot=result.slot,
+            exit_code=result.exit_code,
+            summary={**{k: v for k, v in result.summary.items() if isinstance(v, (float, str))}, **extra},
+            is_baseline=is_baseline,
+        )
 
     async def _repeat(self, commit: str, seq: int, runs: int, state: str) -> list[float | None]:
         """Run `commit` `runs` more times with seeds 1..runs; each run goes to the reruns table."""
         values: list[float | None] = []
         for seed in range(1, runs + 1):
             log = self.log_dir / f"{seq:04d}-{commit[:7]}-seed{seed}.log"
-            result, _ = await self._run_once(commit, seq=seq, seed=seed, log_path=log, description="", state=state)
-            value = metric_from(result.summary, self.workspace.metric) if result.exit_code == 0 else None
-            value = value if value is not None and value == value else None
-            self.ctx.ledger.record_rerun(self.name, commit, seed, value, str(log))
-            values.append(value)
+            result = await self._run_trial(self._trial(commit, seq, seed, log), state)
+            self.ctx.ledger.record_rerun(self.name, commit, seed, result.value, str(log))
+            values.append(result.value)
         return values
 
-    async def _noise_floor(self, commit: str, seq: int, first: float) -> tuple[float, dict]:
-        ws = self.workspace
-        self.activity("info", f"measuring the noise floor: {ws.noise_runs} baseline runs with different seeds")
-        values = [first] + await self._repeat(commit, seq, ws.noise_runs - 1, state="baseline")
-        ok = [v for v in values if v is not None]
-        spread = statistics.stdev(ok) if len(ok) > 1 else 0.0
-        self.ctx.ledger.set_meta(f"noise_spread:{self.name}", repr(spread))
-        mean = statistics.fmean(ok)
-        self.activity(
-            "info",
-            f"noise floor: {ws.metric} mean {mean:.6f}, sd {spread:.6f} over {len(ok)} runs; "
-            f"a keep must now beat the best by more than {self.keep_threshold():.6f}",
-        )
-        return mean, {"noise_runs": values, "noise_sd": spread}
-
-    def _gates(self, metric: float, previous_best: float) -> list[str]:
-        ws = self.workspace
-        reasons = []
-        gain = improvement(ws.goal, previous_best, metric)
-        if ws.sanity_gain is not None and previous_best != 0 and gain / abs(previous_best) > ws.sanity_gain:
-            reasons.append(
-                f"a {gain / abs(previous_best):.0%} gain in one step is above sanity_gain {ws.sanity_gain:g}"
-            )
-        if ws.plausible is not None and not (ws.plausible[0] <= metric <= ws.plausible[1]):
-            reasons.append(f"{metric:.6g} is outside the plausible range {list(ws.plausible)}")
-        return reasons
-
-    async def _maybe_verify(self, commit: str, seq: int, metric: float, previous_best: float):
-        """A candidate keep is re-run `verify` times (or twice when a gate trips) and kept only
-        if the mean of all runs still wins."""
-        ws = self.workspace
-        reasons = self._gates(metric, previous_best)
-        runs = max(ws.verify, 2 if reasons else 0)
-        if not runs:
-            return Verdict("keep", f"better by {improvement(ws.goal, previous_best, metric):.6g}"), metric, {}
-        why = "; ".join(reasons) or f"verify = {ws.verify}"
-        self.activity("info", f"verifying a candidate keep ({why}): {runs} more run(s)")
-        values = [metric] + await self._repeat(commit, seq, runs, state="verifying")
-        extra = {"verify_runs": values}
-        if any(v is None for v in values):
-            return Verdict("discard", f"a verification run crashed ({why})"), metric, extra
-        mean = statistics.fmean(values)
-        gain = improvement(ws.goal, previous_best, mean)
-        if gain <= self.keep_threshold():
-            return Verdict("discard", f"did not hold up: mean {mean:.6g} over {len(values)} runs"), metric, extra
-        if ws.plausible is not None and not (ws.plausible[0] <= mean <= ws.plausible[1]):
-            return Verdict("discard", f"implausible: mean {mean:.6g} outside {list(ws.plausible)}"), metric, extra
-        return Verdict("keep", f"verified: mean {mean:.6g} over {len(values)} runs, better by {gain:.6g}"), mean, extra
-
-    def _after_record(self, row: ExperimentRecord, log_tail: str) -> None:
+    def _after_record(self, record: ExperimentRecord, log_tail: str) -> None:
         """Guards that act on the record: crash streaks pause, plateaus nudge."""
         ws = self.workspace
-        if row.status == "crash" and self._consecutive["crash"] >= ws.crash_limit and not self.paused:
+        if record.status == Status.CRASH and self._crash_streak >= ws.crash_limit and not self.paused:
             self._paused.clear()
             self.alert(
                 "error",
-                f"{self._consecutive['crash']} crashes in a row: paused (press p to resume). Last log lines:\n{log_tail}",
+                f"{self._crash_streak} crashes in a row: paused (press p to resume). Last log lines:\n{log_tail}",
             )
-            self.set_state("paused", f"{self._consecutive['crash']} crashes in a row")
+            self.set_state("paused", f"{self._crash_streak} crashes in a row")
         if ws.plateau:
-            rows = self.ctx.ledger.experiments(self.name)
             since = 0
-            for r in reversed(rows):
-                if r.status == "keep":
+            for r in reversed(self.history()):
+                if r.status == Status.KEEP:
                     break
                 since += 1
             if since and since % ws.plateau == 0:
@@ -695,89 +392,42 @@ class Pane:
                 self.alert("warning", f"plateau: no keep in {since} experiments")
                 self._inbox.append(message)
 
-    def _started(self, pid: int) -> None:
-        self.running_pid = pid
+    def _count_crash(self, record: ExperimentRecord) -> None:
+        self._crash_streak = self._crash_streak + 1 if record.status == Status.CRASH else 0
 
-    def _settle(self, row: ExperimentRecord, previous_best: float | None, log_tail: str) -> Outcome:
+    def _settle(self, record: ExperimentRecord, previous_best: float | None, log_tail: str) -> Outcome:
         """Ledger first, then git (keep advances, anything else resets), then TSV and event."""
-        if row.status == "keep":
-            self.best, self.best_commit = row.metric, row.commit
-            if row.is_baseline:
-                self.baseline = row.metric
-        outcome = self._record(row, previous_best=previous_best, log_tail=log_tail)
-        if row.status != "keep" and row.commit != self.best_commit:
-            self.wt.keep_ref(self._tried_ref(row.seq), row.commit)
+        if record.status == Status.KEEP:
+            self.best, self.best_commit = record.metric, record.commit
+            if record.is_baseline:
+                self.baseline = record.metric
+        outcome = self.recorder.record(record, self._standing(previous_best), log_tail=log_tail)
+        if record.status != Status.KEEP and record.commit != self.best_commit:
+            self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
             self.wt.reset_to(self.best_commit)
-        if row.status == "crash":
-            self._consecutive["crash"] += 1
-        else:
-            self._consecutive["crash"] = 0
+        self._count_crash(record)
         return outcome
-
-    def _record(
-        self, row: ExperimentRecord, *, previous_best: float | None, log_tail: str = "", write_tsv: bool = True
-    ) -> Outcome:
-        self.ctx.ledger.record_experiment(row)
-        tsv = self.worktree_path / results_tsv.FILENAME
-        with contextlib.suppress(OSError):
-            if not write_tsv:
-                pass
-            elif tsv.is_file():
-                results_tsv.append(tsv, self.workspace.metric, row)
-            else:  # deleted under us (by an experiment, by hand): the ledger has every row
-                results_tsv.rewrite(tsv, self.workspace.metric, self.ctx.ledger.experiments(self.name))
-        delta = row.metric - previous_best if row.metric is not None and previous_best is not None else None
-        self.ctx.bus.publish(
-            ExperimentFinished(
-                pane=self.name,
-                seq=row.seq,
-                commit=row.commit,
-                status=row.status,
-                metric_name=self.workspace.metric,
-                metric=row.metric,
-                best=self.best,
-                baseline=self.baseline,
-                delta=delta,
-                description=row.description,
-                reason=row.reason,
-                duration_s=row.duration_s,
-                slot=row.slot,
-                log_path=row.log_path,
-                is_baseline=row.is_baseline,
-            )
-        )
-        return Outcome(
-            seq=row.seq,
-            commit=row.commit,
-            status=row.status,
-            metric_name=self.workspace.metric,
-            metric=row.metric,
-            best=self.best,
-            previous_best=previous_best,
-            baseline=self.baseline,
-            reason=row.reason,
-            description=row.description,
-            log_tail=log_tail,
-            duration_s=row.duration_s,
-            goal=self.workspace.goal,
-        )
 
     # ---------------------------------------------------------------- observed mode (external agents)
 
-    def record_observed(self, row: ExperimentRecord, *, check_done: bool = True) -> Outcome:
+    def observer(self) -> Observer:
+        """Observed mode: what turns the agent's own results.tsv rows into experiments."""
+        return Observer(self)
+
+    def record_observed(self, record: ExperimentRecord, *, check_done: bool = True) -> Outcome:
         """An experiment the agent ran and logged itself (core/observe.py): ledger, then event.
         The agent wrote its own results.tsv row and owns the branch, so neither is touched.
         Blocking; raises PaneFinished (with the outcome) at a stop condition."""
         previous_best = self.best
         self.seq += 1
-        row = replace(row, seq=self.seq, parent=self.best_commit)
-        if row.is_baseline and row.metric is not None:
-            self.baseline = row.metric
-        if row.status == "keep" and row.metric is not None:
-            self.best, self.best_commit = row.metric, row.commit
-        outcome = self._record(row, previous_best=previous_best, write_tsv=False)
-        self._consecutive["crash"] = self._consecutive["crash"] + 1 if row.status == "crash" else 0
-        self._after_record(row, "")
+        record = replace(record, seq=self.seq, parent=self.best_commit, program_sha=self._followed)
+        if record.is_baseline and record.metric is not None:
+            self.baseline = record.metric
+        if record.status == Status.KEEP and record.metric is not None:
+            self.best, self.best_commit = record.metric, record.commit
+        outcome = self.recorder.record(record, self._standing(previous_best), write_tsv=False)
+        self._count_crash(record)
+        self._after_record(record, "")
         if self.state == "running":
             self.set_state("thinking")
         if check_done:
@@ -788,40 +438,13 @@ class Pane:
                 raise
         return outcome
 
-    def observer(self) -> Observer:
-        """Observed mode: what turns the agent's own results.tsv rows into experiments."""
-        return Observer(self)
-
-    @contextlib.asynccontextmanager
-    async def slot_lease(self):
-        """Hold one slot while the block runs: an observed agent runs experiments itself, with
-        the env of the slot it was started on."""
-        self.set_state("queued", f"waiting for a slot ({self.ctx.pool.waiting} ahead)")
-        async with self.ctx.pool.lease(self.name) as slot:
-            yield slot
-
-    def _record_interrupted(self, seq, commit, description, started, slot, log_path, agent_ref) -> None:
+    def _record_interrupted(self, record: ExperimentRecord) -> None:
         """A stop arrived mid-experiment: record it as a crash and put the tree back. Blocking
         on purpose: this runs while the task is being cancelled. An interrupted baseline is
         not marked as the baseline, so the next start runs it again."""
-        row = ExperimentRecord(
-            pane=self.name,
-            seq=seq,
-            commit=commit,
-            status="crash",
-            metric=None,
-            description=description,
-            reason="interrupted: conductor was stopped during this experiment",
-            parent=self.best_commit,
-            started_at=started,
-            finished_at=time.time(),
-            slot=slot.name if slot else "",
-            log_path=str(log_path),
-            agent_ref=agent_ref,
-        )
-        previous_best = self.best
+        record = replace(record, status=Status.CRASH, reason=INTERRUPTED_NOW, finished_at=time.time())
         with contextlib.suppress(Exception):
-            self._record(row, previous_best=previous_best)
-            if commit != self.best_commit:
-                self.wt.keep_ref(self._tried_ref(seq), commit)
+            self.recorder.record(record, self._standing(self.best))
+            if record.commit != self.best_commit:
+                self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
                 self.wt.reset_to(self.best_commit)

@@ -26,13 +26,13 @@ import git
 
 from conductor.core import results_tsv
 from conductor.core.events import ExperimentStarted
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, Status
 
 if TYPE_CHECKING:
     from conductor.core.loop import Pane
     from conductor.core.outcome import Outcome
 
-STATUSES = ("keep", "discard", "crash")
+LOGGED = (Status.KEEP, Status.DISCARD, Status.CRASH)  # what an agent may log; anything else is a discard
 _ROW_KEY = "tsv_row"  # the agent's raw line, kept in the experiment's summary
 
 
@@ -173,17 +173,17 @@ class Observer:
     def record(self, row: LoggedRow, *, check_done: bool = True) -> Outcome:
         pane = self.pane
         commit = self._resolve(row.commit)
-        status = row.status if row.status in STATUSES else "discard"
+        status = Status(row.status) if row.status in LOGGED else Status.DISCARD
         reason = f"logged by the agent as {row.status}"
-        if row.status not in STATUSES:
+        if row.status not in LOGGED:
             reason = f"the agent logged an unknown status '{row.status}'"
         violations = self._protected_changes(commit)
         if violations:
-            status = "rejected"
+            status = Status.REJECTED
             reason = f"protected file changed: {', '.join(violations)}"
-        metric = row.value if status in ("keep", "discard") else None
+        metric = row.value if status in (Status.KEEP, Status.DISCARD) else None
         is_baseline = (
-            status != "rejected"
+            status != Status.REJECTED
             and pane.baseline is None
             and not any(r.is_baseline for r in pane.history())
             and (commit == pane.base_commit or not pane.history())

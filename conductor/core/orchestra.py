@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from conductor.config import AgentConfig, Config, write_resolved
 from conductor.core.activity_log import ActivityRecorder
@@ -24,15 +25,16 @@ from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
-from conductor.core.loop import Pane, RunContext
+from conductor.core.loop import Pane
+from conductor.core.rundir import RunDir
+from conductor.core.runner import LocalRunner, Runner
 from conductor.core.secrets import Redactor
+from conductor.core.session import RunContext
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.core.snapshot import Snapshot
+from conductor.core.token_meters import TokenMeters
+from conductor.core.trial import Trials, reap_verify_pidfiles
 from conductor.errors import ConductorError
-
-LEDGER_FILE = "ledger.db"
-CONFIG_FILE = "conductor.toml"
-LOCK_FILE = "lock"
 
 
 def agents_md_text() -> str:
@@ -74,27 +76,27 @@ class RunDirLock:
     """An exclusive flock on the run dir: one orchestra per set of worktrees."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / LOCK_FILE
-        self._fh = None
+        self.path = RunDir(run_dir).lock
+        self._fh: TextIO | None = None
 
     def acquire(self) -> None:
-        self._fh = open(self.path, "a+")  # noqa: SIM115 - held open for the run's lifetime
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the run's lifetime
         try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._fh.seek(0)
-            holder = self._fh.read().strip() or "another process"
-            self._fh.close()
-            self._fh = None
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
             raise ConductorError(
                 f"run dir {self.path.parent} is in use by a running conductor (pid {holder}): "
                 f"`conductor attach --runs-dir {self.path.parent}` to watch it, `conductor stop` to stop it, "
                 "or use another runs_dir"
             ) from None
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(str(os.getpid()))
-        self._fh.flush()
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
 
     def release(self) -> None:
         if self._fh is not None:
@@ -112,10 +114,13 @@ class Orchestra:
         agent_factory: Callable[[AgentConfig], Agent],
         max_experiments: int | None = None,
         slots: list[Slot] | None = None,
+        runner: Runner | None = None,
         telemetry: bool = True,
     ):
         self.config = config
         self.run_dir = config.runs_dir
+        self.layout = RunDir(config.runs_dir)
+        self.runner: Runner = runner or LocalRunner()
         self.bus = bus or EventBus()
         self.snapshot = Snapshot()  # what a client attaching mid-run needs to see
         self.bus.subscribe(self.snapshot)
@@ -126,8 +131,9 @@ class Orchestra:
         self.panes: dict[str, Pane] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._lock: RunDirLock | None = None
-        self.ledger: Ledger | None = None
-        self.pool: SlotPool | None = None
+        self._trials: Trials | None = None
+        self._ledger: Ledger | None = None
+        self._pool: SlotPool | None = None
         self.run_name = ""
         self.resumed = False
         self._stopping = False
@@ -147,7 +153,7 @@ class Orchestra:
             raise ConductorError(f"run dir {self.run_dir} is not writable")
         self._lock = RunDirLock(self.run_dir)
         self._lock.acquire()
-        self.ledger = Ledger(self.run_dir / LEDGER_FILE)
+        self._ledger = Ledger(self.layout.ledger)
         name = self.ledger.get_meta("run")
         self.resumed = name is not None
         if name is None:
@@ -155,33 +161,54 @@ class Orchestra:
             self.ledger.set_meta("run", name)
             self.ledger.set_meta("created_at", str(time.time()))
         self.run_name = name
-        write_resolved(self.config, self.run_dir / CONFIG_FILE)
+        write_resolved(self.config, self.layout.config)
         slots, self.slot_note = (self._slots_override, "") if self._slots_override else build_slots(self.config)
-        self.pool = SlotPool(slots)
+        self._pool = SlotPool(slots)
         self.pool.on_queue_change = self._queue_moved
+        self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir)
+        reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
             run_name=self.run_name,
-            run_dir=self.run_dir,
+            layout=self.layout,
             config=self.config,
             ledger=self.ledger,
             pool=self.pool,
             bus=self.bus,
+            trials=self._trials,
+            agent_factory=self._agent_factory,
             agents_md=agents_md_text(),
             max_experiments=self.max_experiments,
-            agent_factory=self._agent_factory,
             redact=Redactor(dict(os.environ)),
         )
         for position, spec in enumerate(self.config.panes):
             self.panes[spec.name] = Pane(spec, ctx, position)
 
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            raise RuntimeError("the orchestra is not open yet")
+        return self._ledger
+
+    @property
+    def pool(self) -> SlotPool:
+        if self._pool is None:
+            raise RuntimeError("the orchestra is not open yet")
+        return self._pool
+
+    @property
+    def trials(self) -> Trials:
+        if self._trials is None:
+            raise RuntimeError("the orchestra is not open yet")
+        return self._trials
+
     def close(self) -> None:
-        if self.ledger is not None:
-            self.ledger.close()
+        if self._ledger is not None:
+            self._ledger.close()
         if self._lock is not None:
             self._lock.release()
 
     async def run(self) -> None:
-        if self.ledger is None:
+        if self._ledger is None:
             await asyncio.to_thread(self.open)
         self.bus.publish(
             RunStarted(
@@ -229,8 +256,8 @@ class Orchestra:
         control = self.control = await self._start_control()
         try:
             async with asyncio.TaskGroup() as tg:
-                for name, pane in self.panes.items():
-                    self._tasks[name] = tg.create_task(pane.run(), name=f"pane:{name}")
+                for name, p in self.panes.items():
+                    self._tasks[name] = tg.create_task(p.run(), name=f"pane:{name}")
         except asyncio.CancelledError:
             reason = "stopped"
             raise
@@ -258,8 +285,6 @@ class Orchestra:
 
     async def _publish_token_rates(self) -> None:
         """TokenRates at most once a second, per pane and in total, only when they changed."""
-        from conductor.telemetry.tokens import TokenMeters
-
         meters = TokenMeters(usd_totals={name: self.ledger.usage_totals(name).usd for name in self.panes})
         unsubscribe = self.bus.subscribe(meters.observe)
         try:
@@ -330,8 +355,11 @@ class Orchestra:
 
     def command(self, cmd: Command) -> None:
         pane = getattr(cmd, "pane", None)
+        if isinstance(cmd, Stop):
+            self.stop(pane)
+            return
         target = self.panes.get(pane) if pane else None
-        if pane and target is None:
+        if target is None:
             raise ConductorError(f"no pane named '{pane}'")
         if isinstance(cmd, Pause):
             target.pause()
@@ -341,7 +369,5 @@ class Orchestra:
             target.say(cmd.text)
         elif isinstance(cmd, ReloadProgram):
             target.reload_program()
-        elif isinstance(cmd, Stop):
-            self.stop(pane)
         else:
             raise ConductorError(f"command '{cmd.type}' is not supported yet")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conductor.core.record import ExperimentRecord, Standing, Status, delta
+
 # Inbox messages that come from conductor itself (not the researcher) start with this.
 NOTE_PREFIX = "[conductor] "
 
@@ -24,7 +26,7 @@ class PaneFinished(BaseException):
 class Outcome:
     seq: int
     commit: str
-    status: str  # keep | discard | crash | rejected
+    status: Status
     metric_name: str
     metric: float | None
     best: float | None  # best after this experiment
@@ -36,11 +38,27 @@ class Outcome:
     duration_s: float = 0.0
     goal: str = "min"
 
+    @classmethod
+    def of(cls, record: ExperimentRecord, standing: Standing, log_tail: str = "") -> Outcome:
+        return cls(
+            seq=record.seq,
+            commit=record.commit,
+            status=record.status,
+            metric_name=standing.metric_name,
+            metric=record.metric,
+            best=standing.best,
+            previous_best=standing.previous_best,
+            baseline=standing.baseline,
+            reason=record.reason,
+            description=record.description,
+            log_tail=log_tail,
+            duration_s=record.duration_s,
+            goal=standing.goal,
+        )
+
     @property
     def delta(self) -> float | None:
-        if self.metric is None or self.previous_best is None:
-            return None
-        return self.metric - self.previous_best
+        return delta(self.metric, self.previous_best)
 
     def text(self) -> str:
         """The outcome as an agent reads it (tool result, `conductor exp` output)."""
@@ -55,9 +73,9 @@ class Outcome:
             lines.append(
                 f"best so far: {self.best:.6f}" + (f" (baseline {self.baseline:.6f})" if self.baseline else "")
             )
-        if self.status == "keep":
+        if self.status == Status.KEEP:
             lines.append("The commit was kept; the branch now builds on it.")
-        elif self.status in ("discard", "crash", "rejected"):
+        else:
             lines.append("The change was reverted; the worktree is back at the best commit.")
         if self.log_tail:
             lines.append("last lines of the log:\n" + self.log_tail)

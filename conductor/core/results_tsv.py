@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, Status
 
 FILENAME = "results.tsv"
+MEASURED = (Status.KEEP, Status.DISCARD)  # rows whose metric and memory are written
 
 
 def _clean(text: str) -> str:
@@ -24,8 +25,8 @@ def header(metric: str) -> str:
 
 
 def row(e: ExperimentRecord) -> str:
-    value = e.metric if e.metric is not None and e.status in ("keep", "discard") else 0.0
-    memory = e.memory_gb if e.status in ("keep", "discard") else 0.0
+    value = e.metric if e.metric is not None and e.status in MEASURED else 0.0
+    memory = e.memory_gb if e.status in MEASURED else 0.0
     return f"{e.commit[:7]}\t{value:.6f}\t{memory:.1f}\t{e.status}\t{_clean(e.description)}\n"
 
 

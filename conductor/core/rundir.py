@@ -12,6 +12,7 @@
       agents/<pane>/       each agent's private state (session ids, transcript, study)
       logs/<pane>/         one log file per experiment and re-run
       pids/<pane>.pid      the experiment process now running (for kill -9 recovery)
+      pids/<pane>.verify.<run>.<seed>.pid   a `conductor verify` re-run now running
       verify/              throwaway worktrees of `conductor verify`
       report/              `conductor report`'s default output
 
@@ -84,8 +85,12 @@ class RunDir:
     def log_dir(self, pane: str) -> Path:
         return self.root / "logs" / pane
 
+    @property
+    def pid_dir(self) -> Path:
+        return self.root / "pids"
+
     def pidfile(self, pane: str) -> Path:
-        return self.root / "pids" / f"{pane}.pid"
+        return self.pid_dir / f"{pane}.pid"
 
     @classmethod
     def of_worktree(cls, cwd: Path) -> tuple[RunDir, str] | None:

@@ -30,6 +30,7 @@ from fixtures.messages_server import (
 
 import conductor.agents.anthropic as anthropic_agent
 from conductor.agents.anthropic import AnthropicAgent
+from conductor.agents.base import create_agent
 from conductor.config import load_config
 from conductor.core.commands import ReloadProgram, Resume, Say
 from conductor.core.events import AgentActivity, Alert, ExperimentStarted, PaneState, TokenRates
@@ -67,7 +68,7 @@ def run(cfg_path: Path, *, max_experiments: int, on_event=None, stream: bool = T
         if on_event is not None:
             on_event(orch, event)
 
-    factory = None if stream else (lambda config: AnthropicAgent(config, stream=False))
+    factory = create_agent if stream else (lambda config: AnthropicAgent(config, stream=False))
     orch = Orchestra(cfg, max_experiments=max_experiments, agent_factory=factory)
     orch.bus.subscribe(listen)
     orch.open()

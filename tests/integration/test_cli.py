@@ -131,3 +131,32 @@ def test_verify_reruns_a_recorded_commit(tmp_path, fastws):
     assert not any((tmp_path / ".conductor" / "verify").iterdir())
     bad = conductor("verify", "fast", "deadbeef", "-c", str(cfg), cwd=tmp_path)
     assert bad.returncode == 2 and "no recorded experiment with commit deadbeef" in bad.stderr
+
+
+def test_verify_reruns_get_the_experiment_env_tag_and_cleanup(tmp_path, fastws):
+    """A verify re-run is a trial like any experiment: the pane's env, a pid file while it runs,
+    and a tag by which the daemons it leaves behind (setsid) are found and killed."""
+    import psutil
+
+    seen = tmp_path / "seen.txt"
+    run = f'echo "$CONDUCTOR_PANE $CONDUCTOR_SEED $CONDUCTOR_EXPERIMENT" >> {seen}; setsid sleep 300 & python train.py'
+    cfg = write_config(tmp_path, fastws, extra=f"run = '{run}'\n")
+    assert conductor("run", "-c", str(cfg), "--max-experiments", "2", cwd=tmp_path).returncode == 0
+    status = json.loads(conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    out = conductor(
+        "verify", "fast", status["panes"][0]["best_commit"][:8], "--runs", "1", "-c", str(cfg), cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    verify_line = seen.read_text().splitlines()[-1].split()
+    assert verify_line[:2] == ["fast", "1"] and ":verify:" in verify_line[2]
+    assert not list((tmp_path / ".conductor" / "pids").glob("*.verify.*"))
+    left = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.info["cmdline"][:2] == ["sleep", "300"] and str(tmp_path) in p.environ().get(
+                "CONDUCTOR_EXPERIMENT", ""
+            ):
+                left.append(p.pid)
+        except (psutil.Error, TypeError):
+            continue
+    assert left == []

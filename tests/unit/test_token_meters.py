@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conductor.core.events import Alert, TokenUsage
-from conductor.telemetry.tokens import TokenMeters
+from conductor.core.token_meters import TokenMeters
 
 
 class Clock:
@@ -63,7 +63,7 @@ def test_the_meters_module_imports_nothing_heavy():
     import subprocess
     import sys
 
-    probe = "import sys, json, conductor.telemetry.tokens\nprint(json.dumps(sorted(sys.modules)))"
+    probe = "import sys, json, conductor.core.token_meters\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     heavy = ("textual", "torch", "anthropic", "optuna", "matplotlib", "rich", "pynvml")
     assert [m for m in json.loads(out.stdout) if m.split(".")[0] in heavy] == []

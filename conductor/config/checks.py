@@ -1,0 +1,135 @@
+"""The checks a config value must pass, one small function per kind of value.
+
+A check takes the value as `tomllib` parsed it and returns it in the form the dataclass
+holds (a tuple for a list, a float for a number), or raises `Invalid` with what was
+expected; the reader turns that into `'KEY' must be EXPECTED, got VALUE` at the key's line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from typing import Any
+
+AGENT_KINDS = ("anthropic", "claude-code", "codex", "command", "optuna")
+EXTERNAL_KINDS = ("claude-code", "codex", "command")  # agent CLIs that run as subprocesses
+EXPERIMENT_MODES = ("managed", "observed")  # who runs an external agent's experiments
+PANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+Check = Callable[[Any], Any]
+
+
+class Invalid(Exception):
+    """A value that fails its check; `expected` says what it must be."""
+
+    def __init__(self, expected: str):
+        super().__init__(expected)
+        self.expected = expected
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def string(v: Any) -> str:
+    if not isinstance(v, str):
+        raise Invalid("a string")
+    return v
+
+
+def boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise Invalid("true or false")
+    return v
+
+
+def number(v: Any) -> float:
+    if not _is_number(v):
+        raise Invalid("a number")
+    return float(v)
+
+
+def positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Invalid("an integer")
+    if v < 1:
+        raise Invalid("at least 1")
+    return v
+
+
+def nonneg_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Invalid("an integer")
+    if v < 0:
+        raise Invalid("0 or more")
+    return v
+
+
+def positive_number(v: Any) -> float:
+    if not _is_number(v):
+        raise Invalid("a number")
+    if v <= 0:
+        raise Invalid("a positive number")
+    return float(v)
+
+
+def nonneg_number(v: Any) -> float:
+    if not _is_number(v):
+        raise Invalid("a number")
+    if v < 0:
+        raise Invalid("0 or more")
+    return float(v)
+
+
+def string_list(v: Any) -> tuple[str, ...]:
+    """A list of strings; one string alone stands for a list of one."""
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise Invalid("a list of strings")
+    return tuple(v)
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise Invalid(" or ".join(f'"{c}"' for c in choices))
+        return v
+
+    return check
+
+
+goal = _one_of("min", "max")
+knob_type = _one_of("float", "int")
+experiments_mode = _one_of(*EXPERIMENT_MODES)
+
+
+def agent_kind(v: Any) -> str:
+    """One of AGENT_KINDS, or "auto" (resolved when the config is loaded)."""
+    if v not in AGENT_KINDS + ("auto",):
+        close = difflib.get_close_matches(str(v), AGENT_KINDS, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise Invalid(" | ".join(AGENT_KINDS) + hint)
+    return v
+
+
+def value_range(v: Any) -> tuple[float, float]:
+    if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v)) or v[0] >= v[1]:
+        raise Invalid("[low, high] with low < high")
+    return (float(v[0]), float(v[1]))
+
+
+def pane_name(v: Any) -> str:
+    if not isinstance(v, str) or not PANE_NAME.match(v):
+        raise Invalid("a short name of letters, digits, '-', '_' or '.'")
+    return v
+
+
+def slots(v: Any) -> Any:
+    """ "auto", a count of CPU slots, or a list of GPU indices / UUIDs."""
+    ok = (v == "auto") or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    ok = ok or (isinstance(v, list) and bool(v) and all(isinstance(x, (int, str)) for x in v))
+    if not ok:
+        raise Invalid('"auto", a count, or a list of GPU indices or UUIDs')
+    return v

@@ -1,0 +1,128 @@
+"""The runner seam: how a trial's process is started, wherever it runs.
+
+A `Runner` takes a trial, the slot it leased and the environment it gets, runs the command
+to completion (or its timeout, or cancellation, which kills it) and reports the raw result.
+Everything above it (slot leases, the env, the pid file path and tag, judging, recording)
+is the same for every runner, so another way to run a trial (a sandbox around the process,
+a node of a Ray cluster) plugs in here without touching the loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from conductor.core.experiment import run_process
+from conductor.core.slots import Slot
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What to run: `command` in `cwd` (a checkout of `commit`), seed `seed`."""
+
+    pane: str
+    seq: int
+    seed: int
+    commit: str
+    command: str
+    cwd: Path
+    log_path: Path
+    metric: str
+    time_budget_s: float
+    timeout_s: float
+    kind: str = "experiment"  # experiment | verify: a verify re-run runs beside the pane's own
+
+    @property
+    def tag(self) -> str:
+        """Unique per run: the environment mark by which stragglers are found and killed."""
+        return f"{self.pane}:{self.kind}:{self.seq}:{self.commit[:12]}:{self.seed}"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    exit_code: int | None
+    timed_out: bool
+    started_at: float
+    finished_at: float
+    log_path: str
+    slot: str
+    seed: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+    metric: float | None = None  # as printed in the summary block (may be NaN)
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+    @property
+    def value(self) -> float | None:
+        """The metric of a run that worked: None for a crash, a timeout, a missing or non-finite metric."""
+        if self.exit_code != 0 or self.metric is None or not math.isfinite(self.metric):
+            return None
+        return self.metric
+
+    def shown(self) -> str:
+        """The metric as printed, or `crash (timeout)` / `crash (1)`."""
+        if self.value is not None:
+            return f"{self.value:.6f}"
+        return f"crash ({'timeout' if self.timed_out else self.exit_code})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        return cls(**data)
+
+
+class Runner(Protocol):
+    async def run(
+        self,
+        trial: Trial,
+        slot: Slot,
+        env: dict[str, str],
+        *,
+        pidfile: Path,
+        tag: str,
+        on_start: Callable[[int | None], None] | None = None,
+    ) -> TrialResult:
+        """Run the trial once; on cancellation kill everything it started and re-raise."""
+        ...
+
+
+class LocalRunner:
+    """A process group on this machine, in the trial's checkout (core/experiment.py)."""
+
+    async def run(
+        self,
+        trial: Trial,
+        slot: Slot,
+        env: dict[str, str],
+        *,
+        pidfile: Path,
+        tag: str,
+        on_start: Callable[[int | None], None] | None = None,
+    ) -> TrialResult:
+        result = await run_process(
+            trial.command,
+            cwd=trial.cwd,
+            env=env,
+            log_path=trial.log_path,
+            timeout_s=trial.timeout_s,
+            pidfile=pidfile,
+            on_start=on_start,
+            tag=tag,
+        )
+        return TrialResult(
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            log_path=str(result.log_path),
+            slot=slot.name,
+            seed=trial.seed,
+            summary=result.summary,
+        )

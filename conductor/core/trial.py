@@ -1,0 +1,89 @@
+"""One trial: a workspace command run once on a commit's tree, on a leased slot.
+
+Every run conductor makes goes through `Trials.run`: a pane's experiment, its baseline,
+the noise-floor and verification re-runs, and `conductor verify`. So each one gets the same
+slot lease (released at once), the same environment (no secrets, the slot's devices, the
+seed and budget), a pid file and an environment tag (so a later conductor can kill what a
+`kill -9`'d one left running), a log file and the parsed summary block. How the process is
+started is the runner's business (core/runner.py): here, only what every runner shares.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from conductor.core.experiment import experiment_env, reap_pidfile
+from conductor.core.runner import Runner, Trial, TrialResult
+from conductor.core.slots import Slot, SlotPool
+from conductor.core.summary import metric_from
+
+
+def with_metric(result: TrialResult, metric_name: str) -> TrialResult:
+    """The result with its summary block's metric read out (a runner reports the raw summary)."""
+    return TrialResult(**{**asdict(result), "metric": metric_from(result.summary, metric_name)})
+
+
+class Trials:
+    """Runs trials on the orchestra's slots (or a standalone one) through one runner."""
+
+    def __init__(self, pool: SlotPool, runner: Runner, base_env: dict[str, str], run_dir: Path, pid_dir: Path):
+        self.pool = pool
+        self.runner = runner
+        self.base_env = base_env
+        self.run_dir = run_dir
+        self.pid_dir = pid_dir
+
+    def pidfile(self, trial: Trial) -> Path:
+        if trial.kind == "experiment":
+            return self.pid_dir / f"{trial.pane}.pid"  # reaped by the pane when it starts again
+        return self.pid_dir / f"{trial.pane}.{trial.kind}.{trial.seq}.{trial.seed}.pid"
+
+    def env(self, trial: Trial, slot: Slot) -> dict[str, str]:
+        return experiment_env(
+            self.base_env,
+            slot.env,
+            {
+                "CONDUCTOR_SEED": str(trial.seed),
+                "TIME_BUDGET": f"{trial.time_budget_s:g}",
+                "CONDUCTOR_PANE": trial.pane,
+                "CONDUCTOR_RUN_DIR": str(self.run_dir),
+            },
+        )
+
+    async def run(
+        self,
+        trial: Trial,
+        *,
+        holder: str | None = None,
+        on_slot: Callable[[Slot, float], None] | None = None,
+        on_pid: Callable[[int | None], None] | None = None,
+    ) -> TrialResult:
+        """Wait for a slot (queued as `holder`), run the trial on it, release the slot at once.
+        `on_slot(slot, started_at)` fires when the slot is granted, `on_pid` with the process id
+        (and None when it ends)."""
+        slot = await self.pool.acquire(holder or trial.pane)
+        try:
+            if on_slot is not None:
+                on_slot(slot, time.time())
+            self.pid_dir.mkdir(parents=True, exist_ok=True)
+            result = await self.runner.run(
+                trial,
+                slot,
+                self.env(trial, slot),
+                pidfile=self.pidfile(trial),
+                tag=f"{self.run_dir}:{trial.tag}",
+                on_start=on_pid,
+            )
+        finally:
+            if on_pid is not None:
+                on_pid(None)
+            self.pool.release(slot)
+        return with_metric(result, trial.metric)
+
+
+def reap_verify_pidfiles(pid_dir: Path) -> int:
+    """Kill `conductor verify` re-runs that a killed conductor left running (panes reap their own)."""
+    return sum(reap_pidfile(path) for path in pid_dir.glob("*.verify.*.pid"))
