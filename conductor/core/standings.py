@@ -42,13 +42,20 @@ from conductor.core.record import ExperimentRecord, Status, improvement
 class Row(Protocol):
     """What standings read of an experiment: an ExperimentRecord, or the TUI's copy of an event."""
 
-    status: str
-    is_baseline: bool
-    metric: float | None
-    commit: str
-    slot: str
-    started_at: float
-    finished_at: float
+    @property
+    def status(self) -> str: ...
+    @property
+    def is_baseline(self) -> bool: ...
+    @property
+    def metric(self) -> float | None: ...
+    @property
+    def commit(self) -> str: ...
+    @property
+    def slot(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def finished_at(self) -> float: ...
 
 
 COUNTED = (Status.KEEP, Status.DISCARD, Status.CRASH, Status.REJECTED)
@@ -148,8 +155,9 @@ class Tally:
         reference = self.best if self.baseline is not None else None
         if reference is None:
             return None
-        if row.status == Status.KEEP and _has_metric(row.metric):
-            return improvement(self.goal, reference, row.metric)
+        metric = row.metric
+        if row.status == Status.KEEP and metric is not None and math.isfinite(metric):
+            return improvement(self.goal, reference, metric)
         return 0.0
 
     def _count(self, row: Row) -> None:
