@@ -5,8 +5,8 @@ One record per experiment and one per usage row, told apart by the `record` colu
 notebook can group without joining. `program_sha` is the program.md version the row counts
 for: an experiment's own (the one its agent followed when it proposed it), and for usage
 the version it was spent on (core/standings.py). `gain` is what the standings credit an
-experiment with (for a keep, how much better than the best before it; empty before a
-baseline), so summing it per program gives the leaderboard's shares. The format follows the file name:
+experiment with (for a keep, how much better than the best before it; 0 for any other row;
+empty before a baseline), so summing it per program gives the leaderboard's shares. The format follows the file name:
 `.csv` (one header, the union of columns, empty cells where a column does not apply) or
 `.jsonl`/`.ndjson` (one JSON object per line). A missing metric stays empty (CSV) or null
 (JSON), never 0.
