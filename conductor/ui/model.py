@@ -488,6 +488,7 @@ def _as_row(e: ExperimentFinished) -> ExperimentRecord:
         finished_at=e.ts,
         slot=e.slot,
         is_baseline=e.is_baseline,
+        program_sha=e.program_sha,
     )
 
 
