@@ -296,7 +296,7 @@ async def _drive(orch) -> int:
 
 def run_tui(cfg, max_experiments: int | None) -> int:
     try:
-        from conductor.ui.app import run_app
+        from conductor.ui.launch import run_app
     except ImportError as exc:
         raise ConductorError(f"the TUI is not available ({exc}); use --headless") from None
     check_agent_keys(cfg)
@@ -311,7 +311,7 @@ def attach_tui(run_dir: Path) -> int:
     if live_orchestra(run_dir) is None:
         raise ConductorError(f"no conductor is running for {run_dir}; start one with `conductor up --detach`")
     try:
-        from conductor.ui.app import attach_app
+        from conductor.ui.launch import attach_app
     except ImportError as exc:
         raise ConductorError(f"the TUI is not available ({exc})") from None
     return attach_app(run_dir)

@@ -1,6 +1,6 @@
 """`conductor doctor`: what this machine offers a run, one line per check.
 
-git, GPUs through NVML, the API key, agent CLIs on PATH, torch and its CUDA build. Nothing
+git, GPUs through NVML, the experiment sandbox (bubblewrap), the API key, agent CLIs on PATH, torch and its CUDA build. Nothing
 here fails a run; it tells the researcher what to expect before a night of experiments.
 """
 
@@ -32,6 +32,10 @@ def checks() -> list[str]:
         out.append(_line(True, "GPUs", "; ".join(f"#{i} {name} {uuid}" for i, uuid, name in gpus)))
     else:
         out.append(_line(None, "GPUs", f"no GPU ({note}): experiments use CPU slots"))
+    from conductor.core.sandbox import availability
+
+    usable, why = availability()
+    out.append(_line(True if usable else None, "sandbox", why))
     key = os.environ.get("ANTHROPIC_API_KEY")
     out.append(
         _line(True, "API key", "ANTHROPIC_API_KEY is set")

@@ -133,3 +133,29 @@ def slots(v: Any) -> Any:
     if not ok:
         raise Invalid('"auto", a count, or a list of GPU indices or UUIDs')
     return v
+
+
+sandbox_mode = _one_of("auto", "on", "off")
+
+
+def data_dirs(v: Any) -> tuple[tuple[str, bool], ...]:
+    """Folders an experiment may use: "path" (read-only) or { path = "...", writable = true }."""
+    if isinstance(v, (str, dict)):
+        v = [v]
+    if not isinstance(v, list):
+        raise Invalid('a list of folders: "path" or { path = "...", writable = true }')
+    out = []
+    for item in v:
+        if isinstance(item, str) and item:
+            out.append((item, False))
+        elif (
+            isinstance(item, dict)
+            and isinstance(item.get("path"), str)
+            and item["path"]
+            and isinstance(item.get("writable", False), bool)
+            and set(item) <= {"path", "writable"}
+        ):
+            out.append((item["path"], bool(item.get("writable", False))))
+        else:
+            raise Invalid('a list of folders: "path" or { path = "...", writable = true }')
+    return tuple(out)

@@ -38,6 +38,8 @@ def _plain(value: Any) -> Any:
         return _table(value)
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, tuple) and value and all(_is_data_dir(v) for v in value):
+        return [{"path": p, "writable": w} for p, w in value]
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
@@ -51,3 +53,7 @@ def write_resolved(cfg: Config, dest: Path) -> None:
     tmp = dest.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, dest)
+
+
+def _is_data_dir(v: Any) -> bool:
+    return isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], bool)

@@ -257,6 +257,17 @@ class WorkspaceConfig:
             checks.positive_int, "alert (and nudge LLM agents) after this many experiments without a keep", example=10
         ),
     )
+    data: tuple[tuple[str, bool], ...] = field(
+        default=(),
+        metadata=key(
+            checks.data_dirs,
+            "folders the sandboxed experiment may read (relative to the workspace), writable = true for a cache",
+            example=[{"path": "data"}, {"path": "~/.cache/tinygpt", "writable": True}],
+        ),
+    )
+    network: bool = field(
+        default=True, metadata=key(checks.boolean, "false: the sandboxed experiment has no network", example=True)
+    )
     knobs: tuple[Knob, ...] = ()  # the [[knob]]s of the folder's workspace.toml
 
 
@@ -290,6 +301,15 @@ class Config:
         ),
     )
     cpu_slots: int = field(default=1, metadata=key(checks.positive_int, "CPU slots when no GPU is found", active=True))
+    sandbox: str = field(
+        default="auto",
+        metadata=key(
+            checks.sandbox_mode,
+            '"auto": experiments run in a bubblewrap sandbox where the machine has one; "on": refuse to start '
+            'without it; "off": never',
+            active=True,
+        ),
+    )
     max_usd: float | None = field(
         default=None,
         metadata=key(

@@ -264,6 +264,9 @@ class Pane(PaneBase):
             metric=ws.metric,
             time_budget_s=ws.time_budget_s,
             timeout_s=ws.timeout_s,
+            protected=ws.protected,
+            data=tuple((str((ws.path / Path(p).expanduser()).resolve()), w) for p, w in ws.data),
+            network=ws.network,
         )
 
     async def _run_trial(self, trial: Trial, state: str, on_slot: Callable[[Slot, float], None] | None = None):

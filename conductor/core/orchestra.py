@@ -28,6 +28,7 @@ from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
 from conductor.core.runner import LocalRunner, Runner
+from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
 from conductor.core.secrets import Redactor
 from conductor.core.session import RunContext
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
@@ -70,6 +71,18 @@ def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> 
             raise ConductorError(f"slots: GPU {item!r} not found ({len(gpus)} GPU(s) visible)", cfg.source)
         chosen.append(gpu_slot(*match[0]))
     return chosen, f"{len(chosen)} GPU slot(s)"
+
+
+def choose_runner(cfg: Config, layout: RunDir) -> tuple[Runner, str]:
+    """`sandbox = "auto" | "on" | "off"`: the runner, and one line when experiments are not sandboxed."""
+    if cfg.sandbox == "off":
+        return LocalRunner(), f'{NOT_SANDBOXED} (sandbox = "off")'
+    usable, why = availability()
+    if usable:
+        return SandboxRunner(LocalRunner(), hidden=[layout.root]), ""
+    if cfg.sandbox == "on":
+        raise ConductorError(f'sandbox = "on" but {why}', cfg.source)
+    return LocalRunner(), why
 
 
 class RunDirLock:
@@ -120,7 +133,9 @@ class Orchestra:
         self.config = config
         self.run_dir = config.runs_dir
         self.layout = RunDir(config.runs_dir)
-        self.runner: Runner = runner or LocalRunner()
+        self._runner_override = runner
+        self.runner: Runner = LocalRunner()
+        self.sandbox_note = ""  # one line, shown everywhere, when experiments are not sandboxed
         self.bus = bus or EventBus()
         self.snapshot = Snapshot()  # what a client attaching mid-run needs to see
         self.bus.subscribe(self.snapshot)
@@ -165,6 +180,11 @@ class Orchestra:
         slots, self.slot_note = (self._slots_override, "") if self._slots_override else build_slots(self.config)
         self._pool = SlotPool(slots)
         self.pool.on_queue_change = self._queue_moved
+        if self._runner_override is not None:
+            self.runner = self._runner_override
+        else:
+            self.runner, self.sandbox_note = choose_runner(self.config, self.layout)
+        self.ledger.set_meta("sandbox", self.sandbox_note or "on")
         self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir)
         reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
@@ -237,6 +257,10 @@ class Orchestra:
         )
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
+        if self.sandbox_note:
+            self.bus.publish(Alert(pane=None, level="warning", message=self.sandbox_note))
+            for name in self.panes:
+                self.bus.publish(AgentActivity(pane=name, kind="info", text=self.sandbox_note))
         recorder = ActivityRecorder(self.ledger)  # first: the restart markers below are history too
         unsubscribe_recorder = self.bus.subscribe(recorder)
         recording = asyncio.create_task(recorder.run(), name="activity-recorder")

@@ -3,9 +3,9 @@
 `RemoteOrchestra` has the face the TUI expects of an engine (`bus`, `run()`, `command()`,
 `stop()`, `ledger`), so `conductor attach` is the same app as `conductor up`: `run()`
 subscribes (snapshot first, then live events) and publishes what arrives on a local bus
-until the stream ends; `stop()` detaches and leaves the orchestra running;
-`stop_orchestra()` asks it to stop. Commands are one short request each; `take_over()` holds
-its connection while the researcher has the pane's agent.
+until the stream ends; `stop()` detaches and leaves the orchestra running (the `Stop()`
+command stops it). Commands are one short request each; `take_over()` holds its connection
+while the researcher has the pane's agent.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ class RemoteOrchestra:
         self.panes: dict = {}
         self.run_name = ""
         self._writer = None
-        self._detached = False
-        self.orchestra_stopped = False
 
     def open(self) -> None:
         """Check that an orchestra answers (blocking); open the ledger for reading."""
@@ -65,14 +63,13 @@ class RemoteOrchestra:
             while True:
                 line = await reader.readline()
                 if not line:
-                    self.orchestra_stopped = not self._detached
                     return
                 data = json.loads(line)
                 if "event" in data:
                     with contextlib.suppress(KeyError, TypeError):
                         self.bus.publish(event_from_dict(data["event"]))
         except (ConnectionError, OSError):
-            self.orchestra_stopped = not self._detached
+            pass  # the orchestra went away: the stream has ended
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -104,9 +101,5 @@ class RemoteOrchestra:
         if pane is not None:
             self.command(Stop(pane=pane))
             return
-        self._detached = True
         if self._writer is not None:
             self._writer.close()
-
-    def stop_orchestra(self) -> None:
-        self.command(Stop())

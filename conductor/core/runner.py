@@ -34,6 +34,10 @@ class Trial:
     time_budget_s: float
     timeout_s: float
     kind: str = "experiment"  # experiment | verify: a verify re-run runs beside the pane's own
+    # what a sandboxing runner lets it touch (core/sandbox.py)
+    protected: tuple[str, ...] = ()  # paths relative to cwd, read-only inside
+    data: tuple[tuple[str, bool], ...] = ()  # (folder, writable) the experiment may use
+    network: bool = True
 
     @property
     def tag(self) -> str:

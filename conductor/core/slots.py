@@ -2,7 +2,7 @@
 
 Leases are granted first come, first served, and a released slot is handed straight to
 the pane at the head of the queue, so no pane starves and a slot never idles while an
-experiment waits. Busy time is accounted per slot for the duty figures.
+experiment waits. Duty figures come from the ledger's experiment rows, not from here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,9 +46,6 @@ def gpu_slot(index: int, uuid: str, name: str) -> Slot:
 class _SlotState:
     slot: Slot
     holder: str | None = None
-    busy_since: float | None = None
-    busy_total: float = 0.0
-    intervals: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class SlotPool:
@@ -60,7 +56,6 @@ class SlotPool:
         self._state = {s.name: _SlotState(s) for s in slots}
         self._free: deque[str] = deque(s.name for s in slots)
         self._waiters: deque[tuple[str, asyncio.Future]] = deque()
-        self.created_at = time.time()
         self.on_queue_change: Callable[[], None] | None = None  # the queue grew, shrank or moved
 
     # ---------------------------------------------------------------- leasing
@@ -83,13 +78,7 @@ class SlotPool:
             raise
 
     def release(self, slot: Slot) -> None:
-        st = self._state[slot.name]
-        if st.busy_since is not None:
-            now = time.time()
-            st.busy_total += now - st.busy_since
-            st.intervals.append((st.busy_since, now))
-        st.holder = None
-        st.busy_since = None
+        self._state[slot.name].holder = None
         while self._waiters:
             pane, fut = self._waiters.popleft()
             if not fut.done():
@@ -105,7 +94,6 @@ class SlotPool:
     def _grant(self, name: str, pane: str) -> Slot:
         st = self._state[name]
         st.holder = pane
-        st.busy_since = time.time()
         return st.slot
 
     @contextlib.asynccontextmanager
@@ -131,36 +119,3 @@ class SlotPool:
 
     def holder(self, slot_name: str) -> str | None:
         return self._state[slot_name].holder
-
-    def slot_of(self, pane: str) -> Slot | None:
-        for st in self._state.values():
-            if st.holder == pane:
-                return st.slot
-        return None
-
-    def busy_seconds(self, slot_name: str, since: float | None = None, until: float | None = None) -> float:
-        st = self._state[slot_name]
-        until = until or time.time()
-        if since is None:
-            total = st.busy_total
-            if st.busy_since is not None:
-                total += until - st.busy_since
-            return total
-        total = 0.0
-        spans = list(st.intervals)
-        if st.busy_since is not None:
-            spans.append((st.busy_since, until))
-        for a, b in spans:
-            lo, hi = max(a, since), min(b, until)
-            if hi > lo:
-                total += hi - lo
-        return total
-
-    def duty(self, slot_name: str, window_s: float | None = None) -> float:
-        """Busy fraction over the last `window_s` seconds, or over the pool's whole life."""
-        now = time.time()
-        start = self.created_at if window_s is None else max(self.created_at, now - window_s)
-        span = now - start
-        if span <= 0:
-            return 0.0
-        return min(1.0, self.busy_seconds(slot_name, since=start, until=now) / span)

@@ -244,18 +244,8 @@ class Worktree:
         files = tuple(rel for _, rel in changed if self.is_editable(rel))
         return GuardResult(True, "", files)
 
-    def diff(self) -> str:
-        return self.repo.git.diff("HEAD")
-
     def is_clean(self) -> bool:
         return not self.changes()
-
-    def is_ancestor(self, ancestor: str, descendant: str = "HEAD") -> bool:
-        try:
-            self.repo.git.merge_base("--is-ancestor", ancestor, descendant)
-            return True
-        except git.GitCommandError:
-            return False
 
     # ---------------------------------------------------------------- changes
 

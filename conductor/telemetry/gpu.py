@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from dataclasses import dataclass, field
 
 import psutil
@@ -161,7 +160,6 @@ class GpuSampler:
     available: bool = False
     _tick: int = 0
     uuids: list[str] = field(default_factory=list)
-    tick_seconds: list[float] = field(default_factory=list)
 
     def start(self) -> bool:
         self.note = self.backend.start()
@@ -180,14 +178,11 @@ class GpuSampler:
     def sample(self) -> list[GpuReading]:
         if not self.available:
             return []
-        t0 = time.perf_counter()
         self._tick += 1
         with_procs = self._tick % self.process_every == 1 or self.process_every == 1
         out = []
         for i, h in enumerate(self.backend.handles):
             out.append(self._read(i, h, with_procs))
-        self.tick_seconds.append(time.perf_counter() - t0)
-        del self.tick_seconds[:-600]
         return out
 
     def _read(self, i: int, h, with_procs: bool) -> GpuReading:
@@ -214,9 +209,6 @@ class GpuSampler:
             sm_activity=safe(b.sm_activity, i, h),
             processes=tuple(procs) if procs is not None else None,
         )
-
-    def mean_tick_ms(self) -> float:
-        return 1000 * sum(self.tick_seconds) / len(self.tick_seconds) if self.tick_seconds else 0.0
 
 
 def attribute_pids(pids: list[int], roots: dict[int, str]) -> dict[int, str | None]:

@@ -2,9 +2,10 @@
 
 `ConductorApp(engine=...)` takes anything shaped like an Orchestra (`bus`, `run()`, `stop()`,
 `command()`, optionally `ledger`), so `conductor up`/`demo` and the tests build it the same
-way; `run_app` is the CLI's entry. The engine runs as a worker in the app's asyncio loop and
-never learns the UI exists: events come in through the bridge, commands go out through
-`engine.command(...)`. One timer (2-4 Hz) drains the bridge and redraws what changed.
+way (the CLI's entries are in `launch.py`). The engine runs as a worker in the app's
+asyncio loop and never learns the UI exists: events come in through the bridge, commands go
+out through `engine.command(...)`. One timer (2-4 Hz) drains the bridge and redraws what
+changed.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
-from conductor.core.events import Event, HostSample, RunStarted
+from conductor.core.events import HostSample, RunStarted
 from conductor.errors import ConductorError
-from conductor.ui import keys
-from conductor.ui.bridge import Bridge, PerEventBridge
+from conductor.ui import keys, palette
+from conductor.ui.bridge import Bridge
 from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
@@ -42,24 +43,6 @@ REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
 HOST_PROBE_S = 1.0
 HOST_SAMPLE_FRESH_S = 5.0
-
-
-class PsutilHostProbe:
-    """Host CPU and memory for the top bar when the engine sends no HostSample."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self._psutil = psutil
-        psutil.cpu_percent(None)
-
-    def __call__(self) -> HostSample:
-        vm = self._psutil.virtual_memory()
-        return HostSample(
-            cpu_percent=self._psutil.cpu_percent(None),
-            mem_used_mb=(vm.total - vm.available) / 2**20,
-            mem_total_mb=vm.total / 2**20,
-        )
 
 
 class ConductorApp(App[int]):
@@ -76,7 +59,6 @@ class ConductorApp(App[int]):
         refresh_hz: float = REFRESH_HZ,
         stuck_after: int = DEFAULT_STUCK_AFTER,
         theme: str | None = None,
-        per_event: bool = False,
         handle_signals: bool = False,
     ):
         super().__init__()
@@ -84,13 +66,9 @@ class ConductorApp(App[int]):
         self.clock = clock
         self.host_probe = host_probe
         self.refresh_hz = refresh_hz
-        self.per_event = per_event
         self.handle_signals = handle_signals
         self.model = RunModel(clock, stuck_after=stuck_after)
-        if per_event:
-            self.bridge: Bridge = PerEventBridge(self.model, self._load_history, self._draw_now)
-        else:
-            self.bridge = Bridge(self.model, self._load_history)
+        self.bridge = Bridge(self.model, self._load_history)
         self._unsubscribe = engine.bus.subscribe(self.bridge)
         themes = load_themes()
         self.conductor_themes = [t.name for t in themes]
@@ -99,7 +77,6 @@ class ConductorApp(App[int]):
         self._initial_theme = theme or DEFAULT_THEME
         self.engine_error: BaseException | None = None
         self.engine_done = asyncio.Event()
-        self._engine_worker = None
         self._stopping = False
         self._last_probe = 0.0
         self._ticks = 0
@@ -117,7 +94,7 @@ class ConductorApp(App[int]):
     def on_mount(self) -> None:
         self.theme = self._initial_theme
         self.set_interval(1.0 / self.refresh_hz, self.tick, name="conductor-refresh")
-        self._engine_worker = self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
+        self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.shutdown))
@@ -165,13 +142,13 @@ class ConductorApp(App[int]):
         with self.batch_update():
             self.draw(now, slow=slow)
 
-    def draw(self, now: float | None = None, per_line: bool = False, slow: bool = True) -> None:
+    def draw(self, now: float | None = None, slow: bool = True) -> None:
         """Redraw the visible screens; `slow=False` leaves ages, meters and tails for later."""
         now = self.clock() if now is None else now
         for screen in self._visible_screens():
             refresh = getattr(screen, "refresh_view", None)
             if refresh is not None:
-                refresh(now, per_line, slow)
+                refresh(now, slow=slow)
 
     def _visible_screens(self) -> Iterable[Screen]:
         """The top screen, and the screens under it while modal dialogs are on top."""
@@ -179,16 +156,6 @@ class ConductorApp(App[int]):
             yield screen
             if not screen.is_modal:
                 break
-
-    def _draw_now(self, event: Event) -> None:
-        """Per-event drawing (PerEventBridge): what the timer exists to avoid; bench only."""
-        if not self.is_running or self.screen is not self.dashboard:
-            return
-        pane = getattr(event, "pane", None)
-        if pane:
-            self.dashboard.refresh_pane(pane, self.clock(), per_line=True)
-        else:
-            self.draw(per_line=True)
 
     def _probe_host(self, now: float) -> None:
         if self.host_probe is None or now - self._last_probe < HOST_PROBE_S:
@@ -465,56 +432,7 @@ class ConductorApp(App[int]):
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        scope = getattr(screen, "scope", "dashboard")
-        for spec in keys.KEYS:
-            if not spec.palette or spec.scope not in ("app", scope):
-                continue
-            namespace = self if spec.scope == "app" else screen
-            yield SystemCommand(
-                f"{spec.title.capitalize()} ({spec.label})",
-                spec.help,
-                lambda action=spec.action, ns=namespace: self.run_action(action, ns),
-            )
-        for p in self.model.ordered:
-            yield SystemCommand(
-                f"Focus {p.name}", f"select pane {p.key or p.index + 1}", lambda n=p.name: self.select_pane(n), False
-            )
-            yield SystemCommand(
-                f"Zoom {p.name}", f"open pane {p.name} full screen", lambda n=p.name: self.zoom(n), False
-            )
+        yield from palette.commands(self, screen)
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):
                 yield command
-
-
-def run_app(cfg, max_experiments: int | None, agent_factory) -> int:
-    """`conductor up` / `conductor demo`: open the orchestra, run the TUI over it, close it."""
-    from conductor.core.orchestra import Orchestra
-
-    orch = Orchestra(cfg, agent_factory=agent_factory, max_experiments=max_experiments)
-    orch.open()
-    try:
-        app = ConductorApp(engine=orch, host_probe=PsutilHostProbe(), handle_signals=True)
-        result = app.run()
-    finally:
-        orch.close()
-    if app.return_code not in (None, 0):
-        return app.return_code
-    return result or 0
-
-
-def attach_app(run_dir: Path) -> int:
-    """`conductor attach`: the same app over an orchestra running in another process; quitting
-    detaches and leaves it running."""
-    from conductor.core.remote import RemoteOrchestra
-
-    remote = RemoteOrchestra(Path(run_dir))
-    remote.open()
-    try:
-        app = ConductorApp(engine=remote, host_probe=PsutilHostProbe(), handle_signals=True)
-        result = app.run()
-    finally:
-        remote.close()
-    if app.return_code not in (None, 0):
-        return app.return_code
-    return result or 0

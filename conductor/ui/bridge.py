@@ -3,8 +3,8 @@
 The bridge is an EventBus subscriber: it only appends the event to a buffer (activity to a
 bounded per-pane deque, everything else to one low-rate queue) and returns. The app's
 refresh timer calls `drain()`, which folds the buffered events into the RunModel; widgets
-are drawn afterwards, once, inside a batch update. `PerEventBridge` is the naive approach
-(fold and draw on every event), kept only so bench/tui_load.py can show the difference.
+are drawn afterwards, once, inside a batch update (bench/tui_load.py measures this against
+folding and drawing on every event).
 """
 
 from __future__ import annotations
@@ -24,18 +24,14 @@ class Bridge:
         self.on_run_started = on_run_started
         self._facts: deque[Event] = deque()
         self._activity: dict[str, deque[AgentActivity]] = {}
-        self.received = 0
-        self.dropped = 0
 
     def __call__(self, event: Event) -> None:
-        """The bus subscriber: cheap, non-blocking, no widget work."""
-        self.received += 1
+        """The bus subscriber: cheap, non-blocking, no widget work. A pane's activity beyond
+        ACTIVITY_BUFFER lines between two drains drops its oldest lines."""
         if isinstance(event, AgentActivity):
             buf = self._activity.get(event.pane)
             if buf is None:
                 buf = self._activity[event.pane] = deque(maxlen=ACTIVITY_BUFFER)
-            if len(buf) == buf.maxlen:
-                self.dropped += 1
             buf.append(event)
         else:
             self._facts.append(event)
@@ -58,19 +54,3 @@ class Bridge:
             while buf:
                 self.model.apply(buf.popleft())
         return True
-
-
-class PerEventBridge(Bridge):
-    """Fold and draw on every event: what not to do, measured by bench/tui_load.py."""
-
-    def __init__(self, model: RunModel, on_run_started=None, on_event: Callable[[Event], None] | None = None):
-        super().__init__(model, on_run_started)
-        self.on_event = on_event
-
-    def __call__(self, event: Event) -> None:
-        self.received += 1
-        self.model.apply(event)
-        if isinstance(event, RunStarted) and self.on_run_started is not None:
-            self.on_run_started(event)
-        if self.on_event is not None:
-            self.on_event(event)

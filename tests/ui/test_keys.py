@@ -483,17 +483,6 @@ async def test_resumed_run_shows_its_ledger_history():
         assert app.model.experiments_per_hour(NOW) < 100  # counted over the run, not this session
 
 
-async def test_per_event_mode_draws_each_event_at_once():
-    """The naive mode bench/tui_load.py compares against: no timer needed, one write per line."""
-    app, engine = make_app(2, per_event=True, refresh_hz=0.01)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        log = app.dashboard.cards["tinygpt-2"].query_one(Log)
-        engine.emit(AgentActivity(pane="tinygpt-2", kind="text", text="drawn now", ts=NOW))
-        assert log.lines[-1] == "· drawn now"
-        assert engine.bus._subs  # the subscriber survived every event
-
-
 async def test_q_on_an_attached_run_asks_detach_or_stop():
     """`conductor attach`: the engine is a RemoteOrchestra; q asks, d detaches, the loops go on;
     escape answers neither."""

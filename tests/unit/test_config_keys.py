@@ -28,6 +28,7 @@ RICH = f"""
 runs_dir = "runs"
 slots = [0, "GPU-1234"]
 cpu_slots = 2
+sandbox = "on"
 max_usd = 50
 max_tokens = 1000
 
@@ -58,6 +59,8 @@ noise_runs = 2
 verify = 1
 sanity_gain = 0.5
 plausible = [0, 100]
+data = ["corpus", {{ path = "/var/cache/x", writable = true }}]
+network = false
 max_experiments = 7
 max_hours = 1.5
 target = -3
@@ -80,13 +83,14 @@ def test_the_dump_parses_back_to_an_equal_config(tmp_path):
 
 
 def test_the_keys_users_depend_on():
-    assert list(keys(Config)) == ["runs_dir", "slots", "cpu_slots", "max_usd", "max_tokens"]
+    assert list(keys(Config)) == ["runs_dir", "slots", "cpu_slots", "sandbox", "max_usd", "max_tokens"]
     assert list(keys(AgentConfig)) == ["kind", "model", "command", "args", "max_usd", "max_tokens", "context_limit"]
     assert list(keys(Price)) == ["input", "output", "cache_write", "cache_read"]
     assert set(keys(WorkspaceConfig)) == {
         *("name", "path", "program", "run", "metric", "goal", "editable", "protected", "time_budget_s"),
         *("timeout_s", "panes", "agent", "experiments", "min_delta", "copy", "noise_runs", "noise_k", "verify"),
         *("sanity_gain", "plausible", "crash_limit", "max_experiments", "max_hours", "target", "plateau"),
+        *("data", "network"),
     }
 
 

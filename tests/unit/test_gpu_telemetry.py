@@ -108,7 +108,6 @@ def test_sampling_reads_everything_and_processes_every_second_tick(with_pynvml):
     second = sampler.sample()
     assert second[0].processes is None  # the process list is read every 2nd tick
     assert sampler.sample()[0].processes is not None
-    assert sampler.mean_tick_ms() >= 0
 
 
 @pytest.mark.parametrize(

@@ -80,16 +80,6 @@ async def test_cancelled_waiter_leaves_the_queue_and_cancelled_holder_releases()
     assert again.name == "cpu0"
 
 
-async def test_busy_accounting():
-    pool = SlotPool(cpu_slots(2))
-    s = await pool.acquire("a")
-    await asyncio.sleep(0.05)
-    pool.release(s)
-    assert 0.04 < pool.busy_seconds(s.name) < 0.5
-    assert pool.busy_seconds("cpu1") == 0.0
-    assert 0 < pool.duty(s.name) <= 1.0
-
-
 def test_slot_envs():
     cpu = cpu_slots(2, cores=8)
     assert [s.name for s in cpu] == ["cpu0", "cpu1"]

@@ -92,7 +92,7 @@ class DashboardScreen(Screen):
 
     # ------------------------------------------------------------ drawing
 
-    def refresh_view(self, now: float, per_line: bool = False, slow: bool = True) -> None:
+    def refresh_view(self, now: float, slow: bool = True) -> None:
         """Bring the cards and top bar up to date; without `slow`, only what changed state."""
         if not self._ready:
             return  # a tick can come before the screen is composed
@@ -103,20 +103,12 @@ class DashboardScreen(Screen):
         for name, card in self.cards.items():
             pane = self.run.panes.get(name)
             if pane is not None:
-                card.show(pane, self.run, now, selected=name == selected, per_line=per_line, slow=slow)
+                card.show(pane, self.run, now, selected=name == selected, slow=slow)
 
-    def refresh_card(self, name: str, now: float, per_line: bool = False, slow: bool = True) -> None:
+    def refresh_card(self, name: str, now: float, slow: bool = True) -> None:
         card, pane = self.cards.get(name), self.run.panes.get(name)
         if card is not None and pane is not None:
-            card.show(pane, self.run, now, selected=name == self.run.selected, per_line=per_line, slow=slow)
-
-    def refresh_pane(self, name: str, now: float, per_line: bool = False) -> None:
-        """Redraw one pane and the top bar: the per-event path bench/tui_load.py compares against."""
-        if not self._ready:
-            return
-        self._sync_cards()
-        self._topbar.show(self.run, now)
-        self.refresh_card(name, now, per_line)
+            card.show(pane, self.run, now, selected=name == self.run.selected, slow=slow)
 
     # ------------------------------------------------------------ actions
 

@@ -113,7 +113,7 @@ class ZoomScreen(Screen):
 
     # ------------------------------------------------------------ live view
 
-    def refresh_view(self, now: float, per_line: bool = False, slow: bool = True) -> None:
+    def refresh_view(self, now: float, slow: bool = True) -> None:
         if not self._ready:
             return  # the app's timer can fire between push and mount
         p = self.model

@@ -111,14 +111,12 @@ class PaneCard(Vertical):
             self._widgets[widget_id].update(value, layout=False)  # fixed-size lines: repaint only
         return True
 
-    def show(
-        self, p: PaneModel, run: RunModel, now: float, selected: bool, per_line: bool = False, slow: bool = True
-    ) -> None:
+    def show(self, p: PaneModel, run: RunModel, now: float, selected: bool, slow: bool = True) -> None:
         """Bring the card up to date with the model; unchanged parts are not touched. State changes
         and results show at once; ages, meters and the activity tail only when `slow` is due."""
         if not self._ready:
             return
-        self._last = (p, run, now, selected, per_line)
+        self._last = (p, run, now, selected)
         attention = p.attention(run.stuck_after)
         if self._set("title", lines.title(p, selected, attention)):
             self.border_title = self._shown["title"]
@@ -133,7 +131,7 @@ class PaneCard(Vertical):
             if plan.rows:
                 self._set("rows", lines.experiment_rows(p, plan.rows), "rows")
         prompt = (p.state, p.since, p.detail, p.pause_requested, p.experiments_version, plan)
-        if slow or per_line or prompt != self._prompt_shown:
+        if slow or prompt != self._prompt_shown:
             self._prompt_shown = prompt
             summary = [lines.state_line(p, run, now), self._best]
             if plan.counts:
@@ -145,21 +143,15 @@ class PaneCard(Vertical):
             self._series_version = p.series_version
             series = p.best_series if p.goal == "max" else [-v for v in p.best_series]
             self._spark.data = list(series)
-        if plan.activity and (slow or per_line):
-            self._write_activity(p, per_line)
+        if plan.activity and slow:
+            self._write_activity(p)
 
-    def _write_activity(self, p: PaneModel, per_line: bool) -> None:
+    def _write_activity(self, p: PaneModel) -> None:
         new = p.new_activity(self._activity_seq)
         if not new:
             return
         self._activity_seq = new[-1].seq
-        log = self._log
-        text = [lines.activity_text(line) for line in new[-CARD_LOG_LINES:]]
-        if per_line:  # the naive way, kept for bench/tui_load.py's comparison
-            for t in text:
-                log.write_line(t)
-        else:
-            log.write_lines(text)
+        self._log.write_lines([lines.activity_text(line) for line in new[-CARD_LOG_LINES:]])
 
     def on_click(self) -> None:
         select = getattr(self.app, "select_pane", None)
