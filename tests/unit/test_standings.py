@@ -170,3 +170,10 @@ def test_shares_add_up_to_the_pane_and_nothing_is_credited_without_a_baseline(le
     s = pane_standings(ledger.pane("p"), crashed, [])
     assert s.total.baseline is None and s.total.improvement is None
     assert all(v.improvement is None for v in s.versions.values())
+
+
+def test_the_report_marks_where_the_program_changed(ledger):
+    from conductor.report_data import progress_series
+
+    series = progress_series(ledger.experiments("p"), ledger.pane("p"))
+    assert series.program_changes == [(5, program_sha(B))]
