@@ -8,6 +8,8 @@ the once-a-second flush, the trims, and the ledger's size (it must stay bounded)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sqlite3
 import statistics
 import time
 
@@ -41,7 +43,8 @@ def main() -> None:
             recorder.since_trim = 0
         if sec % 60 == 59:
             sizes.append(sum(p.stat().st_size for p in d.glob("ledger.db*")) / 2**20)
-    rows = ledger.execute("SELECT count(*) FROM activity")[0][0]
+    with contextlib.closing(sqlite3.connect(d / "ledger.db")) as db:
+        rows = db.execute("SELECT count(*) FROM activity").fetchone()[0]
     size = sum(p.stat().st_size for p in d.glob("ledger.db*")) / 2**20
     print(f"machine: {machine()}")
     print(

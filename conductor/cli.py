@@ -320,10 +320,11 @@ def attach_tui(run_dir: Path) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from conductor.status import open_ledger, pane_status, render_table
+    from conductor.core.ledger import Ledger
+    from conductor.status import pane_status, render_table
 
     run_dir = _runs_dir(args)
-    ledger = open_ledger(run_dir)
+    ledger = Ledger.reader(run_dir)
     try:
         status = pane_status(ledger)
     finally:

@@ -1,8 +1,12 @@
 """`conductor export`: a run's experiments and token usage as one flat table, for a notebook.
 
 One record per experiment and one per usage row, told apart by the `record` column
-("experiment" or "usage"), each carrying its pane's workspace, program hash, metric name
-and goal so a notebook can group without joining. The format follows the file name:
+("experiment" or "usage"), each carrying its pane's workspace, metric name and goal so a
+notebook can group without joining. `program_sha` is the program.md version the row counts
+for: an experiment's own (the one its agent followed when it proposed it), and for usage
+the version it was spent on (core/standings.py). `gain` is what the standings credit an
+experiment with (for a keep, how much better than the best before it; 0 for any other row;
+empty before a baseline), so summing it per program gives the leaderboard's shares. The format follows the file name:
 `.csv` (one header, the union of columns, empty cells where a column does not apply) or
 `.jsonl`/`.ndjson` (one JSON object per line). A missing metric stays empty (CSV) or null
 (JSON), never 0.
@@ -14,7 +18,8 @@ import csv
 import json
 from pathlib import Path
 
-from conductor.core.ledger import Ledger
+from conductor.core.ledger import Ledger, UsageRow
+from conductor.core.standings import pane_standings, usage_versions, version_of
 from conductor.errors import ConductorError
 
 PANE_COLUMNS = ("pane", "workspace", "program_sha", "metric_name", "goal", "agent", "model")
@@ -25,6 +30,7 @@ EXPERIMENT_COLUMNS = (
     "status",
     "metric",
     "is_baseline",
+    "gain",
     "description",
     "reason",
     "started_at",
@@ -54,35 +60,45 @@ COLUMNS = ("record", *PANE_COLUMNS, *EXPERIMENT_COLUMNS, *USAGE_COLUMNS)
 
 def export_records(ledger: Ledger) -> list[dict]:
     """Every experiment, then every usage row, each as a dict with the pane's context."""
-    context = {
+    panes = ledger.panes()
+    all_usage = ledger.usage_rows()
+    usage: dict[str, list[UsageRow]] = {}
+    for u in all_usage:
+        usage.setdefault(u.pane, []).append(u)
+
+    contexts = {
         p.name: {
             "pane": p.name,
             "workspace": p.workspace,
-            "program_sha": p.program_sha,
             "metric_name": p.metric,
             "goal": p.goal,
             "agent": p.agent,
             "model": p.model,
         }
-        for p in ledger.panes()
+        for p in panes
     }
 
-    def pane_context(name: str) -> dict:
-        return context.get(name, {"pane": name})
+    def context(name: str) -> dict:
+        return contexts.get(name, {"pane": name})
 
     records = []
-    for name in context:
-        for e in ledger.experiments(name):
+    spent_on: dict[UsageRow, str] = {}
+    for p in panes:
+        rows = ledger.experiments(p.name)
+        standings = pane_standings(p, rows, usage.get(p.name, []))
+        for e, gain in zip(rows, standings.gains, strict=True):
             records.append(
                 {
                     "record": "experiment",
-                    **pane_context(name),
+                    **context(p.name),
+                    "program_sha": version_of(p, e),
                     "seq": e.seq,
                     "commit": e.commit,
                     "parent": e.parent,
                     "status": e.status,
                     "metric": e.metric if e.status in ("keep", "discard") else None,
                     "is_baseline": e.is_baseline,
+                    "gain": gain,
                     "description": e.description,
                     "reason": e.reason,
                     "started_at": e.started_at,
@@ -96,12 +112,17 @@ def export_records(ledger: Ledger) -> list[dict]:
                     "summary": e.summary,
                 }
             )
-    usage = ledger.execute(
-        "SELECT pane, ts, model, request_id, input, output, cache_write_5m, cache_write_1h, cache_read, usd, source"
-        " FROM usage ORDER BY ts, id"
-    )
-    for pane, *values in usage:
-        records.append({"record": "usage", **pane_context(pane), **dict(zip(USAGE_COLUMNS, values, strict=True))})
+        spent = usage.get(p.name, [])
+        spent_on.update(zip(spent, usage_versions(p, rows, spent), strict=True))
+    for u in all_usage:
+        records.append(
+            {
+                "record": "usage",
+                **context(u.pane),
+                "program_sha": spent_on.get(u, ""),
+                **{c: getattr(u, "model" if c == "usage_model" else c) for c in USAGE_COLUMNS},
+            }
+        )
     return records
 
 
@@ -132,12 +153,10 @@ def write_export(records: list[dict], path: Path) -> None:
 
 
 def cmd_export(run_dir: Path, output: str) -> int:
-    from conductor.status import open_ledger
-
     path = Path(output)
     if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
         raise ConductorError(f"cannot tell the format of {path}: name it .csv, .jsonl or .ndjson")
-    ledger = open_ledger(run_dir)
+    ledger = Ledger.reader(run_dir)
     try:
         records = export_records(ledger)
     finally:

@@ -2,44 +2,44 @@
 
 The second-order question of autoresearch: several panes run the same workspace on the same
 hardware with different `program.md` files; this module scores each pane and each program
-variant (panes grouped by workspace and program.md content hash) from ledger rows alone.
-Pure data: `conductor status`, `conductor report` and the TUI's leaderboard screen all call
-`leaderboard_from_ledger` (or `build_leaderboard` on rows they already hold) and render it.
+version (grouped by workspace and program.md content hash) from the standings
+(core/standings.py, which defines experiments, tried, keeps, improvement and how a pane
+whose program was edited mid-run shares its experiments between versions). Pure data:
+`conductor status`, `conductor report` and the TUI's leaderboard screen all call
+`leaderboard_from_ledger` (or `build_leaderboard` on standings they already hold).
 
-Definitions (every ratio is None when its denominator is zero or unknown):
-- experiments: every recorded row, the baseline included (as in `conductor status`);
-  tried: the rows after the baseline; keeps: kept improvements, the baseline not counted;
-  keep rate = keeps / tried.
-- improvement: how much better the best is than the baseline, positive = better whatever
-  the goal, in the metric's units; improvement_pct relative to |baseline|.
-- slot-hours: summed durations of the experiments that ran on a slot (a GPU for GPU slots;
-  on CPU slots they are CPU-slot-hours, and `slot_kind` says so). Improvement per
-  slot-hour is the "per GPU-hour" figure on GPU slots.
-- experiments per hour: experiments over the pane's wall span (first start to last finish).
-- usd: the token cost the ledger recorded; improvement per dollar is None without cost.
+Ratios (every one is None when its denominator is zero or unknown):
+- improvement_pct: improvement relative to |the pane's baseline|.
+- slot-hours: on GPU slots they are GPU-hours; on CPU slots CPU-slot-hours (`slot_kind`
+  says which). Improvement per slot-hour is the "per GPU-hour" figure on GPU slots.
+- experiments per hour: experiments over the wall span (first start to last finish).
+- improvement per dollar: None without recorded cost.
 - tokens: input + output + cache writes + cache reads; tokens per experiment is per tried,
   None when no tokens were recorded at all (an agent without a token stream).
-A program group's improvement is the mean over its panes (each pane is an independent
-attempt); its per-hour and per-dollar figures are summed improvement over summed cost.
+A program's improvement is the mean over the panes that ran it of each pane's share (each
+pane is an independent attempt); its per-hour and per-dollar figures are summed share over
+summed cost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
-from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
-from conductor.core.record import ExperimentRecord
-from conductor.core.record import improvement as improvement_of
+from conductor.core.ledger import Ledger, PaneRecord, ProgramVersion
+from conductor.core.ledger_schema import program_sha
+from conductor.core.standings import PaneStandings, Tally, standings_from_ledger
+
+UNKNOWN_TEXT = "(program text not recorded)"
 
 
 @dataclass(frozen=True)
 class PaneScore:
     pane: str
     workspace: str
-    program_sha: str
+    program_sha: str  # the pane's current program
     program_title: str
+    programs: tuple[str, ...]  # every version the pane ran, in the order first run
     agent: str
     metric: str
     goal: str
@@ -67,7 +67,7 @@ class PaneScore:
 
 @dataclass(frozen=True)
 class ProgramScore:
-    """One program.md variant on one workspace: the panes that ran it, pooled."""
+    """One program.md version on one workspace: the panes' experiments under it, pooled."""
 
     rank: int  # 1 = most mean improvement within its workspace
     workspace: str
@@ -81,7 +81,7 @@ class ProgramScore:
     keeps: int
     crashes: int
     keep_rate: float | None
-    improvement: float | None  # mean over panes with a baseline and a best
+    improvement: float | None  # mean over panes with a share that has a baseline
     best_improvement: float | None
     improvement_pct: float | None
     slot_hours: float
@@ -102,10 +102,11 @@ class Leaderboard:
     def as_dict(self) -> dict:
         return {
             "programs": [{**asdict(p), "panes": list(p.panes)} for p in self.programs],
-            "panes": [asdict(p) for p in self.panes],
+            "panes": [{**asdict(p), "programs": list(p.programs)} for p in self.panes],
             "notes": {
                 "slot_hours": "GPU-hours on GPU slots; on CPU slots they are CPU-slot-hours (see slot_kind)",
-                "improvement": "best minus baseline, positive = better, in the metric's units",
+                "improvement": "best minus baseline, positive = better, in the metric's units; a program's"
+                " share of a pane is the sum of its keeps' gains over the best before each",
             },
         }
 
@@ -125,108 +126,91 @@ def program_title(text: str) -> str:
     return "(empty program)"
 
 
-def _slot_kind(rows: Iterable[ExperimentRecord]) -> str:
-    kinds = {"gpu" if r.slot.startswith("gpu") else "cpu" for r in rows if r.slot}
-    return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
+def _pct(gain: float | None, baseline: float | None) -> float | None:
+    return _ratio(None if gain is None else gain * 100, abs(baseline) if baseline else None)
 
 
-def _tokens(usage: UsageTotals) -> int:
-    return usage.input + usage.output + usage.cache_write + usage.cache_read
-
-
-def score_pane(pane: PaneRecord, rows: list[ExperimentRecord], usage: UsageTotals, title: str = "") -> PaneScore:
-    baseline = next((r.metric for r in rows if r.is_baseline and r.metric is not None), None)
-    kept = [r for r in rows if r.status == "keep"]
-    best = kept[-1].metric if kept else None
-    gain = improvement_of(pane.goal, baseline, best) if baseline is not None and best is not None else None
-    tried = sum(1 for r in rows if not r.is_baseline)
-    keeps = sum(1 for r in kept if not r.is_baseline)
-    on_slot = [r for r in rows if r.slot]
-    slot_hours = sum(r.duration_s for r in on_slot) / 3600
-    wall_hours = (max(r.finished_at for r in rows) - min(r.started_at for r in rows)) / 3600 if rows else 0.0
-    tokens = _tokens(usage)
+def score_pane(s: PaneStandings, title: str = "") -> PaneScore:
+    t, pane = s.total, s.pane
     return PaneScore(
         pane=pane.name,
         workspace=pane.workspace,
         program_sha=pane.program_sha,
         program_title=title,
+        programs=tuple(sha for sha, share in s.versions.items() if share.experiments),
         agent=pane.agent,
         metric=pane.metric,
         goal=pane.goal,
-        experiments=len(rows),
-        tried=tried,
-        keeps=keeps,
-        discards=sum(1 for r in rows if r.status == "discard"),
-        crashes=sum(1 for r in rows if r.status == "crash"),
-        rejected=sum(1 for r in rows if r.status == "rejected"),
-        baseline=baseline,
-        best=best,
-        improvement=gain,
-        improvement_pct=_ratio(None if gain is None else gain * 100, abs(baseline) if baseline else None),
-        keep_rate=_ratio(keeps, tried),
-        wall_hours=wall_hours,
-        slot_hours=slot_hours,
-        slot_kind=_slot_kind(on_slot),
-        experiments_per_hour=_ratio(len(rows), wall_hours),
-        improvement_per_slot_hour=_ratio(gain, slot_hours),
-        usd=usage.usd,
-        improvement_per_usd=_ratio(gain, usage.usd),
-        tokens=tokens,
-        tokens_per_experiment=_ratio(tokens or None, tried),  # no token stream: not measured
+        experiments=t.experiments,
+        tried=t.tried,
+        keeps=t.keeps,
+        discards=t.discards,
+        crashes=t.crashes,
+        rejected=t.rejected,
+        baseline=t.baseline,
+        best=t.best,
+        improvement=t.improvement,
+        improvement_pct=_pct(t.improvement, t.baseline),
+        keep_rate=t.keep_rate,
+        wall_hours=t.wall_hours,
+        slot_hours=t.slot_hours,
+        slot_kind=t.slot_kind,
+        experiments_per_hour=_ratio(t.experiments, t.wall_hours),
+        improvement_per_slot_hour=_ratio(t.improvement, t.slot_hours),
+        usd=t.usage.usd,
+        improvement_per_usd=_ratio(t.improvement, t.usage.usd),
+        tokens=t.tokens,
+        tokens_per_experiment=_ratio(t.tokens or None, t.tried),  # no token stream: not measured
     )
 
 
-def _pool(workspace: str, sha: str, members: list[PaneScore]) -> ProgramScore:
-    gains = [m.improvement for m in members if m.improvement is not None]
-    pcts = [m.improvement_pct for m in members if m.improvement_pct is not None]
-    scored = [m for m in members if m.improvement is not None]
-    tried = sum(m.tried for m in members)
-    kinds = {m.slot_kind for m in members if m.slot_kind}
-    wall = sum(m.wall_hours for m in members)
-    first = members[0]
+def _pool(workspace: str, sha: str, title: str, members: list[tuple[PaneStandings, Tally]]) -> ProgramScore:
+    scored = [(s, share) for s, share in members if share.improvement is not None]
+    gains = [share.improvement for _, share in scored]
+    pcts = [p for p in (_pct(share.improvement, s.total.baseline) for s, share in scored) if p is not None]
+    shares = [share for _, share in members]
+    tried = sum(m.tried for m in shares)
+    kinds = {m.slot_kind for m in shares if m.slot_kind}
+    tokens = sum(m.tokens for m in shares)
+    first = members[0][0].pane
     return ProgramScore(
         rank=0,
         workspace=workspace,
         program_sha=sha,
-        program_title=first.program_title,
+        program_title=title,
         metric=first.metric,
         goal=first.goal,
-        panes=tuple(m.pane for m in members),
-        experiments=sum(m.experiments for m in members),
+        panes=tuple(s.name for s, _ in members),
+        experiments=sum(m.experiments for m in shares),
         tried=tried,
-        keeps=sum(m.keeps for m in members),
-        crashes=sum(m.crashes for m in members),
-        keep_rate=_ratio(sum(m.keeps for m in members), tried),
+        keeps=sum(m.keeps for m in shares),
+        crashes=sum(m.crashes for m in shares),
+        keep_rate=_ratio(sum(m.keeps for m in shares), tried),
         improvement=sum(gains) / len(gains) if gains else None,
         best_improvement=max(gains) if gains else None,
         improvement_pct=sum(pcts) / len(pcts) if pcts else None,
-        slot_hours=sum(m.slot_hours for m in members),
+        slot_hours=sum(m.slot_hours for m in shares),
         slot_kind=kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else ""),
-        experiments_per_hour=_ratio(sum(m.experiments for m in members), wall),
-        improvement_per_slot_hour=_ratio(sum(gains) if gains else None, sum(m.slot_hours for m in scored)),
-        usd=sum(m.usd for m in members),
-        improvement_per_usd=_ratio(sum(gains) if gains else None, sum(m.usd for m in scored)),
-        tokens=sum(m.tokens for m in members),
-        tokens_per_experiment=_ratio(sum(m.tokens for m in members) or None, tried),
+        experiments_per_hour=_ratio(sum(m.experiments for m in shares), sum(m.wall_hours for m in shares)),
+        improvement_per_slot_hour=_ratio(sum(gains) if gains else None, sum(m.slot_hours for _, m in scored)),
+        usd=sum(m.usage.usd for m in shares),
+        improvement_per_usd=_ratio(sum(gains) if gains else None, sum(m.usage.usd for _, m in scored)),
+        tokens=tokens,
+        tokens_per_experiment=_ratio(tokens or None, tried),
     )
 
 
-def build_leaderboard(
-    panes: list[PaneRecord],
-    rows_by_pane: Mapping[str, list[ExperimentRecord]],
-    usage_by_pane: Mapping[str, UsageTotals],
-    titles: Mapping[str, str] | None = None,
-) -> Leaderboard:
+def build_leaderboard(standings: list[PaneStandings], titles: Mapping[str, str] | None = None) -> Leaderboard:
+    """`titles`: program sha -> title; a version without one shows its sha alone."""
     titles = titles or {}
-    scores = [
-        score_pane(p, rows_by_pane.get(p.name, []), usage_by_pane.get(p.name, UsageTotals()), titles.get(p.name, ""))
-        for p in panes
-    ]
-    groups: dict[tuple[str, str], list[PaneScore]] = {}
-    for s in scores:
-        groups.setdefault((s.workspace, s.program_sha), []).append(s)
-    pooled = [_pool(ws, sha, members) for (ws, sha), members in groups.items()]
-    workspace_order = list(dict.fromkeys(s.workspace for s in scores))
+    scores = [score_pane(s, titles.get(s.pane.program_sha, "")) for s in standings]
+    groups: dict[tuple[str, str], list[tuple[PaneStandings, Tally]]] = {}
+    for s in standings:
+        for sha, share in s.versions.items():
+            if share.experiments or sha == s.pane.program_sha:
+                groups.setdefault((s.pane.workspace, sha), []).append((s, share))
+    pooled = [_pool(ws, sha, titles.get(sha, ""), members) for (ws, sha), members in groups.items()]
+    workspace_order = list(dict.fromkeys(s.pane.workspace for s in standings))
     ranked: list[ProgramScore] = []
     for ws in workspace_order:
         mine = [p for p in pooled if p.workspace == ws]
@@ -235,28 +219,30 @@ def build_leaderboard(
     return Leaderboard(programs=tuple(ranked), panes=tuple(scores))
 
 
-def program_titles(run_dir: Path, panes: Iterable[PaneRecord]) -> dict[str, str]:
-    """Each pane's program title, from its copy of program.md in the run dir."""
-    titles = {}
+def program_titles(ledger: Ledger, panes: Iterable[PaneRecord]) -> dict[str, str]:
+    """Each program version's title, from the text the ledger stored; a pane's current program
+    not stored (yet) is read from the pane's program file when that still hashes to it."""
+    titles = {v.sha: _title(v) for v in ledger.programs()}
     for p in panes:
-        path = run_dir / "programs" / f"{p.name}.md"
-        try:
-            titles[p.name] = program_title(path.read_text(encoding="utf-8"))
-        except OSError:
-            titles[p.name] = "(program file missing)"
+        if p.program_sha and p.program_sha not in titles:
+            try:
+                text = ledger.run_dir.program(p.name).read_text(encoding="utf-8")
+            except OSError:
+                text = None
+            titles[p.program_sha] = (
+                program_title(text) if text is not None and program_sha(text) == p.program_sha else UNKNOWN_TEXT
+            )
     return titles
 
 
-def leaderboard_from_ledger(ledger: Ledger, run_dir: Path | None = None) -> Leaderboard:
+def _title(v: ProgramVersion) -> str:
+    return program_title(v.text) if v.text_known else UNKNOWN_TEXT
+
+
+def leaderboard_from_ledger(ledger: Ledger, standings: list[PaneStandings] | None = None) -> Leaderboard:
     """The leaderboard of a run; the TUI's leaderboard screen calls this (cheap: a few queries)."""
-    run_dir = run_dir or ledger.path.parent
-    panes = ledger.panes()
-    return build_leaderboard(
-        panes,
-        {p.name: ledger.experiments(p.name) for p in panes},
-        {p.name: ledger.usage_totals(p.name) for p in panes},
-        program_titles(run_dir, panes),
-    )
+    standings = standings_from_ledger(ledger) if standings is None else standings
+    return build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]))
 
 
 # ---------------------------------------------------------------- text

@@ -1,7 +1,9 @@
 """Standings of a run, from its ledger alone: what `conductor status` prints, live or after.
 
-The JSON shape is a contract (DESIGN.md): panes with their counts, baseline, best, tokens
-and cost, and totals over all panes. Token totals are sums of what the agents reported.
+The JSON shape is a contract: panes with their counts, baseline, best, tokens and cost, and
+totals over all panes. The counts are the standings' (core/standings.py): `experiments`
+counts every row, the baseline included; `keep`, `discard`, `crash` and `rejected` count the
+rows after it, so the baseline is no keep. Token totals are sums of what the agents reported.
 """
 
 from __future__ import annotations
@@ -10,69 +12,48 @@ import time
 from pathlib import Path
 
 from conductor.core.ledger import Ledger
-from conductor.core.record import improvement
-from conductor.errors import ConductorError
+from conductor.core.record import Status
+from conductor.core.standings import PaneStandings, standings_from_ledger
 from conductor.leaderboard import leaderboard_from_ledger, leaderboard_lines
 
-STATUSES = ("keep", "discard", "crash", "rejected")
+STATUSES = tuple(str(s) for s in Status)
 
 
-def open_ledger(run_dir: Path) -> Ledger:
-    path = run_dir / "ledger.db"
-    if not path.is_file():
-        raise ConductorError(
-            f"no run found in {run_dir} (no ledger.db); start one with `conductor run` or `conductor demo`"
-        )
-    return Ledger(path)
+def pane_entry(s: PaneStandings) -> dict:
+    p, t = s.pane, s.total
+    return {
+        "name": p.name,
+        "workspace": p.workspace,
+        "agent": p.agent,
+        "model": p.model,
+        "branch": p.branch,
+        "worktree": p.worktree,
+        "metric": p.metric,
+        "goal": p.goal,
+        "baseline": t.baseline,
+        "best": t.best,
+        "best_commit": t.best_commit,
+        "improvement": t.improvement,
+        "experiments": t.experiments,
+        **{str(k): v for k, v in t.counts.items()},
+        "last_keep_at": t.last_keep_at,
+        "tokens": t.usage.as_dict(),
+        "usd": round(t.usage.usd, 6),
+    }
 
 
 def pane_status(ledger: Ledger) -> dict:
-    panes = []
-    totals = {s: 0 for s in STATUSES}
-    totals.update(
-        {"experiments": 0, "usd": 0.0, "tokens": {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0}}
-    )
-    for p in ledger.panes():
-        rows = ledger.experiments(p.name)
-        counts = {s: sum(1 for r in rows if r.status == s) for s in STATUSES}
-        baseline = next((r.metric for r in rows if r.is_baseline and r.metric is not None), None)
-        kept = [r for r in rows if r.status == "keep"]
-        best = kept[-1].metric if kept else None
-        usage = ledger.usage_totals(p.name)
-        last_keep = kept[-1].finished_at if kept else None
-        entry = {
-            "name": p.name,
-            "workspace": p.workspace,
-            "agent": p.agent,
-            "model": p.model,
-            "branch": p.branch,
-            "worktree": p.worktree,
-            "metric": p.metric,
-            "goal": p.goal,
-            "baseline": baseline,
-            "best": best,
-            "best_commit": kept[-1].commit if kept else None,
-            "improvement": improvement(p.goal, baseline, best) if baseline is not None and best is not None else None,
-            "experiments": len(rows),
-            **counts,
-            "last_keep_at": last_keep,
-            "tokens": usage.as_dict(),
-            "usd": round(usage.usd, 6),
-        }
-        panes.append(entry)
-        totals["experiments"] += len(rows)
-        for s in STATUSES:
-            totals[s] += counts[s]
-        for k in totals["tokens"]:
-            totals["tokens"][k] += entry["tokens"][k]
-        totals["usd"] += usage.usd
-    totals["usd"] = round(totals["usd"], 6)
-    board = leaderboard_from_ledger(ledger).as_dict()
+    standings = standings_from_ledger(ledger)
+    panes = [pane_entry(s) for s in standings]
+    totals: dict = {s: sum(p[s] for p in panes) for s in STATUSES}
+    totals["experiments"] = sum(p["experiments"] for p in panes)
+    totals["usd"] = round(sum(s.total.usage.usd for s in standings), 6)
+    totals["tokens"] = {k: sum(p["tokens"][k] for p in panes) for k in ("input", "output", "cache_write", "cache_read")}
     return {
         "run": ledger.get_meta("run"),
         "panes": panes,
         "totals": totals,
-        "leaderboard": board,
+        "leaderboard": leaderboard_from_ledger(ledger, standings).as_dict(),
         "slots": slot_status(ledger),
     }
 
@@ -82,28 +63,26 @@ def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
     the last hour, from experiment spans; plus the last telemetry sample written."""
     now = now or time.time()
     created = float(ledger.get_meta("created_at") or now)
-    rows = ledger.execute("SELECT slot, started_at, finished_at FROM experiments WHERE slot != '' ORDER BY started_at")
+    spans = sorted((r.started_at, r.finished_at, r.slot) for r in ledger.experiments() if r.slot)
     out: dict[str, dict] = {}
-    for slot, start, finish in rows:
+    for start, finish, slot in spans:
         entry = out.setdefault(slot, {"slot": slot, "experiments": 0, "busy_s": 0.0, "busy_last_hour_s": 0.0})
         entry["experiments"] += 1
         entry["busy_s"] += max(0.0, finish - start)
         entry["busy_last_hour_s"] += max(0.0, finish - max(start, now - 3600))
+    samples = ledger.latest_samples()
     # the run's active span: to its last recorded activity, not to whenever status is asked
-    last_ts = ledger.execute("SELECT MAX(ts) FROM samples")[0][0] or 0.0
-    end = min(now, max([last_ts] + [r[2] for r in rows])) if rows else now
+    last_ts = max((s.ts for s in samples.values()), default=0.0)
+    end = min(now, max([last_ts] + [finish for _, finish, _ in spans])) if spans else now
     span = max(1e-9, end - created)
     for entry in out.values():
         entry["duty"] = round(min(1.0, entry["busy_s"] / span), 4)
         entry["duty_last_hour"] = round(min(1.0, entry["busy_last_hour_s"] / min(3600.0, span)), 4)
         entry["busy_s"] = round(entry["busy_s"], 1)
         entry["busy_last_hour_s"] = round(entry["busy_last_hour_s"], 1)
-        last = ledger.execute(
-            "SELECT ts, util, mem_used_mb, temp_c FROM samples WHERE slot = ? ORDER BY ts DESC LIMIT 1",
-            (entry["slot"],),
-        )
+        last = samples.get(entry["slot"])
         entry["last_sample"] = (
-            {"ts": last[0][0], "util": last[0][1], "mem_used_mb": last[0][2], "temp_c": last[0][3]} if last else None
+            {"ts": last.ts, "util": last.util, "mem_used_mb": last.mem_used_mb, "temp_c": last.temp_c} if last else None
         )
     return sorted(out.values(), key=lambda e: e["slot"])
 

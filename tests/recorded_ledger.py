@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from conductor.core.ledger import Ledger, PaneRecord
+from conductor.core.ledger import Ledger, PaneRecord, UsageRow
 from conductor.core.record import ExperimentRecord
 
 T0 = 1_700_000_000.0
@@ -140,9 +140,19 @@ def experiment_rows(pane: Pane) -> list[ExperimentRecord]:
                 slot=pane.slot if ran else "",
                 exit_code=(1 if status == "crash" else 0) if ran else None,
                 is_baseline=seq == 1,
+                program_sha=sha(PROGRAMS[pane.program]),
             )
         )
     return out
+
+
+def usage_rows(pane: Pane) -> list[UsageRow]:
+    return [
+        UsageRow(
+            pane.name, T0 + offset, "claude-sonnet-4-5", f"req_{pane.name}_{offset:g}", inp, out, cw, 0, cr, usd, "api"
+        )
+        for offset, inp, out, cw, cr, usd in pane.usage
+    ]
 
 
 def pane_record(pane: Pane, position: int) -> PaneRecord:
@@ -172,6 +182,7 @@ def write_recorded_run(run_dir: Path) -> Path:
         for position, pane in enumerate(PANES):
             (run_dir / "programs" / f"{pane.name}.md").write_text(PROGRAMS[pane.program], encoding="utf-8")
             ledger.upsert_pane(pane_record(pane, position))
+            ledger.record_program(PROGRAMS[pane.program])
             for row in experiment_rows(pane):
                 ledger.record_experiment(row)
             for offset, inp, out, cw, cr, usd in pane.usage:

@@ -1,9 +1,12 @@
 """The durable record of a run: SQLite in WAL mode, one file in the run dir.
 
 Everything shown anywhere is written here first, so a stop at any instant loses nothing
-that was shown. Panes, experiments, token usage and agent messages live here; `conductor
-status`, reports and resume read it back. One connection per Ledger, guarded by a lock so
-the asyncio thread and worker threads can share it.
+that was shown. Panes, experiments, program versions, token usage and agent messages live
+here; `conductor status`, reports and resume read it back through the query methods below
+(no reader writes SQL). One connection per Ledger, guarded by a lock so the asyncio thread
+and worker threads can share it. Readers open it read-only (`Ledger.reader`); only a
+writable Ledger migrates an older file (core/ledger_schema.py), and a read-only one reads a
+version-1 file as it is: each experiment then ran under its pane's program.
 """
 
 from __future__ import annotations
@@ -14,100 +17,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from conductor.core.ledger_schema import open_schema, pane_programs, program_sha, schema_version
 from conductor.core.record import ExperimentRecord
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS panes (
-    name TEXT PRIMARY KEY,
-    workspace TEXT NOT NULL,
-    agent TEXT NOT NULL,
-    model TEXT NOT NULL DEFAULT '',
-    branch TEXT NOT NULL,
-    worktree TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    goal TEXT NOT NULL,
-    base_commit TEXT NOT NULL,
-    program_sha TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    position INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS experiments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pane TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    commit_sha TEXT NOT NULL,
-    parent_sha TEXT NOT NULL DEFAULT '',
-    description TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    metric REAL,
-    memory_gb REAL NOT NULL DEFAULT 0,
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
-    slot TEXT NOT NULL DEFAULT '',
-    log_path TEXT NOT NULL DEFAULT '',
-    exit_code INTEGER,
-    summary TEXT NOT NULL DEFAULT '{}',
-    is_baseline INTEGER NOT NULL DEFAULT 0,
-    agent_ref TEXT NOT NULL DEFAULT '',
-    seed INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (pane, seq)
-);
-CREATE INDEX IF NOT EXISTS experiments_pane ON experiments (pane, seq);
-CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pane TEXT NOT NULL,
-    ts REAL NOT NULL,
-    model TEXT NOT NULL,
-    request_id TEXT NOT NULL DEFAULT '',
-    input INTEGER NOT NULL DEFAULT 0,
-    output INTEGER NOT NULL DEFAULT 0,
-    cache_write_5m INTEGER NOT NULL DEFAULT 0,
-    cache_write_1h INTEGER NOT NULL DEFAULT 0,
-    cache_read INTEGER NOT NULL DEFAULT 0,
-    usd REAL NOT NULL DEFAULT 0,
-    source TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS usage_pane ON usage (pane);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pane TEXT NOT NULL,
-    ts REAL NOT NULL,
-    role TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS activity (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pane TEXT NOT NULL,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS activity_pane ON activity (pane, id);
-CREATE TABLE IF NOT EXISTS reruns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pane TEXT NOT NULL,
-    commit_sha TEXT NOT NULL,
-    ts REAL NOT NULL,
-    seed INTEGER NOT NULL,
-    metric REAL,
-    log_path TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS samples (
-    ts REAL NOT NULL,
-    slot TEXT NOT NULL,
-    pane TEXT,
-    busy REAL NOT NULL,
-    util REAL,
-    mem_used_mb REAL,
-    temp_c REAL
-);
-"""
+from conductor.core.rundir import RunDir
+from conductor.errors import ConductorError
 
 
 @dataclass(frozen=True)
@@ -143,9 +57,65 @@ class UsageTotals:
         }
 
 
+@dataclass(frozen=True)
+class ProgramVersion:
+    """One program.md version. `text_known` is False for a version a version-1 ledger named but
+    whose text was lost (the file was edited before the migration): readers show the sha alone.
+    `parent` and `generation` are lineage, for programs that evolve from one another."""
+
+    sha: str
+    text: str
+    text_known: bool = True
+    created_at: float = 0.0
+    parent: str = ""
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    pane: str
+    ts: float
+    model: str
+    request_id: str
+    input: int
+    output: int
+    cache_write_5m: int
+    cache_write_1h: int
+    cache_read: int
+    usd: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One downsampled telemetry row: a minute of a slot."""
+
+    ts: float
+    slot: str
+    pane: str | None
+    busy: float
+    util: float | None
+    mem_used_mb: float | None
+    temp_c: float | None
+
+
+@dataclass(frozen=True)
+class Rerun:
+    pane: str
+    commit: str
+    ts: float
+    seed: int
+    metric: float | None
+    log_path: str
+
+
 _EXP_COLS = (
     "pane, seq, commit_sha, status, metric, description, reason, parent_sha, memory_gb, "
-    "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed"
+    "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed, program_sha"
+)
+# a version-1 file has no experiments.program_sha: every row ran under its pane's program
+_EXP_COLS_V1 = _EXP_COLS.replace(
+    "program_sha", "COALESCE((SELECT program_sha FROM panes WHERE panes.name = experiments.pane), '')"
 )
 
 
@@ -169,12 +139,14 @@ def _row_to_experiment(r: tuple) -> ExperimentRecord:
         is_baseline=bool(r[15]),
         agent_ref=r[16],
         seed=r[17],
+        program_sha=r[18],
     )
 
 
 class Ledger:
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
+        self.run_dir = RunDir(self.path.parent)
         self._lock = threading.Lock()
         if readonly:
             uri = f"file:{self.path}?mode=ro"
@@ -183,10 +155,23 @@ class Ledger:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            open_schema(self._db, self.run_dir)
+        self.schema_version = schema_version(self._db)
+
+    @classmethod
+    def reader(cls, run_dir: Path) -> Ledger:
+        """A run's ledger opened read-only, for everything that only reads it (status, report,
+        export, an attached TUI); a one-line error when there is no run there."""
+        path = RunDir(run_dir).ledger
+        if not path.is_file():
+            raise ConductorError(
+                f"no run found in {run_dir} (no ledger.db); start one with `conductor run` or `conductor demo`"
             )
+        ledger = cls(path, readonly=True)
+        if ledger.schema_version == 0:
+            ledger.close()
+            raise ConductorError(f"no run recorded in {run_dir} yet (ledger.db is empty)")
+        return ledger
 
     def close(self) -> None:
         with self._lock:
@@ -244,7 +229,7 @@ class Ledger:
     def record_experiment(self, e: ExperimentRecord) -> None:
         with self._lock:
             self._db.execute(
-                f"INSERT INTO experiments ({_EXP_COLS}) VALUES ({','.join('?' * 18)})",
+                f"INSERT INTO experiments ({_EXP_COLS}) VALUES ({','.join('?' * 19)})",
                 (
                     e.pane,
                     e.seq,
@@ -264,11 +249,12 @@ class Ledger:
                     int(e.is_baseline),
                     e.agent_ref,
                     e.seed,
+                    e.program_sha,
                 ),
             )
 
     def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
-        sql = f"SELECT {_EXP_COLS} FROM experiments"
+        sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
         args: tuple = ()
         if pane is not None:
             sql += " WHERE pane = ?"
@@ -288,6 +274,33 @@ class Ledger:
                 "SELECT 1 FROM experiments WHERE pane = ? AND commit_sha = ? LIMIT 1", (pane, commit)
             ).fetchone()
         return row is not None
+
+    # ------------------------------------------------------------ program versions
+
+    def record_program(self, text: str, parent: str = "", generation: int = 0) -> str:
+        """Store a program.md version (once per content) and return its sha; a version whose text
+        a migration could not recover gets it here."""
+        sha = program_sha(text)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO programs (sha, text, text_known, created_at, parent, generation) VALUES (?,?,1,?,?,?)"
+                " ON CONFLICT(sha) DO UPDATE SET text = excluded.text, text_known = 1 WHERE programs.text_known = 0",
+                (sha, text, time.time(), parent, generation),
+            )
+        return sha
+
+    def programs(self) -> list[ProgramVersion]:
+        """Every program version recorded, oldest first."""
+        with self._lock:
+            if self.schema_version < 2:
+                return [ProgramVersion(sha, text, known) for sha, text, known in pane_programs(self._db, self.run_dir)]
+            rows = self._db.execute(
+                "SELECT sha, text, text_known, created_at, parent, generation FROM programs ORDER BY created_at, rowid"
+            ).fetchall()
+        return [ProgramVersion(r[0], r[1], bool(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def program(self, sha: str) -> ProgramVersion | None:
+        return next((p for p in self.programs() if p.sha == sha), None)
 
     # ------------------------------------------------------------ tokens and messages
 
@@ -337,6 +350,20 @@ class Ledger:
         with self._lock:
             r = self._db.execute(sql, args).fetchone()
         return UsageTotals(int(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4]))
+
+    def usage_rows(self, pane: str | None = None) -> list[UsageRow]:
+        """Every usage row (of one pane, or all), in the order they were spent."""
+        sql = (
+            "SELECT pane, ts, model, request_id, input, output, cache_write_5m, cache_write_1h, cache_read, usd,"
+            " source FROM usage"
+        )
+        args: tuple = ()
+        if pane is not None:
+            sql += " WHERE pane = ?"
+            args = (pane,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY ts, id", args).fetchall()
+        return [UsageRow(*r) for r in rows]
 
     def add_message(self, pane: str, role: str, text: str) -> None:
         with self._lock:
@@ -407,6 +434,21 @@ class Ledger:
                 (pane, commit, time.time(), seed, metric, log_path),
             )
 
-    def execute(self, sql: str, args: tuple = ()) -> list[Any]:
+    def reruns(self, pane: str | None = None) -> list[Rerun]:
+        sql = "SELECT pane, commit_sha, ts, seed, metric, log_path FROM reruns"
+        args: tuple = ()
+        if pane is not None:
+            sql += " WHERE pane = ?"
+            args = (pane,)
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [Rerun(*r) for r in rows]
+
+    def latest_samples(self) -> dict[str, Sample]:
+        """Each slot's last telemetry row."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.ts, s.slot, s.pane, s.busy, s.util, s.mem_used_mb, s.temp_c FROM samples s"
+                " JOIN (SELECT slot, MAX(ts) AS ts FROM samples GROUP BY slot) m ON s.slot = m.slot AND s.ts = m.ts"
+            ).fetchall()
+        return {r[1]: Sample(*r) for r in rows}

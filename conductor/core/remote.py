@@ -40,7 +40,7 @@ class RemoteOrchestra:
         """Check that an orchestra answers (blocking); open the ledger for reading."""
         self.info = request(self.run_dir, {"type": "hello"}, timeout=10)
         self.run_name = self.info.get("run", "")
-        self.ledger = Ledger(self.run_dir / "ledger.db")
+        self.ledger = Ledger.reader(self.run_dir)
 
     def close(self) -> None:
         if self.ledger is not None:

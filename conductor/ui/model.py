@@ -26,13 +26,15 @@ from conductor.core.events import (
     TokenRates,
     TokenUsage,
 )
+from conductor.core.record import ExperimentRecord
+from conductor.core.standings import Tally
+from conductor.ui.rates import RollingRate
 
 PANE_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
 FINISHED_STATES = frozenset({"done", "error", "stopped"})
 ACTIVITY_HISTORY = 2000
 RECENT_EXPERIMENTS = 12
 BEST_SERIES = 240
-RATE_WINDOW_S = 60.0
 DEFAULT_STUCK_AFTER = 10
 ALERT_SHOW_S = 600.0
 
@@ -43,32 +45,6 @@ class ActivityLine:
     ts: float
     kind: str
     text: str
-
-
-class RollingRate:
-    """Sums over a sliding window: tokens per second and dollars per hour from usage events."""
-
-    def __init__(self, window_s: float = RATE_WINDOW_S):
-        self.window_s = window_s
-        self._items: deque[tuple[float, float, float, float]] = deque()
-        self.first_ts: float | None = None
-
-    def add(self, ts: float, tokens_in: float, tokens_out: float, usd: float) -> None:
-        if self.first_ts is None:
-            self.first_ts = ts
-        self._items.append((ts, tokens_in, tokens_out, usd))
-
-    def rates(self, now: float) -> tuple[float, float, float] | None:
-        """(in/s, out/s, usd/h), or None when nothing was ever counted."""
-        if self.first_ts is None:
-            return None
-        while self._items and self._items[0][0] < now - self.window_s:
-            self._items.popleft()
-        span = max(1.0, min(self.window_s, now - self.first_ts))
-        tin = sum(i[1] for i in self._items)
-        tout = sum(i[2] for i in self._items)
-        cost = sum(i[3] for i in self._items)
-        return tin / span, tout / span, cost / span * 3600
 
 
 @dataclass
@@ -92,10 +68,7 @@ class PaneModel:
     deadline: float | None = None
     best: float | None = None
     baseline: float | None = None
-    counts: dict[str, int] = field(default_factory=lambda: {"keep": 0, "discard": 0, "crash": 0, "rejected": 0})
-    experiments: int = 0
-    last_keep_ts: float | None = None
-    since_keep: int = 0
+    tally: Tally = field(default_factory=Tally)  # counts as everywhere else (core/standings.py)
     best_series: list[float] = field(default_factory=list)
     recent: deque[ExperimentFinished] = field(default_factory=lambda: deque(maxlen=RECENT_EXPERIMENTS))
     running: ExperimentStarted | None = None
@@ -130,12 +103,30 @@ class PaneModel:
         return self.pause_requested or self.state == "paused"
 
     @property
+    def counts(self) -> dict[str, int]:
+        """Tries by status; the baseline is none of them."""
+        return {str(k): v for k, v in self.tally.counts.items()}
+
+    @property
+    def experiments(self) -> int:
+        return self.tally.experiments
+
+    @property
+    def last_keep_ts(self) -> float | None:
+        return self.tally.last_keep_at
+
+    @property
+    def since_keep(self) -> int:
+        return self.tally.since_keep
+
+    @property
     def decided(self) -> int:
-        return sum(self.counts.values())
+        return self.tally.tried
 
     @property
     def keep_rate(self) -> float | None:
-        return 100.0 * self.counts["keep"] / self.decided if self.decided else None
+        rate = self.tally.keep_rate
+        return None if rate is None else 100.0 * rate
 
     @property
     def agent_label(self) -> str:
@@ -236,6 +227,7 @@ class RunModel:
             p.model = info.get("model", "")
             p.metric = info.get("metric", "")
             p.goal = info.get("goal", "min")
+            p.tally.goal = p.goal
             p.budget_s = info.get("budget_s")
             p.stuck_after = info.get("plateau")
             p.program = info.get("program", "")
@@ -278,22 +270,13 @@ class RunModel:
 
     def _count(self, p: PaneModel, e: ExperimentFinished) -> None:
         """Fold one recorded experiment into a pane's standings (events and ledger rows alike)."""
-        p.experiments += 1
+        p.tally.add(_as_row(e))
         p.recent.append(e)
         self.finished_at.append(e.ts)
         if p.running is not None and p.running.seq == e.seq:
             p.running = None
-        if e.is_baseline:
-            if e.metric is not None:
-                p.baseline = e.metric
-                p.last_keep_ts = p.last_keep_ts or e.ts  # "time since last keep" starts at the baseline
-        else:
-            p.counts[e.status] = p.counts.get(e.status, 0) + 1
-            if e.status == "keep":
-                p.last_keep_ts = e.ts
-                p.since_keep = 0
-            else:
-                p.since_keep += 1
+        if e.is_baseline and e.metric is not None:
+            p.baseline = e.metric
         if e.best is not None:
             p.best = e.best
         elif e.status == "keep" and e.metric is not None:
@@ -449,7 +432,7 @@ class RunModel:
         return len(recent) * 3600.0 / span
 
     def total_keeps(self) -> int:
-        return sum(p.counts["keep"] for p in self.panes.values())
+        return sum(p.tally.keeps for p in self.panes.values())
 
     def rates(self, now: float) -> tuple[float, float, float] | None:
         if self.token_rates is not None:
@@ -491,6 +474,22 @@ class RunModel:
             where = f"{a.pane}: " if a.pane else ""
             out.append((a.level, f"{where}{a.message}"))
         return out
+
+
+def _as_row(e: ExperimentFinished) -> ExperimentRecord:
+    """An event as the standings read an experiment."""
+    return ExperimentRecord(
+        pane=e.pane,
+        seq=e.seq,
+        commit=e.commit,
+        status=e.status,
+        metric=e.metric,
+        started_at=e.ts - e.duration_s,
+        finished_at=e.ts,
+        slot=e.slot,
+        is_baseline=e.is_baseline,
+        program_sha=e.program_sha,
+    )
 
 
 _HANDLERS: dict[type, Callable[[RunModel, Event], None]] = {

@@ -90,7 +90,7 @@ def experiment(description: str) -> dict:
 def ledger_rows(tmp_path: Path, pane: str = "fast"):
     ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
     try:
-        return ledger.experiments(pane), ledger.execute("SELECT request_id, source FROM usage WHERE pane = ?", (pane,))
+        return ledger.experiments(pane), [(u.request_id, u.source) for u in ledger.usage_rows(pane)]
     finally:
         ledger.close()
 
@@ -483,7 +483,7 @@ def test_streamed_token_totals_equal_what_the_api_sent(tmp_path, fastws, api):
     # the stream's message_start said output 1; message_delta's cumulative count replaced it
     assert all(r.usage["output_tokens"] > 1 for r in api.requests)
     status = assert_ledger_matches_server(tmp_path, api)
-    assert status["panes"][0]["experiments"] == 3 and status["panes"][0]["keep"] == 3
+    assert status["panes"][0]["experiments"] == 3 and status["panes"][0]["keep"] == 2  # and the baseline
     usage_events = [json.loads(line) for line in out.stdout.splitlines() if '"token_usage"' in line]
     assert sum(e["output"] for e in usage_events) == api.usage_sent()["output_tokens"]
 

@@ -71,7 +71,7 @@ def test_status_table_and_json_shape(tmp_path, fastws):
     for pane in data["panes"]:
         assert keys <= set(pane)
         assert pane["experiments"] == 3 and pane["agent"] == "optuna"
-        assert pane["keep"] + pane["discard"] + pane["crash"] + pane["rejected"] == 3
+        assert pane["keep"] + pane["discard"] + pane["crash"] + pane["rejected"] == 2  # the baseline is no try
         assert set(pane["tokens"]) == {"input", "output", "cache_write", "cache_read"}
     assert data["totals"]["experiments"] == 6
 
@@ -124,9 +124,9 @@ def test_verify_reruns_a_recorded_commit(tmp_path, fastws):
     from conductor.core.ledger import Ledger
 
     ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
-    rows = ledger.execute("SELECT commit_sha, seed, metric FROM reruns")
+    rows = ledger.reruns()
     ledger.close()
-    assert [(r[0], r[1]) for r in rows] == [(best, 1), (best, 2)]
+    assert [(r.commit, r.seed) for r in rows] == [(best, 1), (best, 2)]
     # the throwaway worktree is gone and the pane's own is untouched
     assert not any((tmp_path / ".conductor" / "verify").iterdir())
     bad = conductor("verify", "fast", "deadbeef", "-c", str(cfg), cwd=tmp_path)

@@ -96,7 +96,7 @@ def fake_log(path: Path) -> list[dict]:
 def ledger_of(tmp_path: Path):
     ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
     try:
-        return ledger.experiments("fast"), ledger.usage_totals("fast"), ledger.execute("SELECT request_id FROM usage")
+        return ledger.experiments("fast"), ledger.usage_totals("fast"), ledger.usage_rows()
     finally:
         ledger.close()
 
@@ -116,7 +116,7 @@ def test_claude_managed_exact_tokens_and_experiments(tmp_path, fastws):
     assert [r.metric for r in rows] == [16.25, 14.0, 12.25]
     # three turns of two messages each: counted once per message, never the result's aggregate
     assert (totals.input, totals.output, totals.cache_write, totals.cache_read) == tuple(3 * v for v in TURN.values())
-    assert len(request_ids) == 6 and len({r[0] for r in request_ids}) == 6
+    assert len(request_ids) == 6 and len({r.request_id for r in request_ids}) == 6
     token_events = [e for e in events if isinstance(e, TokenUsage)]
     assert sum(e.output for e in token_events) == 3 * TURN["output"]
     assert {e.model for e in token_events} == {"claude-sonnet-4-5"}  # the dated snapshot priced by its family

@@ -204,9 +204,9 @@ def test_verify_beside_a_live_orchestra_queues_for_its_slots(tmp_path, detached)
     assert any(t.startswith(f"verify: re-running {commit[:7]} 2 time(s)") for t in texts), texts
     assert any(t.startswith(f"verify {commit[:7]}: ") for t in texts), texts
     ledger = Ledger(run_dir / "ledger.db")
-    reruns = ledger.execute("SELECT commit_sha, seed FROM reruns")
+    reruns = ledger.reruns()
     ledger.close()
-    assert [tuple(r) for r in reruns] == [(commit, 1), (commit, 2)]
+    assert [(r.commit, r.seed) for r in reruns] == [(commit, 1), (commit, 2)]
     assert request(run_dir, {"type": "hello"})["panes"] == ["fast-1", "fast-2"]  # still running
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 from conftest import write_config
@@ -105,8 +107,9 @@ def test_unwritable_ledger_stops_the_pane_clearly_without_corruption(tmp_path, f
     errors = [e for e in events if e.type == "alert" and e.level == "error"]
     assert len(errors) == 1
     assert errors[0].message.startswith("the ledger cannot be written (attempt to write a readonly database)")
+    with contextlib.closing(sqlite3.connect(tmp_path / ".conductor" / "ledger.db")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
-    assert ledger.execute("PRAGMA integrity_check")[0][0] == "ok"
     assert len(ledger.experiments("fast")) == 2
     ledger.close()
     # the next start reconciles the commit that could not be recorded

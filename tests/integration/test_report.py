@@ -24,7 +24,8 @@ from recorded_ledger import PANES, PROGRAMS, sha, write_recorded_run
 from conductor.cli import main
 from conductor.config import load_config
 from conductor.core.record import ExperimentRecord
-from conductor.report import draw_progress, expected_size, load_run, progress_series
+from conductor.report_data import load_run, progress_series
+from conductor.report_plots import draw_progress, expected_size
 
 TOTAL_EXPERIMENTS = sum(len(p.rows) for p in PANES)
 TOTAL_USAGE = sum(len(p.usage) for p in PANES)

@@ -33,7 +33,7 @@ def test_noise_floor_raises_the_bar(tmp_path, fastws):
     run_orchestra(cfg, {"fast": ScriptedAgent(steps)}, max_experiments=3)
     rows, ledger = rows_of(tmp_path)
     spread = float(ledger.get_meta("noise_spread:fast"))
-    reruns = ledger.execute("SELECT seed, metric FROM reruns ORDER BY seed")
+    reruns = sorted((r.seed, r.metric) for r in ledger.reruns())
     ledger.close()
     base = rows[0]
     assert base.is_baseline and len(base.summary["noise_runs"]) == 4

@@ -11,7 +11,8 @@ from conductor.ui import format as f
 from conductor.ui import lines
 from conductor.ui.bridge import Bridge
 from conductor.ui.layout import card_plan, grid_columns, row_counts
-from conductor.ui.model import RollingRate, RunModel
+from conductor.ui.model import RunModel
+from conductor.ui.rates import RollingRate
 
 
 def plain(markup: str) -> str:

@@ -9,29 +9,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from recorded_ledger import PANES, PROGRAMS, experiment_rows, pane_record, sha
+from recorded_ledger import PANES, PROGRAMS, experiment_rows, pane_record, sha, usage_rows
 
-from conductor.core.ledger import UsageTotals
+from conductor.core.standings import pane_standings
 from conductor.leaderboard import build_leaderboard, leaderboard_lines, program_title, score_pane
-
-
-def usage_totals(pane) -> UsageTotals:
-    return UsageTotals(
-        input=sum(u[1] for u in pane.usage),
-        output=sum(u[2] for u in pane.usage),
-        cache_write=sum(u[3] for u in pane.usage),
-        cache_read=sum(u[4] for u in pane.usage),
-        usd=sum(u[5] for u in pane.usage),
-    )
 
 
 @pytest.fixture(scope="module")
 def board():
     return build_leaderboard(
-        [pane_record(p, i) for i, p in enumerate(PANES)],
-        {p.name: experiment_rows(p) for p in PANES},
-        {p.name: usage_totals(p) for p in PANES},
-        {p.name: program_title(PROGRAMS[p.program]) for p in PANES},
+        [pane_standings(pane_record(p, i), experiment_rows(p), usage_rows(p)) for i, p in enumerate(PANES)],
+        {sha(text): program_title(text) for text in PROGRAMS.values()},
     )
 
 
@@ -129,7 +117,7 @@ def test_text_lines_name_programs_and_say_cpu_slot_hours(board):
 
 
 def test_pane_with_no_experiments_scores_nothing():
-    empty = score_pane(pane_record(PANES[0], 0), [], UsageTotals())
+    empty = score_pane(pane_standings(pane_record(PANES[0], 0), [], []))
     assert (empty.experiments, empty.tried, empty.keeps) == (0, 0, 0)
     assert empty.improvement is None and empty.keep_rate is None
     assert empty.experiments_per_hour is None and empty.improvement_per_slot_hour is None
@@ -139,7 +127,7 @@ def test_pane_with_no_experiments_scores_nothing():
 def test_crashed_baseline_gives_no_improvement():
     rows = experiment_rows(PANES[0])
     rows[0] = replace(rows[0], status="crash", metric=None)
-    score = score_pane(pane_record(PANES[0], 0), rows, UsageTotals())
+    score = score_pane(pane_standings(pane_record(PANES[0], 0), rows, []))
     assert score.baseline is None and score.improvement is None and score.improvement_per_slot_hour is None
 
 

@@ -1,7 +1,9 @@
 """Which program.md is winning: the leaderboard of program variants and of panes, on `l`.
 
 The numbers come from `conductor.leaderboard` (the same as `conductor status` and the report),
-read from the ledger in a thread and re-read every few seconds while the screen is open.
+read from the ledger in a thread and re-read every few seconds while the screen is open. A
+pane whose program.md was edited shows the versions it ran, oldest first; each program row
+counts only the experiments that ran under that version.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def pane_rows(board: Leaderboard) -> list[tuple[str, ...]]:
         (
             s.pane,
             s.workspace,
-            f"{s.program_sha[:7]} {s.program_title}",
+            f"{'→'.join(sha[:7] for sha in s.programs) or s.program_sha[:7]} {s.program_title}",
             s.agent,
             num(s.best),
             num(s.improvement),
