@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.events import AgentActivity, Alert, PaneState, TokenUsage
 from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
+from conductor.core.ledger_schema import program_sha
 from conductor.core.record import ExperimentRecord
 from conductor.core.recorder import Recorder
 from conductor.core.rundir import RunDir
@@ -29,11 +29,6 @@ from conductor.core.trial import Trials
 from conductor.core.trust import TrustPolicy
 from conductor.core.usage import usage_cost
 from conductor.core.workspace import Worktree
-
-
-def program_sha(text: str) -> str:
-    """A program.md version's name: the content hash of its text."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -90,6 +85,7 @@ class PaneBase:
         self._inbox: list[str] = []
         self._program_reload = False
         self._followed = ""  # the program version the agent last read (credited with its experiments)
+        self._followed_text: str | None = None
         self._crash_streak = 0
         # set by an external CLI agent while it takes `conductor exp` requests (core/control.py)
         self.exp_handler: Callable | None = None
@@ -113,7 +109,8 @@ class PaneBase:
             text = self.program_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
-        self._followed = program_sha(text)
+        if text != self._followed_text:  # a version is stored once, when an agent first reads it
+            self._followed, self._followed_text = self.ctx.ledger.record_program(text), text
         return text
 
     def agents_text(self) -> str:

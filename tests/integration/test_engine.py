@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_config
-from engine_helpers import ScriptedAgent, Step, check_invariants, git, leftover_processes, run_orchestra
+from engine_helpers import ScriptedAgent, Step, check_invariants, git, leftover_processes, run_orchestra, set_constants
 
 from conductor.core.ledger import Ledger
 from conductor.core.results_tsv import read as read_tsv
@@ -247,3 +248,37 @@ def test_agent_activity_survives_a_restart(tmp_path, fastws):
         Printer(out)(e)
         Printer(out, as_json=True)(e)
     assert out.getvalue() == ""
+
+
+def test_each_experiment_is_credited_to_the_program_its_agent_followed(tmp_path, fastws):
+    """The researcher edits program.md mid-run: experiments proposed before the agent read the
+    new text stay with the old version; the ledger keeps both versions' texts."""
+    from conductor.core.ledger_schema import program_sha
+
+    class Reader(ScriptedAgent):
+        async def run(self, session):
+            program = Path(session.program_path)
+            for i, step in enumerate(self.steps):
+                if i == 2:
+                    program.write_text("# v2: try bigger steps\n")  # the researcher's edit (`e`)
+                if i != 2:  # the agent reads it only from the step after the edit
+                    session.program_text()
+                p = Path(session.worktree_path) / "train.py"
+                p.write_text(set_constants(p.read_text(), step.edits["train.py"]))
+                self.outcomes.append(await session.run_experiment(step.description))
+            await asyncio.Event().wait()
+
+    steps = [Step(f"x{i}", {"train.py": {"X": str(i / 2)}}) for i in range(4)]
+    cfg = write_config(tmp_path, fastws)
+    original = (fastws / "program.md").read_text()
+    run_orchestra(cfg, {"fast": Reader(steps)}, max_experiments=5)
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    try:
+        rows = ledger.experiments("fast")
+        shas = [r.program_sha for r in rows]
+        v1, v2 = program_sha(original), program_sha("# v2: try bigger steps\n")
+        assert shas == [v1, v1, v1, v1, v2]  # baseline, x0, x1, x2 (proposed before reading v2), x3
+        texts = {p.sha: p.text for p in ledger.programs()}
+        assert texts[v1] == original and texts[v2] == "# v2: try bigger steps\n"
+    finally:
+        ledger.close()
