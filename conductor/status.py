@@ -51,6 +51,7 @@ def pane_status(ledger: Ledger) -> dict:
     totals["tokens"] = {k: sum(p["tokens"][k] for p in panes) for k in ("input", "output", "cache_write", "cache_read")}
     return {
         "run": ledger.get_meta("run"),
+        "sandbox": ledger.get_meta("sandbox") or "",  # "on", or the one line saying why not
         "panes": panes,
         "totals": totals,
         "leaderboard": leaderboard_from_ledger(ledger, standings).as_dict(),
@@ -115,6 +116,8 @@ def render_table(status: dict, run_dir: Path) -> str:
         f"total: {t['experiments']} experiments, {t['keep']} keep, {t['discard']} discard, {t['crash']} crash,"
         f" {t['rejected']} rejected" + (f", ${t['usd']:.2f}" if t["usd"] else "")
     )
+    if status.get("sandbox") not in ("on", "", None):
+        lines.append(status["sandbox"])
     if status.get("leaderboard", {}).get("programs"):
         lines += ["", *leaderboard_lines(status["leaderboard"])]
     return "\n".join(lines)

@@ -38,6 +38,7 @@ class RunStarted(Event):
     panes: tuple[dict, ...]  # {name, workspace, agent, model, branch, worktree, metric, goal}
     slots: tuple[str, ...]
     resumed: bool = False
+    sandbox: str = ""  # one line when experiments are not sandboxed; "" when they are
 
 
 @dataclass(frozen=True)

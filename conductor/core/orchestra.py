@@ -253,6 +253,7 @@ class Orchestra:
                 ),
                 slots=tuple(s.name for s in self.pool.slots),
                 resumed=self.resumed,
+                sandbox=self.sandbox_note,
             )
         )
         if self.slot_note:

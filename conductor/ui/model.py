@@ -194,6 +194,7 @@ class RunModel:
         self.slot_samples: dict[str, SlotSample] = {}
         self.host: HostSample | None = None
         self.alerts: deque[AlertLine] = deque(maxlen=50)
+        self.sandbox_note = ""  # set when experiments are not sandboxed
         self.selected: str | None = None
         self.version = 0
         self.layout_version = 0
@@ -218,6 +219,7 @@ class RunModel:
 
     def _run_started(self, e: RunStarted) -> None:
         self.run, self.run_dir, self.slots = e.run, e.run_dir, tuple(e.slots)
+        self.sandbox_note = e.sandbox
         self.started_at = self.started_at or e.ts
         self.finished_reason = ""
         for info in e.panes:
@@ -471,8 +473,11 @@ class RunModel:
             out.append(("info", f"budget reached: {', '.join(limited)}"))
         recent = [a for a in self.alerts if a.level in ("warning", "error") and now - a.ts < ALERT_SHOW_S]
         for a in recent[-3:]:
-            where = f"{a.pane}: " if a.pane else ""
-            out.append((a.level, f"{where}{a.message}"))
+            if a.message != self.sandbox_note:
+                where = f"{a.pane}: " if a.pane else ""
+                out.append((a.level, f"{where}{a.message}"))
+        if self.sandbox_note:  # for as long as the run lasts, not only while the alert is recent
+            out.append(("warning", self.sandbox_note))
         return out
 
 

@@ -160,3 +160,21 @@ def test_verify_reruns_get_the_experiment_env_tag_and_cleanup(tmp_path, fastws):
         except (psutil.Error, TypeError):
             continue
     assert left == []
+
+
+def test_an_unsandboxed_run_says_so_in_status_and_on_the_top_bar(tmp_path, fastws):
+    from conductor.core.events import RunStarted
+    from conductor.ui.model import RunModel
+
+    cfg = write_config(tmp_path, fastws)
+    cfg.write_text(cfg.read_text().replace("[conductor]\n", '[conductor]\nsandbox = "off"\n', 1))
+    out = conductor("run", "-c", str(cfg), "--max-experiments", "1", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    started = next(json.loads(ln) for ln in out.stdout.splitlines() if '"run_started"' in ln)
+    assert "experiments are not sandboxed" in started["sandbox"]
+    status = json.loads(conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    assert "experiments are not sandboxed" in status["sandbox"]
+    assert "experiments are not sandboxed" in conductor("status", "-c", str(cfg), cwd=tmp_path).stdout
+    model = RunModel(clock=lambda: 0.0)
+    model.apply(RunStarted(run="r", run_dir="d", panes=(), slots=(), sandbox=started["sandbox"]))
+    assert ("warning", started["sandbox"]) in model.derived_alerts(now=0.0)
