@@ -16,51 +16,42 @@ N s", a spend limit pauses the pane, and a rejected key stops only this pane.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import math
 import os
-import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 
-from conductor.agents.base import AgentFatal, PaneSession
+from conductor.agents.anthropic_retry import (
+    SDK_MAX_RETRIES,
+    AttemptWatch,
+    RetryLater,
+    SpendLimitReached,
+    backoff_seconds,
+    is_spend_limit,
+    loop_retryable,
+    retry_after_seconds,
+)
+from conductor.agents.budget import Budget
+from conductor.agents.prompts import RESEARCHER_TAG, labelled, program_section, results_table
 from conductor.agents.tools import TOOL_SPECS, ToolResult, WorktreeFiles, call_tool, describe_call
 from conductor.config import AgentConfig
-from conductor.core.outcome import NOTE_PREFIX
+from conductor.core.agent import PaneSession
+from conductor.errors import AgentFatal
 
 MAX_OUTPUT_TOKENS = 8192
-SDK_MAX_RETRIES = 2
-SDK_WAIT_CAP_S = 5.0  # a longer retry-after is waited out by the loop, visibly, not inside the SDK
-BACKOFF_BASE_S = 1.0
-BACKOFF_MAX_S = 60.0
 ALERT_AFTER_FAILURES = 5
 TEXT_FLUSH_CHARS = 400
 PROMPT_FILE_MAX_BYTES = 64_000
 TABLE_RECENT_ROWS = 200
 
-RESEARCHER_TAG = "[message from the researcher]"
 NUDGE = (
     "[conductor] Your reply had no tool call. This loop never stops on its own: pick the next idea, "
     "change the code with the file tools, and run it with run_experiment. Do not ask for permission."
 )
-
-
-class SpendLimitReached(Exception):
-    """A 429 that retrying cannot clear: the organisation's spend limit."""
-
-
-class RetryLater(Exception):
-    """The API asked for a wait longer than the SDK should sleep unseen."""
-
-    def __init__(self, delay: float, reason: str):
-        super().__init__(reason)
-        self.delay = delay
-        self.reason = reason
 
 
 # ---------------------------------------------------------------- usage
@@ -91,90 +82,6 @@ def usage_counts(usage: Any) -> UsageCounts:
         cache_write_5m=written - one_hour,
         cache_write_1h=one_hour,
         cache_read=usage.cache_read_input_tokens or 0,
-    )
-
-
-# ---------------------------------------------------------------- retries
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """`retry-after-ms`, else `retry-after` as seconds or an HTTP date; None when absent."""
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(raw)
-        return max(0.0, email.utils.mktime_tz(parsed) - time.time()) if parsed else None
-
-
-def backoff_seconds(failures: int) -> float:
-    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**failures) * random.uniform(0.75, 1.0)
-
-
-def _error_fields(body: bytes) -> tuple[str, str, str]:
-    """(error type, message, error_code) from an API error body; empty strings when absent."""
-    try:
-        error = json.loads(body).get("error") or {}
-    except (ValueError, AttributeError):
-        return "", "", ""
-    details = error.get("details") if isinstance(error.get("details"), dict) else {}
-    return str(error.get("type") or ""), str(error.get("message") or ""), str(details.get("error_code") or "")
-
-
-def is_spend_limit(code: str | None) -> bool:
-    return bool(code) and code.endswith("spend_limit_reached")
-
-
-def _sdk_would_retry(response: Any) -> bool:
-    flag = response.headers.get("x-should-retry")
-    if flag in ("true", "false"):
-        return flag == "true"
-    return response.status_code in (408, 409, 429) or response.status_code >= 500
-
-
-class _AttemptWatch(anthropic.Middleware):
-    """Runs once per HTTP attempt inside the SDK's retry loop: makes its retries visible,
-    and takes spend limits and long waits away from it (raising stops its retrying)."""
-
-    def __init__(self, on_wait: Callable[[float, str], None], on_attempt: Callable[[], None]):
-        self.on_wait = on_wait
-        self.on_attempt = on_attempt
-
-    async def handle_async(self, request: anthropic.APIRequest, call_next):
-        if request.retries_taken:
-            self.on_attempt()
-        response = await call_next(request)
-        http = response.http_response
-        if http.status_code < 400:
-            return response
-        body = await http.aread()
-        kind, message, code = _error_fields(body)
-        if http.status_code == 429 and is_spend_limit(code):
-            raise SpendLimitReached(message or code)
-        if not _sdk_would_retry(http) or request.retries_taken >= SDK_MAX_RETRIES:
-            return response
-        reason = f"{http.status_code} {kind or 'error'}"
-        delay = retry_after_seconds(http.headers)
-        if delay is not None and delay > SDK_WAIT_CAP_S:
-            raise RetryLater(delay, reason)
-        self.on_wait(delay if delay is not None else backoff_seconds(request.retries_taken) / 2, reason)
-        return response
-
-
-def _loop_retryable(exc: anthropic.APIStatusError) -> bool:
-    """Status errors worth waiting out; a mid-stream error event arrives with status 200."""
-    return (
-        exc.status_code in (408, 409, 429)
-        or exc.status_code >= 500
-        or exc.type in ("overloaded_error", "rate_limit_error", "api_error")
     )
 
 
@@ -211,22 +118,6 @@ def _text(value: str) -> dict:
     return {"type": "text", "text": value}
 
 
-def results_table(rows: list, metric: str) -> str:
-    """A compact table of every kept experiment and the most recent others."""
-    keep_seqs = {r.seq for r in rows if r.status == "keep"}
-    recent = {r.seq for r in rows[-TABLE_RECENT_ROWS:]}
-    shown = [r for r in rows if r.seq in keep_seqs or r.seq in recent]
-    lines = [f"seq | status | {metric} | description"]
-    for r in shown:
-        value = f"{r.metric:.6f}" if r.metric is not None else "-"
-        status = "baseline" if r.is_baseline else r.status
-        lines.append(f"{r.seq} | {status} | {value} | {' '.join(r.description.split())[:100]}")
-    omitted = len(rows) - len(shown)
-    if omitted:
-        lines.append(f"({omitted} older discarded or crashed experiments not shown)")
-    return "\n".join(lines)
-
-
 def _assistant_blocks(message: Any) -> list[dict]:
     """The reply as it goes back into the conversation."""
     out: list[dict] = []
@@ -260,8 +151,7 @@ class AnthropicAgent:
         self.messages: list[dict] = []
         self.last_outcome = ""
         self._inbox: list[str] = []
-        self._usd_limit = config.max_usd
-        self._token_limit = config.max_tokens
+        self.budget = Budget(config.max_usd, config.max_tokens)
         self._warned_limit = False
 
     # ------------------------------------------------------------ main loop
@@ -277,7 +167,7 @@ class AnthropicAgent:
             api_key=key,
             base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
             max_retries=SDK_MAX_RETRIES,
-            middleware=[_AttemptWatch(self._show_sdk_retry, lambda: session.set_state("thinking"))],
+            middleware=[AttemptWatch(self._show_sdk_retry, lambda: session.set_state("thinking"))],
         )
         ws = session.workspace
         self.files = WorktreeFiles(session.worktree_path, ws.editable, ws.protected)
@@ -347,9 +237,7 @@ class AnthropicAgent:
                     "version. Follow it from here on."
                 )
             )
-        for message in self._inbox:
-            note = message.startswith(NOTE_PREFIX)  # conductor's own nudges are not the researcher's
-            blocks.append(_text(message if note else f"{RESEARCHER_TAG}\n{message}"))
+        blocks += [_text(labelled(message)) for message in self._inbox]
         self._inbox = []
         return blocks
 
@@ -410,7 +298,7 @@ class AnthropicAgent:
                         "error", f"Anthropic billing problem (402): {exc.api_message}. The pane is paused."
                     )
                     continue
-                if not _loop_retryable(exc):
+                if not loop_retryable(exc):
                     raise AgentFatal(
                         f"the Anthropic API refused the request ({exc.status_code}): {exc.api_message or exc.message}"
                     ) from None
@@ -503,27 +391,8 @@ class AnthropicAgent:
         )
 
     async def _check_budget(self) -> None:
-        if self._usd_limit is None and self._token_limit is None:
-            return
-        spent = self.session.usage_totals()
-        tokens = spent.input + spent.output + spent.cache_write + spent.cache_read
-        if self._usd_limit is not None and spent.usd >= self._usd_limit:
-            await self._pause(
-                "warning",
-                f"budget reached: ${spent.usd:.2f} spent, max_usd is ${self._usd_limit:.2f}. The pane is paused; "
-                f"resuming allows another ${self.config.max_usd:.2f}.",
-            )
-            self._usd_limit = self.session.usage_totals().usd + self.config.max_usd
-        elif self._token_limit is not None and tokens >= self._token_limit:
-            await self._pause(
-                "warning",
-                f"budget reached: {tokens} tokens used, max_tokens is {self._token_limit}. The pane is paused; "
-                f"resuming allows another {self.config.max_tokens} tokens.",
-            )
-            spent = self.session.usage_totals()
-            self._token_limit = (
-                spent.input + spent.output + spent.cache_write + spent.cache_read + self.config.max_tokens
-            )
+        if self.budget.pause_if_reached(self.session):
+            self._inbox += await self.session.checkpoint()
 
     # ------------------------------------------------------------ prompts and restarts
 
@@ -541,17 +410,19 @@ class AnthropicAgent:
         return [
             _text(
                 f"[conductor] The conversation was restarted to keep the context bounded ({reason}). Nothing is "
-                f"lost: every experiment is recorded.\n\nResults so far:\n{results_table(rows, self.session.workspace.metric)}"
+                f"lost: every experiment is recorded.\n\nResults so far:\n{self._table(rows)}"
                 f"\n\nLast outcome:\n{last}\n\nContinue with your next experiment."
             )
         ]
 
     def _opening(self) -> str:
-        rows = self.session.history()
         return (
-            f"[conductor] Results so far:\n{results_table(rows, self.session.workspace.metric)}\n\n"
+            f"[conductor] Results so far:\n{self._table(self.session.history())}\n\n"
             "Start your next experiment: change the code with the file tools, then call run_experiment."
         )
+
+    def _table(self, rows: list) -> str:
+        return results_table(rows, self.session.workspace.metric, TABLE_RECENT_ROWS)
 
     def _system_blocks(self) -> list[dict]:
         session = self.session
@@ -559,7 +430,7 @@ class AnthropicAgent:
         agents = session.agents_text().strip()
         if agents:
             blocks.append(_text(agents))
-        blocks.append(_text("# Your research program (program.md)\n\n" + (session.program_text().strip() or "(empty)")))
+        blocks.append(_text(program_section(session)))
         blocks.append(_text(self._workspace_text()))
         blocks[-1]["cache_control"] = {"type": "ephemeral"}
         return blocks

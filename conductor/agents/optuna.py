@@ -14,8 +14,9 @@ import hashlib
 import re
 from pathlib import Path
 
-from conductor.agents.base import AgentFatal, PaneSession
 from conductor.config import AgentConfig, Knob
+from conductor.core.agent import PaneSession
+from conductor.errors import AgentFatal
 
 N_STARTUP_TRIALS = 5
 

@@ -1,18 +1,14 @@
-"""Pure parsers for the JSON lines external agent CLIs print: Claude Code and Codex.
+"""Pure parsers for the lines external agent CLIs print: the signals every parser returns,
+Claude Code's stream-json and a plain command's lines (Codex's is in `codex_stream.py`).
 
 A parser takes one line at a time and returns what it meant as small signal objects
 (tokens, activity lines, the session id, a rate-limit state, the end of a turn), so that
 the subprocess side never reads JSON and the counting rules can be tested on recorded
-shapes alone. The rules that make the counts exact:
-
-- Claude repeats a message's usage on every content block it prints (and again in
-  partial `message_start`/`message_delta` events): usage is taken per `message.id` as the
-  field-wise maximum seen, and emitted once when the message is over; anything that
-  arrives for it later is emitted only as the difference. `result.usage` (a session
-  aggregate) is never counted.
-- Codex reports usage only at `turn.completed`, thread-cumulative after a resume:
-  successive values of one thread are differenced. `cached_input_tokens` is a subset of
-  `input_tokens`, so uncached input is the difference of the two.
+shapes alone. The rule that makes Claude's counts exact: it repeats a message's usage on
+every content block it prints (and again in partial `message_start`/`message_delta`
+events), so usage is taken per `message.id` as the field-wise maximum seen, and emitted
+once when the message is over; anything that arrives for it later is emitted only as the
+difference. `result.usage` (a session aggregate) is never counted.
 
 Unknown event types, unknown item types and lines that are not JSON are skipped, never
 fatal: these CLIs grow new events faster than anyone can follow.
@@ -21,9 +17,8 @@ fatal: these CLIs grow new events faster than anyone can follow.
 from __future__ import annotations
 
 import json
-import re
 from collections import OrderedDict
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 LINE_MAX = 400  # an activity line is a glance, not a transcript
@@ -91,7 +86,7 @@ Signal = Usage | Activity | SessionStarted | RateLimit | TurnEnded
 # ---------------------------------------------------------------- helpers
 
 
-def _json(line: str) -> dict | None:
+def json_object(line: str) -> dict | None:
     line = line.strip()
     if not line.startswith("{"):
         return None
@@ -102,7 +97,7 @@ def _json(line: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _int(value: Any) -> int:
+def token_count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
@@ -124,15 +119,15 @@ def first_line(text: str) -> str:
 
 def claude_counts(usage: dict) -> dict[str, int]:
     """Anthropic usage as ledger counts; cache writes split by TTL when the breakdown is there."""
-    written = _int(usage.get("cache_creation_input_tokens"))
+    written = token_count(usage.get("cache_creation_input_tokens"))
     breakdown = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
-    one_hour = min(written, _int(breakdown.get("ephemeral_1h_input_tokens")))
+    one_hour = min(written, token_count(breakdown.get("ephemeral_1h_input_tokens")))
     return {
-        "input": _int(usage.get("input_tokens")),
-        "output": _int(usage.get("output_tokens")),
+        "input": token_count(usage.get("input_tokens")),
+        "output": token_count(usage.get("output_tokens")),
         "cache_write_5m": written - one_hour,
         "cache_write_1h": one_hour,
-        "cache_read": _int(usage.get("cache_read_input_tokens")),
+        "cache_read": token_count(usage.get("cache_read_input_tokens")),
     }
 
 
@@ -193,7 +188,7 @@ class ClaudeStream:
         self._text = _LineBuffer()
 
     def feed(self, line: str) -> list[Signal]:
-        data = _json(line)
+        data = json_object(line)
         if data is None:
             return []
         kind = data.get("type")
@@ -351,128 +346,6 @@ class ClaudeStream:
         )
 
 
-# ---------------------------------------------------------------- Codex
-
-
-@dataclass(frozen=True)
-class CodexTotals:
-    """A thread's cumulative usage as Codex last reported it."""
-
-    input: int = 0  # including cached
-    cached: int = 0
-    output: int = 0
-
-    def covers(self, other: CodexTotals) -> bool:
-        return self.input >= other.input and self.cached >= other.cached and self.output >= other.output
-
-    def minus(self, other: CodexTotals) -> CodexTotals:
-        return CodexTotals(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
-
-    def to_list(self) -> list[int]:
-        return [self.input, self.cached, self.output]
-
-    @classmethod
-    def from_list(cls, values: Any) -> CodexTotals:
-        try:
-            return cls(*(max(0, int(v)) for v in values[:3]))
-        except (TypeError, ValueError):
-            return cls()
-
-
-class CodexStream:
-    """`codex exec --json` (and `codex exec --json resume THREAD_ID`)."""
-
-    def __init__(self, model: str, totals: dict[str, CodexTotals] | None = None):
-        self.model = model
-        self.thread_id = ""
-        self.totals: dict[str, CodexTotals] = dict(totals or {})  # thread -> last cumulative report
-        self._turn = 0
-
-    def feed(self, line: str) -> list[Signal]:
-        data = _json(line)
-        if data is None:
-            return []
-        kind = data.get("type")
-        if kind == "thread.started":
-            tid = str(data.get("thread_id") or "")
-            if not tid:
-                return []
-            self.thread_id = tid
-            return [SessionStarted(tid, self.model), Activity("info", f"codex thread {tid}")]
-        if kind == "turn.started":
-            return []
-        if kind == "turn.completed":
-            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-            return self._usage(usage) + [TurnEnded(ok=True)]
-        if kind == "turn.failed":
-            error = data.get("error") if isinstance(data.get("error"), dict) else {}
-            message = first_line(str(error.get("message") or "the turn failed"))
-            return [Activity("error", message), TurnEnded(ok=False, detail=message)]
-        if kind == "error":
-            return [Activity("error", first_line(str(data.get("message") or "error")))]
-        if isinstance(kind, str) and kind.startswith("item."):
-            item = data.get("item") if isinstance(data.get("item"), dict) else {}
-            return self._item(kind[5:], item)
-        return []
-
-    def close(self) -> list[Signal]:
-        return []
-
-    def _usage(self, usage: dict) -> list[Signal]:
-        now = CodexTotals(
-            input=_int(usage.get("input_tokens")),
-            cached=_int(usage.get("cached_input_tokens")),
-            output=_int(usage.get("output_tokens")),
-        )
-        key = self.thread_id or f"turn-{self._turn}"
-        self._turn += 1
-        before = self.totals.get(key)
-        delta = now.minus(before) if before is not None and now.covers(before) else now
-        self.totals[key] = now
-        cached = min(delta.cached, delta.input)
-        if delta.input == 0 and delta.output == 0:
-            return []
-        return [
-            Usage(model=self.model, input=delta.input - cached, output=delta.output, cache_read=cached, request_id=key)
-        ]
-
-    def _item(self, phase: str, item: dict) -> list[Signal]:
-        itype = item.get("type") or item.get("item_type") or ""
-        if itype == "assistant_message":
-            itype = "agent_message"
-        if phase == "started":
-            if itype == "command_execution" and item.get("command"):
-                return [Activity("tool", clip(f"$ {item['command']}"))]
-            return []
-        if phase != "completed":
-            return []
-        if itype == "agent_message":
-            return [Activity("text", clip(ln)) for ln in str(item.get("text", "")).splitlines() if ln.strip()]
-        if itype == "reasoning":
-            text = first_line(str(item.get("text", "")))
-            return [Activity("text", clip(f"(thinking) {text}"))] if text else []
-        if itype == "command_execution":
-            code = item.get("exit_code")
-            tail = [ln for ln in str(item.get("aggregated_output", "")).splitlines() if ln.strip()]
-            last = f": {clip(tail[-1], 200)}" if tail else ""
-            kind = "result" if code in (0, None) else "error"
-            return [Activity(kind, f"exit {code if code is not None else '?'}{last}")]
-        if itype == "file_change":
-            changes = item.get("changes") if isinstance(item.get("changes"), list) else []
-            paths = [str(c.get("path", "")) for c in changes if isinstance(c, dict)]
-            return [Activity("tool", clip("edit " + (", ".join(p for p in paths if p) or "files")))]
-        if itype == "mcp_tool_call":
-            return [Activity("tool", clip(f"{item.get('server', '')}.{item.get('tool', '')}".strip(".")))]
-        if itype == "web_search":
-            return [Activity("tool", clip(f"web search: {item.get('query', '')}"))]
-        if itype == "todo_list":
-            items = item.get("items") if isinstance(item.get("items"), list) else []
-            return [Activity("info", f"plan: {len(items)} step(s)")]
-        if itype == "error":
-            return [Activity("error", first_line(str(item.get("message", "error"))))]
-        return []
-
-
 # ---------------------------------------------------------------- any command
 
 
@@ -485,23 +358,3 @@ class PlainStream:
 
     def close(self) -> list[Signal]:
         return []
-
-
-# ---------------------------------------------------------------- prices
-
-_SNAPSHOT = re.compile(r"(-\d{8}|\[[^\]]*\])$")
-
-
-def price_key_candidates(model: str) -> list[str]:
-    """`claude-sonnet-4-5-20250929` -> itself, then `claude-sonnet-4-5`: the price table's
-    keys are model families, the CLI reports dated snapshots."""
-    out = [model]
-    stripped = model
-    while _SNAPSHOT.search(stripped):
-        stripped = _SNAPSHOT.sub("", stripped)
-        out.append(stripped)
-    return out
-
-
-def with_model(usage: Usage, model: str) -> Usage:
-    return replace(usage, model=model)

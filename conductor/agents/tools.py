@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conductor.agents.base import PaneSession
+    from conductor.core.agent import PaneSession
 
 MAX_READ_BYTES = 256_000
 MAX_WRITE_BYTES = 256_000

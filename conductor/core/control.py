@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conductor.core.agent import TakesExperiments, take_over
 from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
@@ -253,8 +254,6 @@ class ControlServer:
         """`a` in an attached TUI: stop the pane's headless CLI agent, answer with the
         interactive command on its session, and resume the headless loop when the client
         closes the connection (done, or gone: a crashed client never leaves a pane stopped)."""
-        from conductor.agents.cli import take_over
-
         pane = self.orchestra.panes.get(request.get("pane"))
         if pane is None:
             await _send(writer, _error(f"no pane named '{request.get('pane')}' in this run"))
@@ -314,8 +313,8 @@ class ControlServer:
         pane = self.orchestra.panes.get(name)
         if pane is None:
             raise ConductorError(f"no pane named '{name}' in this run")
-        handler = getattr(pane, "exp_handler", None)
-        if handler is None:
+        agent = pane.agent
+        if not (isinstance(agent, TakesExperiments) and agent.takes_experiments()):
             kind = pane.agent_config.kind
             if pane.workspace.experiments == "observed":
                 raise ConductorError(
@@ -327,7 +326,7 @@ class ControlServer:
             raise ConductorError(f"pane {name} is driven by the {kind} agent; `conductor exp` is for external agents")
         done = None
         try:
-            outcome = await handler(message)
+            outcome = await agent.take_experiment(message)
         except PaneFinished as finished:
             if finished.outcome is None:
                 raise ConductorError(f"pane {name} is done ({finished.reason}): no more experiments") from None

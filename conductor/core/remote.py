@@ -16,9 +16,10 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from conductor.core.agent import TakeOver
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Stop
-from conductor.core.control import LINE_LIMIT, PROTOCOL_VERSION, TakeOver, _short_address, request, socket_path
+from conductor.core.control import LINE_LIMIT, PROTOCOL_VERSION, _short_address, request, socket_path
 from conductor.core.events import event_from_dict
 from conductor.core.ledger import Ledger
 from conductor.errors import ConductorError

@@ -87,8 +87,6 @@ class PaneBase:
         self._followed = ""  # the program version the agent last read (credited with its experiments)
         self._followed_text: str | None = None
         self._crash_streak = 0
-        # set by an external CLI agent while it takes `conductor exp` requests (core/control.py)
-        self.exp_handler: Callable | None = None
         self.agent: Agent | None = None  # while the agent runs
 
     @property

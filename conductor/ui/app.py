@@ -25,6 +25,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from conductor.core.agent import take_over, takeover_agent
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import HostSample, RunStarted
 from conductor.errors import ConductorError
@@ -306,10 +307,8 @@ class ConductorApp(App[int]):
         if getattr(self.engine, "remote", False):
             handing = self.engine.take_over(pane.name)  # the orchestra's process does the stop/resume
         else:
-            from conductor.agents.cli import live_agent, take_over
-
             target = getattr(self.engine, "panes", {}).get(pane.name)
-            if target is None or live_agent(target) is None:
+            if target is None or takeover_agent(target) is None:
                 self.notify(f"{pane.name} runs no Claude Code or Codex session to take over", severity="warning")
                 return
             handing = take_over(target)

@@ -28,7 +28,7 @@ from fixtures.messages_server import (
     tool_use,
 )
 
-import conductor.agents.anthropic as anthropic_agent
+import conductor.agents.anthropic_retry as anthropic_retry
 from conductor.agents.anthropic import AnthropicAgent
 from conductor.agents.base import create_agent
 from conductor.config import load_config
@@ -289,7 +289,7 @@ def test_program_edit_is_picked_up_at_the_next_turn(tmp_path, fastws, api):
 
 
 def test_rate_limit_waits_out_retry_after_then_succeeds(tmp_path, fastws, api, monkeypatch):
-    monkeypatch.setattr(anthropic_agent, "SDK_WAIT_CAP_S", 0.5)  # so a 0.8 s retry-after is the loop's to wait
+    monkeypatch.setattr(anthropic_retry, "SDK_WAIT_CAP_S", 0.5)  # so a 0.8 s retry-after is the loop's to wait
     api.add(
         rate_limited(0.3),  # the SDK retries this one itself, visibly
         reply(edit("X = 0.5", "X = 3.0"), experiment("x to 3")),
@@ -311,7 +311,7 @@ def test_rate_limit_waits_out_retry_after_then_succeeds(tmp_path, fastws, api, m
 
 
 def test_overloaded_529_and_a_stream_that_fails_midway(tmp_path, fastws, api, monkeypatch):
-    monkeypatch.setattr(anthropic_agent, "BACKOFF_BASE_S", 0.25)
+    monkeypatch.setattr(anthropic_retry, "BACKOFF_BASE_S", 0.25)
     api.add(
         overloaded(),  # HTTP 529 before the stream starts: the SDK retries after its backoff
         overloaded(),

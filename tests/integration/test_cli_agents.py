@@ -17,9 +17,10 @@ import pytest
 from engine_helpers import check_invariants
 
 from conductor.agents.base import create_agent
-from conductor.agents.cli import take_over, takeover_argv
+from conductor.agents.supervisor import takeover_argv
 from conductor.config import load_config
 from conductor.core import control
+from conductor.core.agent import take_over
 from conductor.core.commands import ReloadProgram, Say
 from conductor.core.events import AgentActivity, Alert, ExperimentFinished, PaneState, TokenUsage
 from conductor.core.ledger import Ledger

@@ -8,7 +8,9 @@ import time
 import pytest
 from anthropic.types import Message, MessageDeltaUsage, Usage
 
-from conductor.agents.anthropic import TextBatcher, is_spend_limit, results_table, retry_after_seconds, usage_counts
+from conductor.agents.anthropic import TextBatcher, usage_counts
+from conductor.agents.anthropic_retry import is_spend_limit, retry_after_seconds
+from conductor.agents.prompts import results_table
 from conductor.core.record import ExperimentRecord
 
 
@@ -117,7 +119,7 @@ def test_results_table_keeps_every_keep_and_the_recent_rows(n):
         )
         for i in range(1, n + 1)
     ]
-    table = results_table(rows, "val_bpb").splitlines()
+    table = results_table(rows, "val_bpb", 200).splitlines()
     assert table[0] == "seq | status | val_bpb | description"
     assert table[1] == "1 | baseline | 1.000000 | idea 1" and table[2] == "2 | keep | 2.000000 | idea 2"
     if n == 260:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from conductor.agents.base import AgentFatal
 from conductor.agents.optuna import format_value, read_knob, write_knobs
 from conductor.config import Knob
+from conductor.errors import AgentFatal
 
 SOURCE = '''"""train"""
 LEARNING_RATE = 1e-3   # peak lr

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 
+from conductor.agents.budget import price_key_candidates
+from conductor.agents.codex_stream import CodexStream, CodexTotals
 from conductor.agents.streams import (
     Activity,
     ClaudeStream,
-    CodexStream,
-    CodexTotals,
     PlainStream,
     RateLimit,
     SessionStarted,
     TurnEnded,
     Usage,
-    price_key_candidates,
 )
 
 SID = "0a1b2c3d-0000-4000-8000-000000000001"
