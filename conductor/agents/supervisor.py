@@ -13,8 +13,8 @@ Take-over (the TUI's `a` key): `begin_takeover` stops the headless process and h
 the argv of the interactive CLI on the same session (`claude --resume ID`, `codex resume
 ID`); `end_takeover` lets the headless loop go on, resumed.
 
-The agent inherits conductor's environment (it needs its own credentials); everything it
-prints passes through the redactor before it reaches activity, alerts or the transcript.
+Everything the agent prints passes through the redactor before it reaches activity, alerts
+or the transcript.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
-import shutil
 import time
 from collections import deque
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 from conductor.agents.agent_dir import AgentDir
 from conductor.agents.budget import Budget, PriceKeys
 from conductor.agents.experiments import Experiments
+from conductor.agents.launch import agent_env, resolve_command, takeover_argv
 from conductor.agents.process import AgentProcess, Parser, Transcript
 from conductor.agents.prompts import cli_continue, cli_opening, labelled
 from conductor.agents.ratelimit import UsageLimit
@@ -45,18 +44,6 @@ from conductor.errors import AgentFatal, ConductorError
 STORM_EXITS = 3  # failures (exits, empty or failed turns) within the window -> pane error
 STORM_WINDOW_S = 60.0
 POLL_S = 0.25
-
-
-def takeover_argv(kind: str, command: str = "", session_id: str = "") -> list[str]:
-    """The interactive CLI on a pane's session: `claude --resume ID`, `codex resume ID`
-    (a fresh interactive session when none is known yet)."""
-    if kind == "claude-code":
-        exe = shlex.split(command) or ["claude"]
-        return [*exe, "--resume", session_id] if session_id else exe
-    if kind == "codex":
-        exe = shlex.split(command) or ["codex"]
-        return [*exe, "resume", session_id] if session_id else exe
-    raise ConductorError(f"a '{kind}' agent has no interactive session to take over")
 
 
 class CliAgent:
@@ -120,33 +107,13 @@ class CliAgent:
     # ------------------------------------------------------------ setup
 
     def command_argv(self) -> list[str]:
-        words = shlex.split(self.config.command) if self.config.command.strip() else []
-        words = words or ([self.default_command] if self.default_command else [])
-        if not words:
-            raise AgentFatal(f'agent kind "{self.kind}" needs a command: set agent = {{ command = "..." }}')
-        exe = words[0]
-        if shutil.which(exe) is None and not (os.sep in exe and os.access(exe, os.X_OK)):
-            raise AgentFatal(f"{self.label}: '{exe}' was not found on PATH ({self.install_hint()})")
-        return words
+        return resolve_command(self.config.command, self.default_command, self.kind, self.label, self.install_hint())
 
     def save_state(self) -> None:
         self.dir.save_state(self.state)
 
     def env(self) -> dict[str, str]:
-        s = self.session
-        ws = s.workspace
-        env = {k: v for k, v in os.environ.items() if k != "CONDUCTOR_EXPERIMENT"}
-        env.update(self._slot_env)
-        if not self.managed:  # the agent runs the experiments itself: give them the run's settings
-            env.setdefault("OPENBLAS_NUM_THREADS", "1")
-            env["TIME_BUDGET"] = f"{ws.time_budget_s:g}"
-        env["PATH"] = f"{self.dir.bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        env["PYTHONUNBUFFERED"] = "1"
-        env["CONDUCTOR_PANE"] = s.name
-        env["CONDUCTOR_RUN_DIR"] = str(Path(s.worktree_path).parent.parent)
-        env["CONDUCTOR_WORKTREE"] = str(s.worktree_path)
-        env["CONDUCTOR_PROMPT_FILE"] = str(self.dir.prompt_path)
-        return env
+        return agent_env(self.session, self.dir, managed=self.managed, slot_env=self._slot_env)
 
     def _prepare_dir(self) -> Transcript:
         reaped = self.dir.prepare()

@@ -17,7 +17,7 @@ import pytest
 from engine_helpers import check_invariants
 
 from conductor.agents.base import create_agent
-from conductor.agents.supervisor import takeover_argv
+from conductor.agents.launch import takeover_argv
 from conductor.config import load_config
 from conductor.core import control
 from conductor.core.agent import take_over
