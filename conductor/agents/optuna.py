@@ -16,6 +16,7 @@ from pathlib import Path
 
 from conductor.config import AgentConfig, Knob
 from conductor.core.agent import PaneSession
+from conductor.core.outcome import PaneFinished
 from conductor.errors import AgentFatal
 
 N_STARTUP_TRIALS = 5
@@ -84,7 +85,7 @@ class OptunaAgent:
             try:
                 outcome = await session.run_experiment(description, agent_ref=f"trial:{trial.number}")
             except BaseException as exc:
-                recorded = getattr(exc, "outcome", None)
+                recorded = exc.outcome if isinstance(exc, PaneFinished) else None
                 value = recorded.metric if recorded is not None else None
                 _tell_quietly(study, trial.number, value, optuna)
                 raise
