@@ -7,6 +7,7 @@ the same way, the built-in one at each turn boundary, external CLIs at each usag
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,17 +38,17 @@ class Budget:
     def __init__(self, max_usd: float | None, max_tokens: int | None):
         self.max_usd = max_usd
         self.max_tokens = max_tokens
-        self._usd_limit = max_usd
-        self._token_limit = max_tokens
+        self._usd_limit: float = math.inf if max_usd is None else max_usd
+        self._token_limit: float = math.inf if max_tokens is None else max_tokens
 
     def reached(self, spent: UsageTotals) -> BudgetReached | None:
         """The limit `spent` reached, if any; that limit moves on by as much again."""
-        if self._usd_limit is not None and spent.usd >= self._usd_limit:
+        if self.max_usd is not None and spent.usd >= self._usd_limit:
             message = f"budget reached: ${spent.usd:.2f} spent, max_usd is ${self._usd_limit:.2f}"
             self._usd_limit = spent.usd + self.max_usd
             return BudgetReached(message, f"another ${self.max_usd:.2f}")
         tokens = tokens_of(spent)
-        if self._token_limit is not None and tokens >= self._token_limit:
+        if self.max_tokens is not None and tokens >= self._token_limit:
             message = f"budget reached: {tokens} tokens used, max_tokens is {self._token_limit}"
             self._token_limit = tokens + self.max_tokens
             return BudgetReached(message, f"another {self.max_tokens} tokens")

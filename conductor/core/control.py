@@ -254,7 +254,7 @@ class ControlServer:
         """`a` in an attached TUI: stop the pane's headless CLI agent, answer with the
         interactive command on its session, and resume the headless loop when the client
         closes the connection (done, or gone: a crashed client never leaves a pane stopped)."""
-        pane = self.orchestra.panes.get(request.get("pane"))
+        pane = self.orchestra.panes.get(str(request.get("pane")))
         if pane is None:
             await _send(writer, _error(f"no pane named '{request.get('pane')}' in this run"))
             return
