@@ -37,13 +37,14 @@ from conductor.agents.ratelimit import UsageLimit
 from conductor.agents.streams import Activity, RateLimit, SessionStarted, Signal, TurnEnded, Usage
 from conductor.config import AgentConfig
 from conductor.core.agent import PaneSession, TakeOver
-from conductor.core.outcome import NOTE_PREFIX, Outcome
+from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
 from conductor.core.secrets import Redactor
 from conductor.errors import AgentFatal, ConductorError
 
 STORM_EXITS = 3  # failures (exits, empty or failed turns) within the window -> pane error
 STORM_WINDOW_S = 60.0
 POLL_S = 0.25
+FINISH_GRACE_S = 2.0  # a finished pane lets the turn in progress end (and report its tokens) for this long
 
 
 class CliAgent:
@@ -65,6 +66,7 @@ class CliAgent:
         self.messages: list[str] = []  # whole texts for the next prompt (no process takes them now)
         self._running = False
         self._terminal: BaseException | None = None
+        self._stop_by = 0.0  # when the process of a finished pane is stopped at the latest
         self._takeover = False
         self._taken_over = False  # a take-over ended the current process: not a failure
         self._takeover_done = asyncio.Event()
@@ -246,6 +248,11 @@ class CliAgent:
         """The pane is done (PaneFinished) or broken: the supervisor raises it at once."""
         if self._terminal is None:
             self._terminal = exc
+            self._stop_by = time.monotonic() + (FINISH_GRACE_S if isinstance(exc, PaneFinished) else 0.0)
+
+    def _stop_due(self) -> bool:
+        """An error stops the process at once; a finished pane stops it once its turn has ended."""
+        return self._turn_end is not None or time.monotonic() >= self._stop_by
 
     # ------------------------------------------------------------ one process
 
@@ -289,7 +296,8 @@ class CliAgent:
         """Every poll while the process runs: stop, pause, messages, the end of a turn."""
         s = self.session
         if self._terminal is not None or self._takeover:
-            await self._terminate()
+            if self._takeover or self._stop_due():
+                await self._terminate()
             return
         paused = s.paused
         if paused != proc.suspended:

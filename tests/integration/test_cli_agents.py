@@ -205,6 +205,17 @@ def test_claude_restarts_with_its_session_resumed_after_an_exit(tmp_path, fastws
     assert len(ledger_of(tmp_path)[0]) == 3
 
 
+def test_a_finished_pane_counts_the_tokens_of_the_turn_that_finished_it(tmp_path, fastws):
+    args = ["--fake-mode", "slow-finish", "--fake-log", str(tmp_path / "fake.log")]
+    cfg = write_cli_config(tmp_path, fastws, "codex", args)
+    orch, _ = run(cfg, max_experiments=2)
+    rows, totals, _ = ledger_of(tmp_path)
+    assert len(rows) == 2 and orch.panes["fast"].state == "done"
+    assert (totals.input, totals.output, totals.cache_write, totals.cache_read) == tuple(
+        2 * v for v in CODEX_TURN.values()
+    )
+
+
 def test_three_quick_exits_put_the_pane_in_error_with_the_last_output(tmp_path, fastws):
     log = tmp_path / "fake.log"
     cfg = write_cli_config(tmp_path, fastws, "claude-code", ["--fake-mode", "die", "--fake-log", str(log)])
