@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -104,8 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConductorError as exc:
         print(f"conductor: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:  # a ledger damaged after it was opened
+        print(f"conductor: the ledger cannot be read ({exc}); nothing was changed", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `conductor status | head -1`: the reader is gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _positive(value: int | float | None, flag: str) -> None:

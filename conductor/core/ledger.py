@@ -143,20 +143,30 @@ def _row_to_experiment(r: tuple) -> ExperimentRecord:
     )
 
 
+def unreadable(path: Path, exc: Exception) -> str:
+    return (
+        f"{path} is not a readable conductor ledger ({exc}); nothing was changed: "
+        "move it aside to start a new run there, or restore it from a copy"
+    )
+
+
 class Ledger:
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
         self.run_dir = RunDir(self.path.parent)
         self._lock = threading.Lock()
-        if readonly:
-            uri = f"file:{self.path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
-        else:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            open_schema(self._db, self.run_dir)
-        self.schema_version = schema_version(self._db)
+        try:
+            if readonly:
+                uri = f"file:{self.path}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+            else:
+                self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                open_schema(self._db, self.run_dir)
+            self.schema_version = schema_version(self._db)
+        except sqlite3.DatabaseError as exc:
+            raise ConductorError(unreadable(self.path, exc)) from None
 
     @classmethod
     def reader(cls, run_dir: Path) -> Ledger:

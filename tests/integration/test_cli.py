@@ -178,3 +178,24 @@ def test_an_unsandboxed_run_says_so_in_status_and_on_the_top_bar(tmp_path, fastw
     model = RunModel(clock=lambda: 0.0)
     model.apply(RunStarted(run="r", run_dir="d", panes=(), slots=(), sandbox=started["sandbox"]))
     assert ("warning", started["sandbox"]) in model.derived_alerts(now=0.0)
+
+
+def test_a_corrupt_ledger_is_one_line_and_exit_2_everywhere(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    run_dir = tmp_path / ".conductor"
+    run_dir.mkdir()
+    (run_dir / "ledger.db").write_bytes(b"this is not sqlite" * 1000)
+    before = (run_dir / "ledger.db").read_bytes()
+    for verb in (
+        ["run", "--max-experiments", "1"],
+        ["status"],
+        ["status", "--json"],
+        ["export", "-o", str(tmp_path / "x.csv")],
+        ["report"],
+    ):
+        out = conductor(*verb, "-c", str(cfg), cwd=tmp_path)
+        assert out.returncode == 2, (verb, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "not a readable conductor ledger" in lines[0], (verb, out.stderr)
+        assert "Traceback" not in out.stderr
+    assert (run_dir / "ledger.db").read_bytes() == before
