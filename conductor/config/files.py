@@ -19,17 +19,17 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-GLOB_CHARS = frozenset("*?[")
+_GLOB_CHARS = frozenset("*?[")
 _SKIPPED_DIRS = (".git", "__pycache__")  # never part of a pane's worktree
 
 
 def is_pattern(rel: str) -> bool:
-    return any(ch in GLOB_CHARS for ch in rel)
+    return any(ch in _GLOB_CHARS for ch in rel)
 
 
 def escapes(rel: str) -> bool:
     """Whether `rel` leaves the workspace: absolute, or a `..` anywhere in it."""
-    path = PurePosixPath(rel.replace(os.sep, "/"))
+    path = PurePosixPath(rel)
     return path.is_absolute() or ".." in path.parts
 
 
@@ -76,10 +76,25 @@ class WorkspaceFiles:
         return next((rel for rel in self._disk_files() if fnmatch.fnmatch(rel, pattern)), None)
 
 
+def _path_problem(what: str, rel: str, files: WorkspaceFiles) -> str | None:
+    """What any entry must be: inside the workspace, not a folder, written as git writes paths
+    (the engine compares entries with git's paths: `./a.py` never equals `a.py`)."""
+    if escapes(rel):
+        return f"{what} '{rel}' is outside the workspace"
+    if not is_pattern(rel) and files.is_dir(rel):
+        hint = f", or '{rel.rstrip('/')}/*'" if what == "editable" else ""
+        return f"{what} '{rel}' is a folder: list its files{hint}"
+    plain = PurePosixPath(rel).as_posix()
+    if plain != rel:
+        return f"{what} '{rel}' must be written '{plain}'"
+    return None
+
+
 def editable_problem(rel: str, protected: tuple[str, ...], files: WorkspaceFiles) -> str | None:
     """Why an `editable` entry names nothing an experiment may change, if it does not."""
-    if escapes(rel):
-        return f"editable '{rel}' is outside the workspace"
+    problem = _path_problem("editable", rel, files)
+    if problem:
+        return problem
     if is_pattern(rel):
         clash = next((p for p in protected if fnmatch.fnmatch(p, rel)), None)
         if clash:
@@ -87,8 +102,6 @@ def editable_problem(rel: str, protected: tuple[str, ...], files: WorkspaceFiles
         if files.first_match(rel) is None:
             return f"editable '{rel}' matches no file in the workspace {files.folder}"
         return None
-    if files.is_dir(rel):
-        return f"editable '{rel}' is a folder: list its files, or '{rel.rstrip('/')}/*'"
     if not files.has_file(rel):
         return f"editable file '{rel}' does not exist in the workspace {files.folder}"
     return None
@@ -96,12 +109,11 @@ def editable_problem(rel: str, protected: tuple[str, ...], files: WorkspaceFiles
 
 def protected_problem(rel: str, files: WorkspaceFiles) -> str | None:
     """Why a `protected` entry is not one file of the workspace, if it is not."""
-    if escapes(rel):
-        return f"protected '{rel}' is outside the workspace"
+    problem = _path_problem("protected", rel, files)
+    if problem:
+        return problem
     if is_pattern(rel):
         return f"protected '{rel}' must name a file, not a pattern (each protected file is hashed by name)"
-    if files.is_dir(rel):
-        return f"protected '{rel}' is a folder: list its files"
     if not files.has_file(rel):
         return f"protected file '{rel}' does not exist in the workspace {files.folder}"
     return None

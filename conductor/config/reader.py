@@ -277,7 +277,7 @@ def _workspace(r: _Reader, ws: Any, where: tuple, base_dir: Path, agent: AgentCo
         )
     files = WorkspaceFiles(folder)
     _check_files(merged, files, fail_at)
-    merged["knobs"] = _knobs_with_files(knobs, merged["editable"], files, ws_file)
+    merged["knobs"] = _knobs_with_files(knobs, merged["editable"], files, ws_file) if ws_file else ()
     return WorkspaceConfig(**merged)
 
 
@@ -304,13 +304,12 @@ def _check_files(merged: dict, files: WorkspaceFiles, fail_at: Callable[[str, st
 
 
 def _knobs_with_files(
-    knobs: tuple[Knob, ...], editable: tuple[str, ...], files: WorkspaceFiles, ws_file: _Reader | None
+    knobs: tuple[Knob, ...], editable: tuple[str, ...], files: WorkspaceFiles, ws_file: _Reader
 ) -> tuple[Knob, ...]:
-    """Each knob with the editable file that holds it (left out: the first editable file)."""
+    """Each knob with the editable file that holds it (left out: the first editable entry that is no pattern)."""
     default_file = next((rel for rel in editable if not is_pattern(rel)), "")
     out = []
     for i, k in enumerate(knobs):
-        assert ws_file is not None  # knobs come only from a workspace.toml
         at = ("knob", i, "file")
         if not k.file and not default_file:
             ws_file.fail(at, f"knob '{k.name}' needs 'file': every editable entry is a pattern")

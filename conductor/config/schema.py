@@ -117,7 +117,10 @@ class Knob:
     high: float = field(metadata=key(checks.number, "the highest value tried"))
     log: bool = field(default=False, metadata=key(checks.boolean, "sample on a log scale (needs low > 0)"))
     file: str = field(
-        default="", metadata=key(checks.string, "the editable file that holds the constant (left out: the first)")
+        default="",
+        metadata=key(
+            checks.string, "the editable file that holds the constant (left out: the first one that is not a pattern)"
+        ),
     )
 
 

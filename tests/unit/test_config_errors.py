@@ -100,6 +100,13 @@ CORPUS = [
     ("editable_parent", GOOD_WS + 'editable = ["../fastws/train.py"]\n', 3, "is outside the workspace"),
     ("editable_absolute", GOOD_WS + 'editable = ["/etc/passwd"]\n', 3, "editable '/etc/passwd' is outside"),
     ("editable_missing", GOOD_WS + 'editable = ["model.py"]\n', 3, "editable file 'model.py' does not exist"),
+    (
+        "editable_dot_slash",
+        GOOD_WS + 'editable = ["./train.py"]\n',
+        3,
+        "editable './train.py' must be written 'train.py'",
+    ),
+    ("editable_trailing_slash", GOOD_WS + 'editable = ["train.py/"]\n', 3, "editable 'train.py/' must be written"),
     ("protected_missing", GOOD_WS + 'protected = ["data.py"]\n', 3, "protected file 'data.py' does not exist"),
     ("protected_pattern", GOOD_WS + 'protected = ["prep*.py"]\n', 3, "protected 'prep*.py' must name a file"),
     ("protected_outside", GOOD_WS + 'protected = ["/etc/hosts"]\n', 3, "protected '/etc/hosts' is outside"),
