@@ -19,7 +19,7 @@ EXPERIMENT_MODES = ("managed", "observed")  # who runs an external agent's exper
 PANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 MAX_PANES = 256  # per workspace and in all: each pane is a worktree, an agent and a loop
 MAX_SLOTS = 256  # more slots than panes never run anything
-_INT64 = 2**63 - 1  # TOML integers are 64-bit; tomllib reads longer ones as Python ints
+_INT64 = 2**63 - 1
 
 Check = Callable[[Any], Any]
 
@@ -36,7 +36,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _finite(v: Any) -> float:
+def number(v: Any) -> float:
     """A number as a float; TOML's `nan` and `inf` are never a sensible setting."""
     if not _is_number(v):
         raise Invalid("a number")
@@ -48,6 +48,7 @@ def _finite(v: Any) -> float:
 
 
 def _int(v: Any) -> int:
+    """An integer TOML can hold: tomllib reads longer ones too, as Python ints."""
     if isinstance(v, bool) or not isinstance(v, int):
         raise Invalid("an integer")
     if abs(v) > _INT64:
@@ -72,10 +73,6 @@ def boolean(v: Any) -> bool:
     if not isinstance(v, bool):
         raise Invalid("true or false")
     return v
-
-
-def number(v: Any) -> float:
-    return _finite(v)
 
 
 def positive_int(v: Any) -> int:
@@ -104,13 +101,13 @@ slot_count = _at_most(MAX_SLOTS)
 
 
 def positive_number(v: Any) -> float:
-    if _finite(v) <= 0:
+    if number(v) <= 0:
         raise Invalid("a positive number")
     return float(v)
 
 
 def nonneg_number(v: Any) -> float:
-    if _finite(v) < 0:
+    if number(v) < 0:
         raise Invalid("0 or more")
     return float(v)
 
@@ -158,9 +155,10 @@ def agent_kind(v: Any) -> str:
 def value_range(v: Any) -> tuple[float, float]:
     if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v)) or v[0] >= v[1]:
         raise Invalid("[low, high] with low < high")
-    if not all(math.isfinite(x) for x in v):
-        raise Invalid("[low, high] of finite numbers")
-    return (float(v[0]), float(v[1]))
+    try:
+        return (number(v[0]), number(v[1]))
+    except Invalid:
+        raise Invalid("[low, high] of finite numbers") from None
 
 
 def pane_name(v: Any) -> str:

@@ -91,6 +91,8 @@ CORPUS = [
     ("inf_target", GOOD_WS + "target = -inf\n", 3, "'workspace.target' must be a finite number, got -inf"),
     ("inf_max_hours", GOOD_WS + "max_hours = inf\n", 3, "'workspace.max_hours' must be a finite number"),
     ("nan_plausible", GOOD_WS + "plausible = [0.5, inf]\n", 3, "must be [low, high] of finite numbers"),
+    ("huge_plausible", GOOD_WS + "plausible = [0, 99999999999999999999]\n", 3, "[low, high] of finite numbers"),
+    ("huge_target", GOOD_WS + "target = 99999999999999999999\n", 3, "'workspace.target' must be a 64-bit number"),
     ("nan_agent_max_usd", "[agent]\nmax_usd = nan\n" + GOOD_WS, 2, "'agent.max_usd' must be a finite number"),
     ("inf_total_max_usd", "[conductor]\nmax_usd = inf\n" + GOOD_WS, 2, "'conductor.max_usd' must be a finite"),
     ("nan_price", '[prices."m"]\ninput = 1\noutput = nan\n' + GOOD_WS, 3, "'prices.m.output' must be a finite"),
