@@ -8,6 +8,7 @@ expected; the reader turns that into `'KEY' must be EXPECTED, got VALUE` at the 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,9 @@ AGENT_KINDS = ("anthropic", "claude-code", "codex", "command", "optuna")
 EXTERNAL_KINDS = ("claude-code", "codex", "command")  # agent CLIs that run as subprocesses
 EXPERIMENT_MODES = ("managed", "observed")  # who runs an external agent's experiments
 PANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+MAX_PANES = 256  # per workspace and in all: each pane is a worktree, an agent and a loop
+MAX_SLOTS = 256  # more slots than panes never run anything
+_INT64 = 2**63 - 1
 
 Check = Callable[[Any], Any]
 
@@ -32,9 +36,36 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def number(v: Any) -> float:
+    """A number as a float; TOML's `nan` and `inf` are never a sensible setting."""
+    if not _is_number(v):
+        raise Invalid("a number")
+    if isinstance(v, int) and abs(v) > _INT64:
+        raise Invalid("a 64-bit number")
+    if not math.isfinite(v):
+        raise Invalid("a finite number")
+    return float(v)
+
+
+def _int(v: Any) -> int:
+    """An integer TOML can hold: tomllib reads longer ones too, as Python ints."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Invalid("an integer")
+    if abs(v) > _INT64:
+        raise Invalid("a 64-bit integer")
+    return v
+
+
 def string(v: Any) -> str:
     if not isinstance(v, str):
         raise Invalid("a string")
+    return v
+
+
+def text(v: Any) -> str:
+    """A string with something in it: a command, a name or a path that may not be blank."""
+    if not isinstance(v, str) or not v.strip():
+        raise Invalid("a non-empty string")
     return v
 
 
@@ -44,40 +75,39 @@ def boolean(v: Any) -> bool:
     return v
 
 
-def number(v: Any) -> float:
-    if not _is_number(v):
-        raise Invalid("a number")
-    return float(v)
-
-
 def positive_int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise Invalid("an integer")
-    if v < 1:
+    if _int(v) < 1:
         raise Invalid("at least 1")
     return v
 
 
 def nonneg_int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise Invalid("an integer")
-    if v < 0:
+    if _int(v) < 0:
         raise Invalid("0 or more")
     return v
 
 
+def _at_most(top: int) -> Check:
+    def check(v: Any) -> int:
+        if isinstance(v, int) and not isinstance(v, bool) and v > top:
+            raise Invalid(f"at most {top}")  # before the 64-bit check: the bound is the news
+        return positive_int(v)
+
+    return check
+
+
+pane_count = _at_most(MAX_PANES)
+slot_count = _at_most(MAX_SLOTS)
+
+
 def positive_number(v: Any) -> float:
-    if not _is_number(v):
-        raise Invalid("a number")
-    if v <= 0:
+    if number(v) <= 0:
         raise Invalid("a positive number")
     return float(v)
 
 
 def nonneg_number(v: Any) -> float:
-    if not _is_number(v):
-        raise Invalid("a number")
-    if v < 0:
+    if number(v) < 0:
         raise Invalid("0 or more")
     return float(v)
 
@@ -89,6 +119,14 @@ def string_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise Invalid("a list of strings")
     return tuple(v)
+
+
+def file_list(v: Any) -> tuple[str, ...]:
+    """A list of paths or patterns in the workspace; a blank one names nothing."""
+    out = string_list(v)
+    if not all(x.strip() for x in out):
+        raise Invalid("a list of file names, none empty")
+    return out
 
 
 def _one_of(*choices: str) -> Check:
@@ -117,7 +155,10 @@ def agent_kind(v: Any) -> str:
 def value_range(v: Any) -> tuple[float, float]:
     if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v)) or v[0] >= v[1]:
         raise Invalid("[low, high] with low < high")
-    return (float(v[0]), float(v[1]))
+    try:
+        return (number(v[0]), number(v[1]))
+    except Invalid:
+        raise Invalid("[low, high] of finite numbers") from None
 
 
 def pane_name(v: Any) -> str:
@@ -128,10 +169,10 @@ def pane_name(v: Any) -> str:
 
 def slots(v: Any) -> Any:
     """ "auto", a count of CPU slots, or a list of GPU indices / UUIDs."""
-    ok = (v == "auto") or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    ok = (v == "auto") or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SLOTS)
     ok = ok or (isinstance(v, list) and bool(v) and all(isinstance(x, (int, str)) for x in v))
     if not ok:
-        raise Invalid('"auto", a count, or a list of GPU indices or UUIDs')
+        raise Invalid(f'"auto", a count up to {MAX_SLOTS}, or a list of GPU indices or UUIDs')
     return v
 
 

@@ -9,15 +9,17 @@ offline proposer may set; conductor.toml overrides them.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import re
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conductor.config.checks import EXTERNAL_KINDS, PANE_NAME, Check, Invalid
+from conductor.config.checks import EXTERNAL_KINDS, MAX_PANES, PANE_NAME, Check, Invalid
+from conductor.config.files import WorkspaceFiles, editable_problem, escapes, is_pattern, protected_problem
 from conductor.config.schema import SECTIONS, AgentConfig, Config, Key, Knob, Price, WorkspaceConfig, keys
 from conductor.errors import ConductorError
 from conductor.tomlpos import TomlPositions
@@ -127,18 +129,18 @@ def _parse(path: Path, text: str) -> dict:
         raise ConductorError(f"invalid TOML: {msg}", path, line) from None
 
 
-def read_workspace_file(folder: Path) -> tuple[dict, tuple[Knob, ...]]:
-    """Defaults and knobs from `<folder>/workspace.toml`, if the folder has one."""
+def read_workspace_file(folder: Path) -> tuple[dict, tuple[Knob, ...], _Reader | None]:
+    """Defaults and knobs from `<folder>/workspace.toml`, if the folder has one, and its reader."""
     path = folder / "workspace.toml"
     if not path.is_file():
-        return {}, ()
+        return {}, (), None
     text = path.read_text(encoding="utf-8")
     data = _parse(path, text)
     reader = _Reader(path, text)
     reader.check_keys(data, _WORKSPACE_FILE_KEYS, (), "workspace.toml")
     knobs = reader.knobs(data["knob"], ("knob",)) if "knob" in data else ()
     plain = {k: v for k, v in data.items() if k != "knob"}
-    return reader.values(plain, _WORKSPACE_KEYS, ()), knobs
+    return reader.values(plain, _WORKSPACE_KEYS, ()), knobs, reader
 
 
 def bundled_workspaces_dir() -> Path:
@@ -214,6 +216,8 @@ def parse_config(text: str, path: Path) -> Config:
             if pane.name in seen_panes:
                 r.fail(where + ("name",), f"duplicate pane name '{pane.name}' (rename one workspace)")
             seen_panes[pane.name] = i
+        if len(seen_panes) > MAX_PANES:
+            r.fail(where + ("panes",), f"{len(seen_panes)} panes in all: at most {MAX_PANES}")
 
     return Config(source=path, agent=_resolve_kind(agent), prices=prices, workspaces=tuple(workspaces), **own)
 
@@ -234,7 +238,14 @@ def _workspace(r: _Reader, ws: Any, where: tuple, base_dir: Path, agent: AgentCo
         r.fail(where + ("path",), f"workspace path does not exist: {folder}")
     if not folder.is_dir():
         r.fail(where + ("path",), f"workspace path is not a folder or git repo: {folder}")
-    defaults, knobs = read_workspace_file(folder)
+    defaults, knobs, ws_file = read_workspace_file(folder)
+
+    def fail_at(name: str, message: str) -> NoReturn:
+        """Fail at the key where it was set: here, else in workspace.toml, else at [[workspace]]."""
+        if name in ws or ws_file is None or name not in defaults:
+            r.fail(where + (name,), message)
+        ws_file.fail((name,), message)
+
     merged = {**defaults, **vals}
     merged["path"] = folder
     merged.setdefault("name", folder.name if PANE_NAME.match(folder.name) else "workspace")
@@ -259,6 +270,53 @@ def _workspace(r: _Reader, ws: Any, where: tuple, base_dir: Path, agent: AgentCo
         merged["timeout_s"] = max(2 * merged["time_budget_s"], merged["time_budget_s"] + 60)
     if merged.get("timeout_s", WorkspaceConfig.timeout_s) < merged.get("time_budget_s", WorkspaceConfig.time_budget_s):
         r.fail(where + ("timeout_s",), "'timeout_s' must not be shorter than 'time_budget_s'")
-    default_file = merged["editable"][0]
-    merged["knobs"] = tuple(k if k.file else replace(k, file=default_file) for k in knobs)
+    if merged["agent"].kind == "command" and not merged["agent"].command.strip():
+        r.fail(
+            where + ("agent",) if "agent" in ws else ("agent",),
+            'agent kind "command" needs a command: set agent = { command = "..." }',
+        )
+    files = WorkspaceFiles(folder)
+    _check_files(merged, files, fail_at)
+    merged["knobs"] = _knobs_with_files(knobs, merged["editable"], files, ws_file) if ws_file else ()
     return WorkspaceConfig(**merged)
+
+
+def _check_files(merged: dict, files: WorkspaceFiles, fail_at: Callable[[str, str], NoReturn]) -> None:
+    """Every file key names files of the workspace, before any pane is set up."""
+    protected = merged.get("protected", ())
+    for rel in merged["editable"]:
+        problem = editable_problem(rel, protected, files)
+        if problem:
+            fail_at("editable", problem)
+    for rel in protected:
+        problem = protected_problem(rel, files)
+        if problem:
+            fail_at("protected", problem)
+    for pattern in merged.get("copy", ()):
+        if escapes(pattern):
+            fail_at("copy", f"copy '{pattern}' is outside the workspace")
+    program = merged.get("program", WorkspaceConfig.program)
+    if escapes(program):
+        fail_at("program", f"program '{program}' is outside the workspace")
+    # optuna ignores the program and a command agent may do without one (core/loop.py)
+    if merged["agent"].kind not in ("optuna", "command") and not files.has_file(program):
+        fail_at("program", f"program file '{program}' not found in {files.folder}")
+
+
+def _knobs_with_files(
+    knobs: tuple[Knob, ...], editable: tuple[str, ...], files: WorkspaceFiles, ws_file: _Reader
+) -> tuple[Knob, ...]:
+    """Each knob with the editable file that holds it (left out: the first editable entry that is no pattern)."""
+    default_file = next((rel for rel in editable if not is_pattern(rel)), "")
+    out = []
+    for i, k in enumerate(knobs):
+        at = ("knob", i, "file")
+        if not k.file and not default_file:
+            ws_file.fail(at, f"knob '{k.name}' needs 'file': every editable entry is a pattern")
+        k = k if k.file else replace(k, file=default_file)
+        if escapes(k.file) or not any(fnmatch.fnmatch(k.file, pat) for pat in editable):
+            ws_file.fail(at, f"knob '{k.name}': its file '{k.file}' is not editable")
+        if not files.has_file(k.file):
+            ws_file.fail(at, f"knob '{k.name}': its file '{k.file}' does not exist in the workspace {files.folder}")
+        out.append(k)
+    return tuple(out)

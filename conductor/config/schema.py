@@ -74,7 +74,7 @@ class AgentConfig:
             active=True,
         ),
     )
-    model: str = field(default=DEFAULT_MODEL, metadata=key(checks.string, "the model the agent asks for", active=True))
+    model: str = field(default=DEFAULT_MODEL, metadata=key(checks.text, "the model the agent asks for", active=True))
     command: str = field(
         default="", metadata=key(checks.string, "executable for claude-code / codex / command", active=True)
     )
@@ -111,13 +111,16 @@ class Price:
 class Knob:
     """[[knob]] in a workspace.toml: a constant the offline optuna agent may set."""
 
-    name: str = field(metadata=key(checks.string, "the constant, a `NAME = value` line in the file"))
+    name: str = field(metadata=key(checks.text, "the constant, a `NAME = value` line in the file"))
     type: str = field(metadata=key(checks.knob_type, '"float" or "int"'))
     low: float = field(metadata=key(checks.number, "the lowest value tried"))
     high: float = field(metadata=key(checks.number, "the highest value tried"))
     log: bool = field(default=False, metadata=key(checks.boolean, "sample on a log scale (needs low > 0)"))
     file: str = field(
-        default="", metadata=key(checks.string, "the editable file that holds the constant (left out: the first)")
+        default="",
+        metadata=key(
+            checks.string, "the editable file that holds the constant (left out: the first one that is not a pattern)"
+        ),
     )
 
 
@@ -136,7 +139,7 @@ class WorkspaceConfig:
     )
     path: Path = field(
         metadata=key(
-            checks.string,
+            checks.text,
             "(required) a git repo (panes branch from its HEAD) or a template folder",
             example="workspaces/tinygpt",
             active=True,
@@ -144,16 +147,16 @@ class WorkspaceConfig:
         )
     )
     program: str = field(
-        default="program.md", metadata=key(checks.string, "the agent's instructions, in the workspace", active=True)
+        default="program.md", metadata=key(checks.text, "the agent's instructions, in the workspace", active=True)
     )
     run: str = field(
         metadata=key(
-            checks.string, "the experiment command, run in the pane's worktree", example="python train.py", active=True
+            checks.text, "the experiment command, run in the pane's worktree", example="python train.py", active=True
         )
     )
     metric: str = field(
         metadata=key(
-            checks.string, "read from the `---` summary block as `val_bpb: 1.234`", example="val_bpb", active=True
+            checks.text, "read from the `---` summary block as `val_bpb: 1.234`", example="val_bpb", active=True
         )
     )
     goal: str = field(
@@ -161,12 +164,17 @@ class WorkspaceConfig:
     )
     editable: tuple[str, ...] = field(
         default=(),
-        metadata=key(checks.string_list, "the only files an experiment may change", example=["train.py"], active=True),
+        metadata=key(
+            checks.file_list,
+            "the only files an experiment may change (fnmatch patterns allowed)",
+            example=["train.py"],
+            active=True,
+        ),
     )
     protected: tuple[str, ...] = field(
         default=(),
         metadata=key(
-            checks.string_list, "must stay byte-identical (the fixed harness)", example=["prepare.py"], active=True
+            checks.file_list, "must stay byte-identical (the fixed harness)", example=["prepare.py"], active=True
         ),
     )
     time_budget_s: float = field(
@@ -180,7 +188,7 @@ class WorkspaceConfig:
     panes: int = field(
         default=1,
         metadata=key(
-            checks.positive_int,
+            checks.pane_count,
             "loops on this workspace, each on its own worktree and branch",
             example=2,
             active=True,
@@ -205,7 +213,7 @@ class WorkspaceConfig:
     )
     copy: tuple[str, ...] = field(
         default=(),
-        metadata=key(checks.string_list, "gitignored files to copy into each worktree", example=["data/*.bin"]),
+        metadata=key(checks.file_list, "gitignored files to copy into each worktree", example=["data/*.bin"]),
     )
     noise_runs: int = field(
         default=0,
@@ -286,7 +294,7 @@ class Config:
     runs_dir: Path = field(
         default=Path(".conductor"),
         metadata=key(
-            checks.string,
+            checks.text,
             "worktrees, ledger, logs and the control socket of this run",
             example=".conductor",
             active=True,
@@ -300,7 +308,7 @@ class Config:
             active=True,
         ),
     )
-    cpu_slots: int = field(default=1, metadata=key(checks.positive_int, "CPU slots when no GPU is found", active=True))
+    cpu_slots: int = field(default=1, metadata=key(checks.slot_count, "CPU slots when no GPU is found", active=True))
     sandbox: str = field(
         default="auto",
         metadata=key(

@@ -52,13 +52,80 @@ CASES = [
         "missing_program",
         lambda ws: (ws / "program.md").unlink(),
         'agent = { kind = "anthropic" }\n',
-        1,
-        "program file 'program.md' not found",
-        "pane",
+        2,
+        "conductor.toml:4: program file 'program.md' not found",
+        "exit",
+    ),
+    (
+        "program_names_missing_file",
+        lambda ws: (ws / "workspace.toml").write_text('program = "x.md"\n' + (ws / "workspace.toml").read_text()),
+        'agent = { kind = "anthropic" }\n',
+        2,
+        "workspace.toml:1: program file 'x.md' not found",
+        "exit",
     ),
     ("run_command_not_found", None, 'run = "no-such-trainer --go"\n', 1, "the run command was not found", "pane"),
     ("metric_never_printed", None, 'metric = "val_loss"\n', 1, "summary block has no 'val_loss' (it has: ", "pane"),
-    ("editable_file_missing", None, 'editable = ["model.py"]\n', 1, "editable file 'model.py' does not exist", "pane"),
+    (
+        "editable_file_missing",
+        None,
+        'editable = ["model.py"]\n',
+        2,
+        "conductor.toml:9: editable file 'model.py' does not exist",
+        "exit",
+    ),
+    (
+        "protected_file_missing",
+        lambda ws: (ws / "prepare.py").unlink(),
+        "",
+        2,
+        "workspace.toml:5: protected file 'prepare.py' does not exist",
+        "exit",
+    ),
+    (
+        "editable_star",
+        None,
+        'editable = ["*"]\n',
+        2,
+        "conductor.toml:9: editable '*' also matches the protected",
+        "exit",
+    ),
+    (
+        "editable_glob_no_match",
+        None,
+        'editable = ["*.rs"]\n',
+        2,
+        "conductor.toml:9: editable '*.rs' matches no",
+        "exit",
+    ),
+    (
+        "editable_escapes",
+        None,
+        'editable = ["../x.py"]\n',
+        2,
+        "conductor.toml:9: editable '../x.py' is outside",
+        "exit",
+    ),
+    ("editable_absolute", None, 'editable = ["/etc/hosts"]\n', 2, "editable '/etc/hosts' is outside", "exit"),
+    (
+        "empty_metric",
+        None,
+        'metric = ""\n',
+        2,
+        "conductor.toml:9: 'workspace.metric' must be a non-empty string",
+        "exit",
+    ),
+    ("empty_run", None, 'run = " "\n', 2, "conductor.toml:9: 'workspace.run' must be a non-empty string", "exit"),
+    ("huge_panes", None, "", 2, "conductor.toml:7: 'workspace.panes' must be at most 256", "exit"),
+    (
+        "nan_budget",
+        None,
+        "time_budget_s = nan\n",
+        2,
+        "conductor.toml:9: 'workspace.time_budget_s' must be a finite",
+        "exit",
+    ),
+    ("inf_timeout", None, "timeout_s = inf\n", 2, "conductor.toml:9: 'workspace.timeout_s' must be a finite", "exit"),
     ("knob_not_in_file", lambda ws: edit(ws / "train.py", "Y = 2.0", "YY = 2.0"), "", 1, "knob Y not found", "pane"),
     (
         "no_knobs_for_optuna",
@@ -115,9 +182,11 @@ def test_bad_workspace(tmp_path, fastws, case):
     if extra.startswith("agent = "):
         agent, extra = extra.split('"')[1], ""
     cfg = write_config(tmp_path, fastws, extra=extra, agent=agent)
+    if name == "huge_panes":
+        cfg = write_config(tmp_path, fastws, panes=99999999999999999999, agent=agent)
     before = snapshot(tmp_path, tmp_path / ".conductor")
     env = {"ANTHROPIC_API_KEY": ""} if name == "anthropic_without_key" else {}
-    if name == "missing_program":
+    if "program" in name:
         env = {"ANTHROPIC_API_KEY": "test-key-not-real", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
     out = run(cfg, tmp_path, env)
     assert out.returncode == code, (out.stdout, out.stderr)

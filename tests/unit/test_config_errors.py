@@ -1,12 +1,17 @@
 """Malformed configs: each ends as exit 2 and one line `conductor: FILE:LINE: what is wrong`."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import GIT_ENV
 
 from conductor.cli import main
+from conductor.config import load_config
+from conductor.errors import ConductorError
 
 FASTWS = Path(__file__).resolve().parents[1] / "fixtures" / "fastws"
 GOOD_WS = f'[[workspace]]\npath = "{FASTWS}"\n'
@@ -53,6 +58,68 @@ CORPUS = [
     ("price_bad", '[prices."m"]\ninput = "cheap"\n' + GOOD_WS, 2, "'prices.m.input' must be a number"),
     ("agent_inline_bad", GOOD_WS + 'agent = { kind = "optuna", budget = 3 }\n', 3, "unknown key 'budget' in [agent]"),
     ("list_of_ints_for_editable", GOOD_WS + "editable = [1, 2]\n", 3, "must be a list of strings"),
+    # blank strings where a command, a name or a path is needed
+    ("empty_metric", GOOD_WS + 'metric = ""\n', 3, "'workspace.metric' must be a non-empty string, got ''"),
+    ("blank_run", GOOD_WS + 'run = "  "\n', 3, "'workspace.run' must be a non-empty string, got '  '"),
+    ("empty_program", GOOD_WS + 'program = ""\n', 3, "'workspace.program' must be a non-empty string"),
+    ("empty_path", '[[workspace]]\npath = ""\n', 2, "'workspace.path' must be a non-empty string"),
+    ("empty_runs_dir", '[conductor]\nruns_dir = ""\n' + GOOD_WS, 2, "'conductor.runs_dir' must be a non-empty"),
+    ("empty_model", '[agent]\nmodel = " "\n' + GOOD_WS, 2, "'agent.model' must be a non-empty string"),
+    ("empty_editable_entry", GOOD_WS + 'editable = ["train.py", ""]\n', 3, "a list of file names, none empty"),
+    (
+        "command_agent_without_command",
+        GOOD_WS + 'agent = { kind = "command", command = " " }\n',
+        3,
+        'agent kind "command" needs a command',
+    ),
+    # counts that would only eat memory, integers TOML cannot hold
+    ("too_many_panes", GOOD_WS + "panes = 99999999999999999999\n", 3, "'workspace.panes' must be at most 256"),
+    ("too_many_panes_in_all", GOOD_WS + "panes = 200\n" + GOOD_WS + 'name = "b"\npanes = 57\n', 7, "257 panes in all"),
+    (
+        "too_many_cpu_slots",
+        "[conductor]\ncpu_slots = 100000\n" + GOOD_WS,
+        2,
+        "'conductor.cpu_slots' must be at most 256",
+    ),
+    ("int_overflow", GOOD_WS + "max_experiments = 99999999999999999999\n", 3, "must be a 64-bit integer"),
+    # nan and inf, which TOML allows, for every number key
+    ("nan_budget", GOOD_WS + "time_budget_s = nan\n", 3, "'workspace.time_budget_s' must be a finite number, got nan"),
+    ("inf_timeout", GOOD_WS + "timeout_s = inf\n", 3, "'workspace.timeout_s' must be a finite number, got inf"),
+    ("nan_min_delta", GOOD_WS + "min_delta = nan\n", 3, "'workspace.min_delta' must be a finite number"),
+    ("inf_noise_k", GOOD_WS + "noise_k = inf\n", 3, "'workspace.noise_k' must be a finite number"),
+    ("nan_sanity_gain", GOOD_WS + "sanity_gain = nan\n", 3, "'workspace.sanity_gain' must be a finite number"),
+    ("inf_target", GOOD_WS + "target = -inf\n", 3, "'workspace.target' must be a finite number, got -inf"),
+    ("inf_max_hours", GOOD_WS + "max_hours = inf\n", 3, "'workspace.max_hours' must be a finite number"),
+    ("nan_plausible", GOOD_WS + "plausible = [0.5, inf]\n", 3, "must be [low, high] of finite numbers"),
+    ("huge_plausible", GOOD_WS + "plausible = [0, 99999999999999999999]\n", 3, "[low, high] of finite numbers"),
+    ("huge_target", GOOD_WS + "target = 99999999999999999999\n", 3, "'workspace.target' must be a 64-bit number"),
+    ("nan_agent_max_usd", "[agent]\nmax_usd = nan\n" + GOOD_WS, 2, "'agent.max_usd' must be a finite number"),
+    ("inf_total_max_usd", "[conductor]\nmax_usd = inf\n" + GOOD_WS, 2, "'conductor.max_usd' must be a finite"),
+    ("nan_price", '[prices."m"]\ninput = 1\noutput = nan\n' + GOOD_WS, 3, "'prices.m.output' must be a finite"),
+    # editable, protected and program name files of the workspace
+    ("editable_star", GOOD_WS + 'editable = ["*"]\n', 3, "editable '*' also matches the protected file 'prepare.py'"),
+    ("editable_glob_matches_nothing", GOOD_WS + 'editable = ["*.rs"]\n', 3, "editable '*.rs' matches no file"),
+    ("editable_parent", GOOD_WS + 'editable = ["../fastws/train.py"]\n', 3, "is outside the workspace"),
+    ("editable_absolute", GOOD_WS + 'editable = ["/etc/passwd"]\n', 3, "editable '/etc/passwd' is outside"),
+    ("editable_missing", GOOD_WS + 'editable = ["model.py"]\n', 3, "editable file 'model.py' does not exist"),
+    (
+        "editable_dot_slash",
+        GOOD_WS + 'editable = ["./train.py"]\n',
+        3,
+        "editable './train.py' must be written 'train.py'",
+    ),
+    ("editable_trailing_slash", GOOD_WS + 'editable = ["train.py/"]\n', 3, "editable 'train.py/' must be written"),
+    ("protected_missing", GOOD_WS + 'protected = ["data.py"]\n', 3, "protected file 'data.py' does not exist"),
+    ("protected_pattern", GOOD_WS + 'protected = ["prep*.py"]\n', 3, "protected 'prep*.py' must name a file"),
+    ("protected_outside", GOOD_WS + 'protected = ["/etc/hosts"]\n', 3, "protected '/etc/hosts' is outside"),
+    ("copy_outside", GOOD_WS + 'copy = ["../*"]\n', 3, "copy '../*' is outside the workspace"),
+    (
+        "program_missing",
+        GOOD_WS + 'program = "x.md"\nagent = { kind = "claude-code" }\n',
+        3,
+        f"program file 'x.md' not found in {FASTWS}",
+    ),
+    ("program_outside", GOOD_WS + 'program = "/etc/hosts"\n', 3, "program '/etc/hosts' is outside the workspace"),
 ]
 
 
@@ -129,3 +196,70 @@ def test_resolved_config_round_trips(tmp_path):
     write_resolved(cfg, tmp_path / "saved.toml")
     again = load_config(tmp_path / "saved.toml")
     assert config_to_dict(again) == config_to_dict(cfg)
+
+
+def copy_of_fastws(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    shutil.copytree(FASTWS, ws, ignore=shutil.ignore_patterns("__pycache__"))
+    return ws
+
+
+def config_error(tmp_path: Path, ws: Path, extra: str = "") -> str:
+    cfg = tmp_path / "conductor.toml"
+    cfg.write_text(f'[[workspace]]\npath = "{ws}"\nagent = {{ kind = "optuna" }}\n{extra}')
+    with pytest.raises(ConductorError) as err:
+        load_config(cfg)
+    return str(err.value)
+
+
+def test_a_missing_file_set_in_workspace_toml_names_that_line(tmp_path):
+    ws = copy_of_fastws(tmp_path)
+    (ws / "train.py").unlink()
+    assert config_error(tmp_path, ws).startswith(
+        f"{ws / 'workspace.toml'}:4: editable file 'train.py' does not exist in the workspace {ws}"
+    )
+
+
+def test_editable_folder_and_patterns(tmp_path):
+    ws = copy_of_fastws(tmp_path)
+    (ws / "src").mkdir()
+    (ws / "src" / "model.py").write_text("")
+    assert "editable 'src' is a folder: list its files, or 'src/*'" in config_error(
+        tmp_path, ws, 'editable = ["src"]\n'
+    )
+    cfg = tmp_path / "conductor.toml"
+    cfg.write_text(f'[[workspace]]\npath = "{ws}"\neditable = ["train.py", "src/*.py"]\n')
+    assert load_config(cfg).workspaces[0].editable == ("train.py", "src/*.py")
+
+
+def test_knob_files(tmp_path):
+    ws = copy_of_fastws(tmp_path)
+    assert "knob 'X' needs 'file': every editable entry is a pattern" in config_error(
+        tmp_path, ws, 'editable = ["train*"]\n'
+    )
+    text = (ws / "workspace.toml").read_text()
+    (ws / "workspace.toml").write_text(text.replace('name = "X"', 'name = "X"\nfile = "prepare.py"'))
+    assert config_error(tmp_path, ws).startswith(
+        f"{ws / 'workspace.toml'}:11: knob 'X': its file 'prepare.py' is not editable"
+    )
+
+
+def test_a_git_workspace_counts_files_in_head_and_on_disk(tmp_path):
+    ws = copy_of_fastws(tmp_path)
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=ws, check=True, env=env)
+    subprocess.run(["git", "add", "-A"], cwd=ws, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=ws, check=True, env=env)
+    (ws / "prepare.py").unlink()  # deleted on disk, still in HEAD: panes branch from HEAD
+    (ws / "notes.md").write_text("")  # only on disk
+    cfg = tmp_path / "conductor.toml"
+    cfg.write_text(f'[[workspace]]\npath = "{ws}"\nagent = {{ kind = "optuna" }}\neditable = ["train.py", "*.md"]\n')
+    assert load_config(cfg).workspaces[0].protected == ("prepare.py",)
+    assert "protected file 'gone.py' does not exist" in config_error(tmp_path, ws, 'protected = ["gone.py"]\n')
+
+
+def test_bundled_tinygpt_loads(tmp_path):
+    cfg = tmp_path / "conductor.toml"
+    cfg.write_text('[[workspace]]\npath = "workspaces/tinygpt"\nagent = { kind = "claude-code" }\n')
+    ws = load_config(cfg).workspaces[0]
+    assert ws.editable == ("train.py",) and ws.knobs[0].file == "train.py"

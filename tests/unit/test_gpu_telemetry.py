@@ -74,7 +74,7 @@ def with_pynvml(monkeypatch):
 
 
 @pytest.mark.parametrize("error", ["LibraryNotFound", "DriverNotLoaded", "LibRmVersionMismatch"])
-def test_init_errors_mean_no_gpu_and_cpu_slots(with_pynvml, error):
+def test_init_errors_mean_no_gpu_and_cpu_slots(with_pynvml, error, tmp_path):
     with_pynvml(fake_pynvml(init_error=error))
     sampler = GpuSampler()
     assert sampler.start() is False
@@ -82,9 +82,10 @@ def test_init_errors_mean_no_gpu_and_cpu_slots(with_pynvml, error):
     assert sampler.sample() == []
     gpus, note = gpu_mod.discover_gpus()
     assert gpus == [] and "NVML unavailable" in note
+    (tmp_path / "a").write_text("")  # the config's editable file must exist
     cfg = parse_config(
         '[conductor]\ncpu_slots = 2\n[[workspace]]\npath = "."\nrun = "x"\nmetric = "m"\neditable = ["a"]\n',
-        __import__("pathlib").Path("/tmp/c.toml"),
+        tmp_path / "c.toml",
     )
     slots, line = build_slots(cfg)
     assert [s.kind for s in slots] == ["cpu", "cpu"] and line.startswith("no GPU")
