@@ -44,15 +44,15 @@ class CappedLog:
     """A log file of at most about `max_bytes`: the head, a marker line, a rolling tail.
 
     When the file would pass the cap, the part after the head is cut down to its newest
-    `keep_bytes` (a quarter of the cap; the marker's count grows) and the file grows again
-    from there: it stays under the cap, and each byte is copied at most once more."""
+    `keep_bytes` (an eighth of the cap; the marker's count grows) and the file grows again
+    from there: it stays under the cap, and a third of the bytes are copied once more."""
 
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_LOG_BYTES):
         self.path = path
         self.max_bytes = max(max_bytes, 8 * len(marker(0)))
         self.head_bytes = self.max_bytes // 2
         self.tail_start = self.head_bytes + len(marker(0))
-        self.keep_bytes = (self.max_bytes - self.tail_start) // 2
+        self.keep_bytes = (self.max_bytes - self.tail_start) // 4
         self.cut = 0  # bytes of output not in the file
         self.size = 0
         self._marked = False

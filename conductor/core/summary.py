@@ -66,24 +66,41 @@ class SummaryTracker:
         self._block: bytearray | None = None  # from the last `---` line on
 
     def feed(self, data: bytes) -> None:
-        buf = self._partial + data if self._partial else data
-        end = buf.rfind(b"\n") + 1  # complete lines end here
-        start = self._last_rule(buf, end)
+        first_end = data.find(b"\n") + 1
+        if not first_end:  # the same line goes on
+            self._partial = (self._partial + data[-MAX_LINE:])[-MAX_LINE:]
+            self._extend(data)
+            return
+        end = data.rfind(b"\n") + 1  # complete lines end here
+        start = self._last_rule(data, first_end, end)
         if start is not None:
-            self._block = bytearray(buf[start : start + BLOCK_BYTES])
-        elif self._block is not None and len(self._block) < BLOCK_BYTES:
+            self._block = bytearray(data[start : start + BLOCK_BYTES])
+        else:
+            # the line the previous piece left unfinished, completed by this one
+            line = self._partial + data[:first_end]
+            if RULE in line and _is_rule(line):
+                self._block = bytearray(line + data[first_end : first_end + BLOCK_BYTES])
+            else:
+                self._extend(data)
+        self._partial = data[end:][-MAX_LINE:]
+
+    def _extend(self, data: bytes) -> None:
+        if self._block is not None and len(self._block) < BLOCK_BYTES:
             self._block += data[: BLOCK_BYTES - len(self._block)]
-        self._partial = buf[end:][-MAX_LINE:]
 
     @staticmethod
-    def _last_rule(buf: bytes, end: int) -> int | None:
-        """Where the last complete `---` line of buf[:end] starts, if there is one."""
-        pos = buf.rfind(RULE, 0, end)
+    def _last_rule(data: bytes, lo: int, hi: int) -> int | None:
+        """Where the last `---` line of the complete lines in data[lo:hi] starts, if any."""
+        # the usual case: no `---` at all; a lone `-` is found by memchr, many times faster
+        dash = data.find(b"-", lo, hi)
+        if dash == -1 or data.find(RULE, dash, hi) == -1:
+            return None
+        pos = data.rfind(RULE, lo, hi)
         while pos != -1:
-            start = buf.rfind(b"\n", 0, pos) + 1
-            if _is_rule(buf[start : buf.find(b"\n", pos)]):
+            start = data.rfind(b"\n", lo, pos) + 1 or lo
+            if _is_rule(data[start : data.find(b"\n", pos)]):
                 return start
-            pos = buf.rfind(RULE, 0, start)
+            pos = data.rfind(RULE, lo, start)
         return None
 
     def summary(self) -> dict[str, float | str]:
