@@ -110,9 +110,10 @@ class LogPump:
         self.log = log
         self._redact = redactor.stream() if redactor is not None and redactor.byte_values else None
         self.tracker = SummaryTracker()
-        self.bytes_read = 0
         self.error: OSError | None = None  # why the log stopped being written, if it did
         self._stop_at: float | None = None  # set once the experiment's processes are gone
+        self._poll = select.poll()  # not select(): conductor may hold more than 1024 fds
+        self._poll.register(read_fd, select.POLLIN)
         self._thread = threading.Thread(target=self._run, name=f"log:{log.path.name}", daemon=True)
 
     @staticmethod
@@ -149,8 +150,7 @@ class LogPump:
         """One wait and read; False at EOF or when draining has run out of time."""
         if self._stop_at is not None and time.monotonic() > self._stop_at:
             return False
-        ready, _, _ = select.select([self._fd], [], [], 0.2)
-        if not ready:
+        if not self._poll.poll(200):
             return True
         try:
             data = os.read(self._fd, CHUNK)
@@ -158,7 +158,6 @@ class LogPump:
             return True
         if not data:
             return False
-        self.bytes_read += len(data)
         self._write(data)
         if len(data) < CHUNK // 4 and self._stop_at is None:
             time.sleep(IDLE_S)
