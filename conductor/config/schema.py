@@ -276,6 +276,12 @@ class WorkspaceConfig:
     network: bool = field(
         default=True, metadata=key(checks.boolean, "false: the sandboxed experiment has no network", example=True)
     )
+    max_log_mb: float = field(
+        default=64.0,
+        metadata=key(
+            checks.positive_number, "an experiment's log keeps its head and tail past this many MiB", example=64
+        ),
+    )
     knobs: tuple[Knob, ...] = ()  # the [[knob]]s of the folder's workspace.toml
 
 
@@ -330,6 +336,14 @@ class Config:
             checks.positive_int,
             "the whole orchestra's tokens: every pane pauses when they are reached",
             example=50_000_000,
+        ),
+    )
+    secret_names: tuple[str, ...] = field(
+        default=(),
+        metadata=key(
+            checks.string_list,
+            "more environment variables (names or patterns) kept from experiments and masked in logs",
+            example=["MY_SERVICE_*", "DB_URL"],
         ),
     )
     agent: AgentConfig = field(default_factory=AgentConfig)

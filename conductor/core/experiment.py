@@ -3,7 +3,9 @@
 The command runs through the shell in the pane's worktree, in a new session so that the
 whole group (grandchildren included) can be killed at `timeout_s`, on a stop, or when it
 leaves children behind. A pid file with the process's start time lets a later conductor
-kill what a `kill -9`'d one left running, without ever hitting a recycled pid.
+kill what a `kill -9`'d one left running, without ever hitting a recycled pid. Its output
+goes through conductor to the log file (core/logfile.py: redacted, capped, live), and the
+run ends when its processes do, whoever still holds the pipe.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import psutil
 
-from conductor.core.secrets import is_secret_name
-from conductor.core.summary import parse_summary
+from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES, CappedLog, LogPump
+from conductor.core.secrets import Redactor, SecretNames, is_secret_name
 
 TERM_GRACE_S = 2.0
 TAIL_BYTES = 256 * 1024
@@ -42,9 +44,15 @@ class ProcessResult:
         return self.finished_at - self.started_at
 
 
-def experiment_env(base: dict[str, str], slot_env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+def experiment_env(
+    base: dict[str, str],
+    slot_env: dict[str, str],
+    extra: dict[str, str],
+    secret: SecretNames | None = None,
+) -> dict[str, str]:
     """The environment an experiment sees: no secrets, single-threaded BLAS, the slot's env."""
-    env = {k: v for k, v in base.items() if not is_secret_name(k)}
+    is_secret = secret or is_secret_name
+    env = {k: v for k, v in base.items() if not is_secret(k)}
     env["OPENBLAS_NUM_THREADS"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(slot_env)
@@ -190,24 +198,36 @@ async def run_process(
     pidfile: Path | None = None,
     on_start=None,
     tag: str | None = None,
+    redactor: Redactor | None = None,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
 ) -> ProcessResult:
     """Run `command` to completion or timeout; on cancellation kill it and re-raise.
-    With `tag`, the run's environment carries it and every tagged straggler is killed."""
+    With `tag`, the run's environment carries it and every tagged straggler is killed.
+    The output is masked by `redactor` and capped at about `max_log_bytes` in the log."""
     if tag:
         env = {**env, TAG_VAR: tag}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = CappedLog(log_path, max_log_bytes)
+    read_fd, write_fd = LogPump.pipe()
+    pump = LogPump(read_fd, log, redactor)
     started = time.time()
-    with open(log_path, "wb") as log:
+    try:
         proc = await asyncio.create_subprocess_shell(
             command,
             cwd=str(cwd),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
+            stdout=write_fd,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+    except BaseException:
+        os.close(read_fd)
+        log.close()
+        raise
+    finally:
+        os.close(write_fd)
+    pump.start()
     pgid = proc.pid
     if pidfile is not None:
         write_pidfile(pidfile, proc.pid, tag)
@@ -227,6 +247,7 @@ async def run_process(
             await asyncio.shield(proc.wait())
         if tag:
             kill_tagged(tag, started)
+        pump.finish()
         if pidfile is not None:
             with contextlib.suppress(FileNotFoundError):
                 pidfile.unlink()
@@ -237,15 +258,15 @@ async def run_process(
         os.killpg(pgid, signal.SIGKILL)
     if tag:
         await asyncio.to_thread(kill_tagged, tag, started)
+    summary = await asyncio.to_thread(pump.finish)
     if pidfile is not None:
         with contextlib.suppress(FileNotFoundError):
             pidfile.unlink()
-    summary = parse_summary(read_tail(log_path)) if not timed_out else {}
     return ProcessResult(
         exit_code=None if timed_out else proc.returncode,
         timed_out=timed_out,
         started_at=started,
         finished_at=finished,
         log_path=log_path,
-        summary=summary,
+        summary={} if timed_out else summary,
     )

@@ -29,7 +29,7 @@ from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
 from conductor.core.runner import LocalRunner, Runner
 from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
-from conductor.core.secrets import Redactor
+from conductor.core.secrets import SecretNames, redactor_for
 from conductor.core.session import RunContext
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.core.snapshot import Snapshot
@@ -75,14 +75,15 @@ def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> 
 
 def choose_runner(cfg: Config, layout: RunDir) -> tuple[Runner, str]:
     """`sandbox = "auto" | "on" | "off"`: the runner, and one line when experiments are not sandboxed."""
+    local = LocalRunner(redactor_for(os.environ, cfg.secret_names))
     if cfg.sandbox == "off":
-        return LocalRunner(), f'{NOT_SANDBOXED} (sandbox = "off")'
+        return local, f'{NOT_SANDBOXED} (sandbox = "off")'
     usable, why = availability()
     if usable:
-        return SandboxRunner(LocalRunner(), hidden=[layout.root]), ""
+        return SandboxRunner(local, hidden=[layout.root]), ""
     if cfg.sandbox == "on":
         raise ConductorError(f'sandbox = "on" but {why}', cfg.source)
-    return LocalRunner(), why
+    return local, why
 
 
 class RunDirLock:
@@ -185,7 +186,8 @@ class Orchestra:
         else:
             self.runner, self.sandbox_note = choose_runner(self.config, self.layout)
         self.ledger.set_meta("sandbox", self.sandbox_note or "on")
-        self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir)
+        secret_names = SecretNames(self.config.secret_names)
+        self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir, secret_names)
         reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
             run_name=self.run_name,
@@ -198,7 +200,7 @@ class Orchestra:
             agent_factory=self._agent_factory,
             agents_md=agents_md_text(),
             max_experiments=self.max_experiments,
-            redact=Redactor(dict(os.environ)),
+            redact=redactor_for(os.environ, self.config.secret_names),
         )
         for position, spec in enumerate(self.config.panes):
             self.panes[spec.name] = Pane(spec, ctx, position)

@@ -10,12 +10,15 @@ a node of a Ray cluster) plugs in here without touching the loop.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from conductor.core.experiment import run_process
+from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES
+from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot
 
 
@@ -38,6 +41,7 @@ class Trial:
     protected: tuple[str, ...] = ()  # paths relative to cwd, read-only inside
     data: tuple[tuple[str, bool], ...] = ()  # (folder, writable) the experiment may use
     network: bool = True
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # the log keeps its head and tail past this
 
     @property
     def tag(self) -> str:
@@ -98,7 +102,13 @@ class Runner(Protocol):
 
 
 class LocalRunner:
-    """A process group on this machine, in the trial's checkout (core/experiment.py)."""
+    """A process group on this machine, in the trial's checkout (core/experiment.py).
+
+    Its output is masked by `redactor` on the way to the log: by default the secrets of
+    conductor's own environment, by the built-in names."""
+
+    def __init__(self, redactor: Redactor | None = None):
+        self.redactor = redactor if redactor is not None else Redactor(os.environ)
 
     async def run(
         self,
@@ -119,6 +129,8 @@ class LocalRunner:
             pidfile=pidfile,
             on_start=on_start,
             tag=tag,
+            redactor=self.redactor,
+            max_log_bytes=trial.max_log_bytes,
         )
         return TrialResult(
             exit_code=result.exit_code,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from conductor.core.experiment import experiment_env, reap_pidfile
 from conductor.core.runner import Runner, Trial, TrialResult
+from conductor.core.secrets import SecretNames
 from conductor.core.slots import Slot, SlotPool
 from conductor.core.summary import metric_from
 
@@ -29,10 +30,19 @@ def with_metric(result: TrialResult, metric_name: str) -> TrialResult:
 class Trials:
     """Runs trials on the orchestra's slots (or a standalone one) through one runner."""
 
-    def __init__(self, pool: SlotPool, runner: Runner, base_env: dict[str, str], run_dir: Path, pid_dir: Path):
+    def __init__(
+        self,
+        pool: SlotPool,
+        runner: Runner,
+        base_env: dict[str, str],
+        run_dir: Path,
+        pid_dir: Path,
+        secret_names: SecretNames | None = None,
+    ):
         self.pool = pool
         self.runner = runner
         self.base_env = base_env
+        self.secret_names = secret_names or SecretNames()
         self.run_dir = run_dir
         self.pid_dir = pid_dir
 
@@ -51,6 +61,7 @@ class Trials:
                 "CONDUCTOR_PANE": trial.pane,
                 "CONDUCTOR_RUN_DIR": str(self.run_dir),
             },
+            self.secret_names,
         )
 
     async def run(

@@ -83,14 +83,14 @@ def test_the_dump_parses_back_to_an_equal_config(tmp_path):
 
 
 def test_the_keys_users_depend_on():
-    assert list(keys(Config)) == ["runs_dir", "slots", "cpu_slots", "sandbox", "max_usd", "max_tokens"]
+    assert list(keys(Config)) == ["runs_dir", "slots", "cpu_slots", "sandbox", "max_usd", "max_tokens", "secret_names"]
     assert list(keys(AgentConfig)) == ["kind", "model", "command", "args", "max_usd", "max_tokens", "context_limit"]
     assert list(keys(Price)) == ["input", "output", "cache_write", "cache_read"]
     assert set(keys(WorkspaceConfig)) == {
         *("name", "path", "program", "run", "metric", "goal", "editable", "protected", "time_budget_s"),
         *("timeout_s", "panes", "agent", "experiments", "min_delta", "copy", "noise_runs", "noise_k", "verify"),
         *("sanity_gain", "plausible", "crash_limit", "max_experiments", "max_hours", "target", "plateau"),
-        *("data", "network"),
+        *("data", "network", "max_log_mb"),
     }
 
 
