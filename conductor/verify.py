@@ -18,10 +18,11 @@ from pathlib import Path
 from conductor.config import load_config
 from conductor.core.control import request
 from conductor.core.ledger import Ledger
-from conductor.core.orchestra import build_slots
+from conductor.core.orchestra import build_slots, choose_runner
 from conductor.core.rerun import rerun
 from conductor.core.rundir import RunDir
-from conductor.core.runner import LocalRunner, TrialResult
+from conductor.core.runner import TrialResult
+from conductor.core.secrets import SecretNames
 from conductor.core.slots import SlotPool
 from conductor.core.trial import Trials
 from conductor.core.workspace import GIT_ENV
@@ -41,7 +42,8 @@ def _find_commit(ledger: Ledger, pane: str, commit: str) -> str:
 def _standalone(cfg, spec, full: str, worktree: Path, layout: RunDir, runs: int) -> list[TrialResult]:
     """No orchestra: the runs go one after another on the config's first slot."""
     pool = SlotPool(build_slots(cfg)[0][:1])
-    trials = Trials(pool, LocalRunner(), dict(os.environ), layout.root, layout.pid_dir)
+    runner, _ = choose_runner(cfg, layout)  # re-runs of an agent's code are sandboxed as its experiments were
+    trials = Trials(pool, runner, dict(os.environ), layout.root, layout.pid_dir, SecretNames(cfg.secret_names))
 
     def show(i: int, r: TrialResult) -> None:
         _print_run(i, runs, spec.workspace.metric, r)

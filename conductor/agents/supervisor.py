@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections import deque
 from pathlib import Path
@@ -38,7 +37,6 @@ from conductor.agents.streams import Activity, RateLimit, SessionStarted, Signal
 from conductor.config import AgentConfig
 from conductor.core.agent import PaneSession, TakeOver
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
-from conductor.core.secrets import Redactor
 from conductor.errors import AgentFatal, ConductorError
 
 STORM_EXITS = 3  # failures (exits, empty or failed turns) within the window -> pane error
@@ -77,7 +75,6 @@ class CliAgent:
         self._spoke = False  # the current process printed a session id
         self._resumed = ""  # the session the current process was asked to resume
         self._slot_env: dict[str, str] = {}
-        self._redact = Redactor(dict(os.environ))
 
     # ------------------------------------------------------------ flavour hooks
 
@@ -119,7 +116,7 @@ class CliAgent:
 
     def _prepare_dir(self) -> Transcript:
         reaped = self.dir.prepare()
-        transcript = Transcript(self.dir.transcript_path, self._redact)
+        transcript = Transcript(self.dir.transcript_path, self.session.redact)
         if reaped:
             transcript.last.append("killed an agent process left running by a previous conductor")
         return transcript

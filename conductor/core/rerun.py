@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conductor.config import WorkspaceConfig
-from conductor.core.runner import Trial, TrialResult
-from conductor.core.trial import Trials
+from conductor.core.runner import TrialResult
+from conductor.core.trial import Trials, workspace_trial
 
 
 async def rerun(
@@ -30,18 +30,9 @@ async def rerun(
     run_id = os.getpid() * 1000 + int(time.time()) % 1000  # tells concurrent verifies' pid files apart
     for i in range(runs):
         seed = 1 + i
-        trial = Trial(
-            pane=pane,
-            seq=run_id,
-            seed=seed,
-            commit=commit,
-            command=ws.run,
-            cwd=worktree,
-            log_path=log_dir / f"verify-{int(time.time())}-{seed}.log",
-            metric=ws.metric,
-            time_budget_s=ws.time_budget_s,
-            timeout_s=ws.timeout_s,
-            kind="verify",
+        log_path = log_dir / f"verify-{int(time.time())}-{seed}.log"
+        trial = workspace_trial(
+            ws, pane=pane, seq=run_id, seed=seed, commit=commit, cwd=worktree, log_path=log_path, kind="verify"
         )
         out.append(await trials.run(trial, holder=f"{pane}:verify"))
         if on_run is not None:

@@ -114,6 +114,9 @@ class PaneBase:
     def agents_text(self) -> str:
         return self.ctx.agents_md
 
+    def redact(self, text: str) -> str:
+        return self.ctx.redact(text)
+
     def activity(self, kind: str, text: str) -> None:
         self.ctx.bus.publish(AgentActivity(pane=self.name, kind=kind, text=self.ctx.redact(text)))
 

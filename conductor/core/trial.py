@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from conductor.config import WorkspaceConfig
 from conductor.core.experiment import experiment_env, reap_pidfile
 from conductor.core.runner import Runner, Trial, TrialResult
 from conductor.core.secrets import SecretNames
@@ -98,3 +99,35 @@ class Trials:
 def reap_verify_pidfiles(pid_dir: Path) -> int:
     """Kill `conductor verify` re-runs that a killed conductor left running (panes reap their own)."""
     return sum(reap_pidfile(path) for path in pid_dir.glob("*.verify.*.pid"))
+
+
+def workspace_trial(
+    ws: WorkspaceConfig,
+    *,
+    pane: str,
+    seq: int,
+    seed: int,
+    commit: str,
+    cwd: Path,
+    log_path: Path,
+    kind: str = "experiment",
+) -> Trial:
+    """A run of the workspace's command, with everything the workspace says about it: its
+    metric, budget and timeout, and what a sandbox lets it touch."""
+    return Trial(
+        pane=pane,
+        seq=seq,
+        seed=seed,
+        commit=commit,
+        command=ws.run,
+        cwd=cwd,
+        log_path=log_path,
+        metric=ws.metric,
+        time_budget_s=ws.time_budget_s,
+        timeout_s=ws.timeout_s,
+        kind=kind,
+        protected=ws.protected,
+        data=tuple((str((ws.path / Path(p).expanduser()).resolve()), w) for p, w in ws.data),
+        network=ws.network,
+        max_log_bytes=int(ws.max_log_mb * 2**20),
+    )

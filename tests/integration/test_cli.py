@@ -138,9 +138,11 @@ def test_verify_reruns_get_the_experiment_env_tag_and_cleanup(tmp_path, fastws):
     and a tag by which the daemons it leaves behind (setsid) are found and killed."""
     import psutil
 
-    seen = tmp_path / "seen.txt"
+    shared = tmp_path / "shared"  # a writable data folder: the (sandboxed) run may write only there
+    seen = shared / "seen.txt"
     run = f'echo "$CONDUCTOR_PANE $CONDUCTOR_SEED $CONDUCTOR_EXPERIMENT" >> {seen}; setsid sleep 300 & python train.py'
-    cfg = write_config(tmp_path, fastws, extra=f"run = '{run}'\n")
+    data = f'data = [{{ path = "{shared}", writable = true }}]'
+    cfg = write_config(tmp_path, fastws, extra=f"run = '{run}'\n{data}\n")
     assert conductor("run", "-c", str(cfg), "--max-experiments", "2", cwd=tmp_path).returncode == 0
     status = json.loads(conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
     out = conductor(
