@@ -33,11 +33,12 @@ import socket
 import struct
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conductor.core.agent import TakesExperiments, take_over
+from conductor.core.agent import TakesExperiments, handover_env, take_over
+from conductor.core.control_schema import PROTOCOL_VERSION, BadRequest, parse_request
+from conductor.core.secrets import Redactor
 from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
     from conductor.core.orchestra import Orchestra
 
-PROTOCOL_VERSION = 1
 SOCKET_NAME = "control.sock"
 WORKTREES = "worktrees"
 LINE_LIMIT = 1 << 20
@@ -53,6 +53,10 @@ _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /pro
 SUBSCRIBER_BUFFER = 5000  # events a subscriber may fall behind before it is dropped
 SLOW_CLIENT_S = 10.0  # a client that takes longer than this to accept a batch is dropped
 CLOSE_FLUSH_S = 2.0  # at the end of a run, how long streams get to deliver RunFinished
+MAX_CLIENTS = 64  # one-shot connections served at once (`conductor exp` of every pane, commands)
+MAX_SESSIONS = 16  # event streams (attached TUIs) and take-overs at once
+IDLE_S = 30.0  # a one-shot connection must send a whole request line within this
+SESSION_TYPES = ("subscribe", "takeover")  # requests that hold their connection
 
 Handler = Callable[[dict], Awaitable[dict]]
 
@@ -94,7 +98,15 @@ def find_pane(cwd: Path) -> tuple[Path, str] | None:
 
 
 class ControlServer:
-    """Serves the socket for one orchestra while it runs."""
+    """Serves the socket for one orchestra while it runs.
+
+    Every client is untrusted (an experiment can reach the socket too): a request is checked
+    against its schema before a handler sees it (`control_schema.py`), a handler's failure is
+    an error reply, at most MAX_CLIENTS one-shot connections and MAX_SESSIONS streams are
+    served at once (more are answered with an error line and closed), and a one-shot
+    connection that sends no whole request within IDLE_S is closed. Replies and events pass
+    through a redactor of the orchestra's secret environment values.
+    """
 
     def __init__(self, orchestra: Orchestra):
         self.orchestra = orchestra
@@ -103,6 +115,10 @@ class ControlServer:
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
         self.subscribers = 0
         self.dropped = 0  # subscribers cut off for falling behind
+        self.clients = 0  # one-shot connections now open
+        self.sessions = 0  # subscribe and takeover connections now open
+        self.refused = 0  # connections turned away by the caps
+        self._redact = Redactor({name: json.dumps(value)[1:-1] for name, value in os.environ.items()})
         from conductor.core.commands import COMMAND_TYPES
 
         for name in COMMAND_TYPES:
@@ -141,54 +157,92 @@ class ControlServer:
             self.path.unlink()
 
     async def _client(self, reader, writer) -> None:
+        """One connection, from accept to close. Nothing a client does escapes from here: an
+        exception would reach asyncio's log as a traceback (and a leaked descriptor)."""
         try:
             if not _same_user(writer.get_extra_info("socket")):
                 return
-            while True:
-                try:
-                    line = await reader.readline()
-                except ValueError:  # a line over the limit
-                    await _send(writer, _error("request too long"))
-                    return
-                if not line:
-                    return
-                session = _session_type(line)
-                if session == "subscribe":
-                    await self._stream_events(reader, writer)
-                    return
-                if session == "takeover":
-                    await self._take_over(json.loads(line), reader, writer)
-                    return
-                response = await self.handle_line(line)
-                if not await _send(writer, response):
-                    return
+            if self.clients >= MAX_CLIENTS:
+                self.refused += 1
+                await self._send(writer, _error(f"too many connections (at most {MAX_CLIENTS}): try again later"))
+                return
+            self.clients += 1
+            try:
+                await self._serve(reader, writer)
+            finally:
+                self.clients -= 1
+        except Exception as exc:  # a bug of ours: the client gets the reason, the orchestra goes on
+            await self._send(writer, _error(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def handle_line(self, line: bytes) -> dict:
+    async def _serve(self, reader, writer) -> None:
+        """One-shot requests in order, until the client hangs up, idles or opens a session."""
+        import asyncio
+
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), IDLE_S)
+            except ValueError:  # a line over the limit
+                await self._send(writer, _error(f"request too long (at most {LINE_LIMIT} bytes)"))
+                return
+            except TimeoutError:
+                await self._send(writer, _error(f"no request within {IDLE_S:g} s: closing"))
+                return
+            if not line:
+                return
+            try:
+                request = parse_request(line, self.orchestra.panes)
+            except BadRequest as exc:
+                if not await self._send(writer, _error(str(exc))):
+                    return
+                continue
+            if request["type"] in SESSION_TYPES:
+                await self._session(request, reader, writer)
+                return
+            if not await self._send(writer, await self.handle(request)):
+                return
+
+    async def _session(self, request: dict, reader, writer) -> None:
+        """A connection that lives as long as its client wants: bounded by count."""
+        if self.sessions >= MAX_SESSIONS:
+            self.refused += 1
+            await self._send(writer, _error(f"too many event streams and take-overs (at most {MAX_SESSIONS})"))
+            return
+        self.sessions += 1
+        self.clients -= 1  # counted as a session from now on
         try:
-            request = json.loads(line)
-        except ValueError:
-            return _error("not a JSON line")
-        if not isinstance(request, dict) or not isinstance(request.get("type"), str):
-            return _error('a request is a JSON object with a "type"')
-        version = request.get("v", PROTOCOL_VERSION)
-        if version != PROTOCOL_VERSION:
-            return _error(f"protocol version {version!r} is not supported (this conductor speaks {PROTOCOL_VERSION})")
-        handler = self.handlers.get(request["type"])
-        if handler is None:
-            return _error(f"unknown request type '{request['type']}'")
+            if request["type"] == "subscribe":
+                await self._stream_events(reader, writer)
+            else:
+                await self._take_over(request, reader, writer)
+        finally:
+            self.clients += 1
+            self.sessions -= 1
+
+    async def handle(self, request: dict) -> dict:
+        """The response to a request that passed its schema; a handler's failure is an error."""
+        kind = request["type"]
         try:
-            response = await handler(request)
+            response = await self.handlers[kind](request)
         except ConductorError as exc:
             response = _error(str(exc))
-        except (TypeError, KeyError, ValueError) as exc:
-            response = _error(f"bad '{request['type']}' request: {exc}")
+        except Exception as exc:
+            response = _error(f"the '{kind}' request failed: {type(exc).__name__}: {exc}")
         if "id" in request:
             response["id"] = request["id"]
         return response
+
+    async def _send(self, writer, response: dict) -> bool:
+        return await _send_line(writer, self._line(response))
+
+    def _line(self, message: dict) -> bytes:
+        return self._redact(json.dumps(message, default=str)).encode() + b"\n"
+
+    def _event_line(self, event) -> bytes:
+        return self._redact(_event_line(event).decode()).encode()
 
     async def _stream_events(self, reader, writer) -> None:
         """`subscribe`: the snapshot, then every live event, one JSON line each. A client that
@@ -221,11 +275,11 @@ class ControlServer:
         self.subscribers += 1
         try:
             hello = _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), snapshot=len(snapshot))
-            if not await _send(writer, hello):
+            if not await self._send(writer, hello):
                 return
             for event in snapshot:
-                writer.write(_event_line(event))
-            await writer.drain()
+                writer.write(self._event_line(event))
+            await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
             closed = asyncio.ensure_future(reader.read())  # EOF: the client detached
             while not dropped.is_set():
                 getter = asyncio.ensure_future(queue.get())
@@ -237,7 +291,7 @@ class ControlServer:
                 while not queue.empty():
                     batch.append(queue.get_nowait())
                 for event in batch:
-                    writer.write(_event_line(event))
+                    writer.write(self._event_line(event))
                 await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
                 if any(event.type == "run_finished" for event in batch):
                     return  # the run is over: the stream ends here
@@ -253,22 +307,24 @@ class ControlServer:
     async def _take_over(self, request: dict, reader, writer) -> None:
         """`a` in an attached TUI: stop the pane's headless CLI agent, answer with the
         interactive command on its session, and resume the headless loop when the client
-        closes the connection (done, or gone: a crashed client never leaves a pane stopped)."""
-        pane = self.orchestra.panes.get(str(request.get("pane")))
-        if pane is None:
-            await _send(writer, _error(f"no pane named '{request.get('pane')}' in this run"))
-            return
+        closes the connection (done, or gone: a crashed client never leaves a pane stopped).
+        The answer's env holds only what conductor sets for the CLI, nothing named like a
+        secret: the client runs it in its own environment, with its own credentials."""
+        pane = self.orchestra.panes[request["pane"]]
         try:
             async with take_over(pane) as handover:
-                answer = _ok(argv=handover.argv, cwd=str(handover.cwd), env=handover.env)
-                if await _send(writer, answer):
+                env = handover_env(handover.env, os.environ)
+                answer = _ok(argv=handover.argv, cwd=str(handover.cwd), env=env)
+                if await self._send(writer, answer):
                     await reader.read()  # until the client hangs up
         except ConductorError as exc:
-            await _send(writer, _error(str(exc)))
+            await self._send(writer, _error(str(exc)))
         except (ConnectionError, OSError):
             return
 
     # ------------------------------------------------------------ handlers
+    # Each gets a request that passed its schema (control_schema.SCHEMAS): the fields are
+    # there, of their declared types, and a pane name is one of this run's.
 
     async def _hello(self, request: dict) -> dict:
         orch = self.orchestra
@@ -285,19 +341,15 @@ class ControlServer:
         """`conductor verify` beside a live orchestra: re-run a commit (checked out by the
         client in a throwaway worktree under the run dir) on the orchestra's slots, queued
         like any experiment; answers when every run is done."""
-        from pathlib import Path
-
         from conductor.core.rerun import rerun
 
         orch = self.orchestra
-        pane = orch.panes.get(str(request.get("pane")))
-        if pane is None:
-            raise ConductorError(f"no pane named '{request.get('pane')}' in this run")
-        worktree = Path(str(request["worktree"])).resolve()
+        pane = orch.panes[request["pane"]]
+        worktree = Path(request["worktree"]).resolve()
         verify_dir = orch.layout.verify_dir
         if not worktree.is_dir() or not worktree.is_relative_to(verify_dir.resolve()):
             raise ConductorError(f"a verify worktree must be a folder under {verify_dir}")
-        runs, commit = int(request["runs"]), str(request.get("commit", ""))
+        runs, commit = request.get("runs", 3), request["commit"]
         pane.activity("info", f"verify: re-running {commit[:7]} {runs} time(s) on the orchestra's slots")
         results = await rerun(orch.trials, pane.name, pane.workspace, commit, worktree, pane.log_dir, runs)
         pane.activity("info", f"verify {commit[:7]}: {', '.join(r.shown() for r in results)}")
@@ -306,13 +358,8 @@ class ControlServer:
     async def _exp(self, request: dict) -> dict:
         from conductor.core.outcome import PaneFinished
 
-        name = request.get("pane")
-        message = request.get("message")
-        if not isinstance(name, str) or not isinstance(message, str):
-            raise ConductorError('an "exp" request needs "pane" and "message" strings')
-        pane = self.orchestra.panes.get(name)
-        if pane is None:
-            raise ConductorError(f"no pane named '{name}' in this run")
+        name, message = request["pane"], request["message"]
+        pane = self.orchestra.panes[name]
         agent = pane.agent
         if not (isinstance(agent, TakesExperiments) and agent.takes_experiments()):
             kind = pane.agent_config.kind
@@ -335,16 +382,6 @@ class ControlServer:
         if done:
             text += f"\n[conductor] This pane is done ({done}): stop here."
         return _ok(text=text, outcome=dataclasses.asdict(outcome), done=done)
-
-
-def _session_type(line: bytes) -> str | None:
-    """ "subscribe" and "takeover" hold their connection for a session; others are one-shot."""
-    try:
-        request = json.loads(line)
-    except ValueError:
-        return None
-    kind = request.get("type") if isinstance(request, dict) else None
-    return kind if kind in ("subscribe", "takeover") else None
 
 
 def _event_line(event) -> bytes:
@@ -370,22 +407,15 @@ def _error(message: str) -> dict:
     return {"v": PROTOCOL_VERSION, "ok": False, "error": message}
 
 
-async def _send(writer, response: dict) -> bool:
+async def _send_line(writer, line: bytes) -> bool:
+    import asyncio
+
     try:
-        writer.write(json.dumps(response, default=str).encode() + b"\n")
-        await writer.drain()
+        writer.write(line)
+        await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
         return True
-    except (ConnectionError, OSError):
-        return False  # the client went away (an agent's tool timeout): the result is recorded anyway
-
-
-@dataclass(frozen=True)
-class TakeOver:
-    """What the TUI runs in the foreground while a pane's headless agent is stopped."""
-
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
+    except (ConnectionError, OSError, TimeoutError):
+        return False  # the client went away (an agent's tool timeout) or reads nothing: the result is recorded anyway
 
 
 # ---------------------------------------------------------------- client
