@@ -56,6 +56,7 @@ CLOSE_FLUSH_S = 2.0  # at the end of a run, how long streams get to deliver RunF
 MAX_CLIENTS = 64  # one-shot connections served at once (`conductor exp` of every pane, commands)
 MAX_SESSIONS = 16  # event streams (attached TUIs) and take-overs at once
 IDLE_S = 30.0  # a one-shot connection must send a whole request line within this
+ACCEPT_RETRY_S = 0.1  # out of descriptors: how long accepting pauses
 SESSION_TYPES = ("subscribe", "takeover")  # requests that hold their connection
 
 Handler = Callable[[dict], Awaitable[dict]]
@@ -111,7 +112,9 @@ class ControlServer:
     def __init__(self, orchestra: Orchestra):
         self.orchestra = orchestra
         self.path = socket_path(orchestra.run_dir)
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task | None = None
+        self._connections: set[asyncio.Task] = set()
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
         self.subscribers = 0
         self.dropped = 0  # subscribers cut off for falling behind
@@ -140,43 +143,73 @@ class ControlServer:
         except OSError:
             sock.close()
             raise
-        self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=LINE_LIMIT)
+        self._listener = sock
+        self._accepting = asyncio.create_task(self._accept(sock), name="control-accept")
 
     async def close(self) -> None:
         import asyncio
 
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+            self._accepting = None
+            if self._listener is not None:
+                self._listener.close()
             deadline = asyncio.get_running_loop().time() + CLOSE_FLUSH_S
             while self.subscribers and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.02)  # streams end once they have sent RunFinished
-            with contextlib.suppress(Exception):  # newer Pythons wait for idle clients: not forever
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            self._server = None
+            for task in list(self._connections):  # idle clients, take-overs: the run is over
+                task.cancel()
+            if self._connections:
+                await asyncio.wait(list(self._connections), timeout=1.0)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    async def _client(self, reader, writer) -> None:
-        """One connection, from accept to close. Nothing a client does escapes from here: an
-        exception would reach asyncio's log as a traceback (and a leaked descriptor)."""
-        try:
-            if not _same_user(writer.get_extra_info("socket")):
-                return
-            if self.clients >= MAX_CLIENTS:
-                self.refused += 1
-                await self._send(writer, _error(f"too many connections (at most {MAX_CLIENTS}): try again later"))
-                return
-            self.clients += 1
+    async def _accept(self, sock: socket.socket) -> None:
+        """Accept one connection at a time. One over the caps is answered and closed right
+        here, so a flood holds no descriptor of this process; running out of descriptors
+        (from anywhere) pauses accepting instead of ending anything."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        while True:
             try:
-                await self._serve(reader, writer)
-            finally:
-                self.clients -= 1
+                conn, _ = await loop.sock_accept(sock)
+            except OSError:  # EMFILE, ENFILE, ENOBUFS: try again shortly
+                await asyncio.sleep(ACCEPT_RETRY_S)
+                continue
+            if not _same_user(conn):
+                conn.close()
+            elif self.clients >= MAX_CLIENTS:
+                self.refused += 1
+                _refuse(conn, self._line(_error(f"too many connections (at most {MAX_CLIENTS}): try again later")))
+            else:
+                self.clients += 1
+                task = asyncio.create_task(self._client(conn))
+                self._connections.add(task)
+                task.add_done_callback(self._connections.discard)
+
+    async def _client(self, conn: socket.socket) -> None:
+        """One connection, from accept to close. Nothing a client does escapes from here: an
+        exception would reach asyncio's log as a traceback (and leak the descriptor)."""
+        import asyncio
+
+        writer = None
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=LINE_LIMIT)
+            await self._serve(reader, writer)
         except Exception as exc:  # a bug of ours: the client gets the reason, the orchestra goes on
-            await self._send(writer, _error(f"internal error: {type(exc).__name__}: {exc}"))
+            if writer is not None:
+                await self._send(writer, _error(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            self.clients -= 1
+            if writer is None:
+                conn.close()
+            else:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
 
     async def _serve(self, reader, writer) -> None:
         """One-shot requests in order, until the client hangs up, idles or opens a session."""
@@ -273,6 +306,7 @@ class ControlServer:
         snapshot = orch.snapshot.events()
         unsubscribe = orch.bus.subscribe(on_event)
         self.subscribers += 1
+        closed: asyncio.Future | None = None
         try:
             hello = _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), snapshot=len(snapshot))
             if not await self._send(writer, hello):
@@ -303,6 +337,9 @@ class ControlServer:
         finally:
             unsubscribe()
             self.subscribers -= 1
+            if closed is not None:  # a reset connection: the watcher's error is expected, not news
+                closed.cancel()
+                closed.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def _take_over(self, request: dict, reader, writer) -> None:
         """`a` in an attached TUI: stop the pane's headless CLI agent, answer with the
@@ -405,6 +442,13 @@ def _ok(**fields: Any) -> dict:
 
 def _error(message: str) -> dict:
     return {"v": PROTOCOL_VERSION, "ok": False, "error": message}
+
+
+def _refuse(conn: socket.socket, line: bytes) -> None:
+    """Answer a connection that is over the caps with one line (it fits any socket buffer) and close it."""
+    with contextlib.suppress(OSError):
+        conn.send(line)
+    conn.close()
 
 
 async def _send_line(writer, line: bytes) -> bool:

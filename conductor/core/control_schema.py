@@ -124,13 +124,14 @@ OPTIONAL: dict[str, frozenset[str]] = {"stop": frozenset({"pane"}), "verify": fr
 
 def too_deep(line: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether the JSON text nests arrays and objects deeper than `limit`, found without
-    recursion: strings blanked, then innermost bracket pairs removed `limit` times."""
+    recursion: strings blanked, then innermost bracket pairs removed `limit` times. What
+    stays is a pair nested deeper, or brackets never closed (deep ones count as deep)."""
     rest = _STRING.sub(b'""', line)
     for _ in range(limit):
         if not _BRACKETS.search(rest):
             return False
         rest = _INNERMOST.sub(b"", rest)
-    return _BRACKETS.search(rest) is not None
+    return _INNERMOST.search(rest) is not None or rest.count(b"[") + rest.count(b"{") > limit
 
 
 def _no_constant(name: str) -> Any:

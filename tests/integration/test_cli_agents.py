@@ -436,7 +436,15 @@ def test_control_socket_in_a_run_dir_too_deep_for_sockaddr_un(tmp_path):
         return stub, hello, said
 
     stub, hello, said = asyncio.run(main())
-    assert hello == {"v": 1, "ok": True, "run": "r1", "run_dir": str(run_dir), "pid": os.getpid(), "panes": ["p"], "id": 7}
+    assert hello == {
+        "v": 1,
+        "ok": True,
+        "run": "r1",
+        "run_dir": str(run_dir),
+        "pid": os.getpid(),
+        "panes": ["p"],
+        "id": 7,
+    }
     assert said == {"v": 1, "ok": True}
     assert stub.commands == [Say(pane="p", text="hi")]
     assert not control.socket_path(run_dir).exists()
