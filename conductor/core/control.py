@@ -16,8 +16,11 @@ orchestra's snapshot and every live event as `{"v": 1, "event": {...}}` lines, u
 client closes it (detach) or falls too far behind (it is dropped; the orchestra never
 waits for a client). `conductor attach` is such a client.
 
-The socket is owner-only (mode 0600, and each peer's uid is checked). More request types
-are added with `ControlServer.handlers[type] = async fn(request) -> dict`.
+The socket is owner-only (mode 0600, and each peer's uid is checked), but an experiment
+runs as the same user, so every client is untrusted: each request type has a declared
+schema (`control_schema.py`) checked before its handler runs, connections are capped and
+idle ones closed, and replies never carry a secret. A new request type is a schema in
+`control_schema.SCHEMAS` plus `ControlServer.handlers[type] = async fn(request) -> dict`.
 
 The client half (`cmd_exp`) imports nothing but the standard library, so an agent's
 `conductor exp` starts fast.
@@ -53,7 +56,7 @@ _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /pro
 SUBSCRIBER_BUFFER = 5000  # events a subscriber may fall behind before it is dropped
 SLOW_CLIENT_S = 10.0  # a client that takes longer than this to accept a batch is dropped
 CLOSE_FLUSH_S = 2.0  # at the end of a run, how long streams get to deliver RunFinished
-MAX_CLIENTS = 64  # one-shot connections served at once (`conductor exp` of every pane, commands)
+MAX_CLIENTS = 64  # one-shot connections at once, plus 2 per pane (a `conductor exp` holds one for its run)
 MAX_SESSIONS = 16  # event streams (attached TUIs) and take-overs at once
 IDLE_S = 30.0  # a one-shot connection must send a whole request line within this
 ACCEPT_RETRY_S = 0.1  # out of descriptors: how long accepting pauses
@@ -121,6 +124,7 @@ class ControlServer:
         self.clients = 0  # one-shot connections now open
         self.sessions = 0  # subscribe and takeover connections now open
         self.refused = 0  # connections turned away by the caps
+        self.max_clients = MAX_CLIENTS + 2 * len(orchestra.panes)
         self._redact = Redactor({name: json.dumps(value)[1:-1] for name, value in os.environ.items()})
         from conductor.core.commands import COMMAND_TYPES
 
@@ -181,9 +185,9 @@ class ControlServer:
                 continue
             if not _same_user(conn):
                 conn.close()
-            elif self.clients >= MAX_CLIENTS:
+            elif self.clients >= self.max_clients:
                 self.refused += 1
-                _refuse(conn, self._line(_error(f"too many connections (at most {MAX_CLIENTS}): try again later")))
+                _refuse(conn, self._line(_error(f"too many connections (at most {self.max_clients}): try again later")))
             else:
                 self.clients += 1
                 task = asyncio.create_task(self._client(conn))

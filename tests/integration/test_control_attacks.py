@@ -56,7 +56,7 @@ def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_hostile_requests_get_error_replies_and_the_orchestra_goes_on(tmp_path, fastws, monkeypatch, caplog):
+def test_hostile_requests_get_error_replies_and_the_orchestra_goes_on(tmp_path, fastws, monkeypatch, caplog, capfd):
     monkeypatch.setattr(control, "IDLE_S", 1.0)
     monkeypatch.setattr(control, "MAX_SESSIONS", 3)
     cfg = load_config(write_config(tmp_path, fastws, panes=2))
@@ -213,3 +213,4 @@ def test_hostile_requests_get_error_replies_and_the_orchestra_goes_on(tmp_path, 
     assert {e.pane for e in finished[-4:]} == {"fast-1", "fast-2"}
     assert isinstance(events[-1], RunFinished) and events[-1].reason == "stopped"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback in the log
+    assert "Traceback" not in capfd.readouterr().err  # what a detached orchestra's conductor.log would get
