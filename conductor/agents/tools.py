@@ -5,16 +5,23 @@ to the worktree; `..`, absolute paths, symlinks that lead out of it, writes to f
 are not editable (or are protected), binary and huge content are refused with a reason and
 `is_error`, before anything on disk is touched. `run_experiment` hands the change to the
 pane (guard, commit, run, judge) and returns the outcome as the agent should read it.
+The checks name the reason; the disk access itself goes through `confined.py`, so a symlink
+swapped in after the check, or a hardlink to a file outside, still cannot lead out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import fnmatch
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+from conductor.agents.confined import Escape, read_bytes, replace_file
 
 if TYPE_CHECKING:
     from conductor.core.agent import PaneSession
@@ -137,11 +144,27 @@ class WorktreeFiles:
         size = target.stat().st_size
         if size > MAX_READ_BYTES:
             raise Refused(f"{rel}: {size} bytes is too large to read (limit {MAX_READ_BYTES})")
-        data = target.read_bytes()
+        inside = target.relative_to(self.root).as_posix()  # no link on the way: read without following any
+        with self._confined(rel):
+            data = read_bytes(str(self.root), inside, MAX_READ_BYTES)
         text = _as_text(data)
         if text is None:
             raise Refused(f"{rel}: binary file; only text files can be read")
         return ToolResult(text)
+
+    @contextlib.contextmanager
+    def _confined(self, rel: str) -> Iterator[None]:
+        """What `confined.py` finds on disk, as the reason the agent reads."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise Refused(f"{rel}: no such file (list_files shows what exists)") from None
+        except Escape as exc:
+            if exc.errno == errno.EFBIG:
+                raise Refused(f"{rel}: too large (limit {MAX_READ_BYTES} bytes)") from None
+            if exc.errno == errno.ELOOP:
+                raise Refused(f"{rel} goes through a symlink; only regular files inside the worktree") from None
+            raise Refused(f"{rel}: not a regular file") from None
 
     def tracked_files(self) -> list[str]:
         out = subprocess.run(
@@ -159,11 +182,12 @@ class WorktreeFiles:
         return ToolResult("\n".join(lines) or "(no tracked files)")
 
     def write_file(self, path: Any, content: Any) -> ToolResult:
-        rel, target = self._writable(path)
+        rel, _ = self._writable(path)
         if not isinstance(content, str):
             raise Refused("content must be a string")
         data = _checked_content(content, rel)
-        target.write_bytes(data)
+        with self._confined(rel):
+            replace_file(str(self.root), rel, lambda _current: data, MAX_READ_BYTES)
         return ToolResult(f"wrote {rel} ({len(data)} bytes, {content.count(chr(10)) + 1} lines)")
 
     def edit_file(self, path: Any, old_text: Any, new_text: Any) -> ToolResult:
@@ -174,14 +198,22 @@ class WorktreeFiles:
             raise Refused("old_text is empty; give the exact text to replace (or use write_file)")
         if not target.is_file():
             raise Refused(f"{rel}: no such file; create it with write_file")
-        current = self.read_file(rel).text
-        count = current.count(old_text)
-        if count == 0:
-            raise Refused(f"{rel}: old_text was not found; read_file shows the current content")
-        if count > 1:
-            raise Refused(f"{rel}: old_text occurs {count} times; include more context so it is unique")
-        data = _checked_content(current.replace(old_text, new_text, 1), rel)
-        target.write_bytes(data)
+
+        def edited(current: bytes | None) -> bytes:
+            if current is None:
+                raise Refused(f"{rel}: no such file; create it with write_file")
+            text = _as_text(current)
+            if text is None:
+                raise Refused(f"{rel}: binary file; only text files can be edited")
+            count = text.count(old_text)
+            if count == 0:
+                raise Refused(f"{rel}: old_text was not found; read_file shows the current content")
+            if count > 1:
+                raise Refused(f"{rel}: old_text occurs {count} times; include more context so it is unique")
+            return _checked_content(text.replace(old_text, new_text, 1), rel)
+
+        with self._confined(rel):
+            replace_file(str(self.root), rel, edited, MAX_READ_BYTES)
         return ToolResult(f"edited {rel}: replaced {old_text.count(chr(10)) + 1} line(s)")
 
     def _writable(self, path: Any) -> tuple[str, Path]:

@@ -11,12 +11,13 @@ running agent with isinstance.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from conductor.core.secrets import is_secret_name
 from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
@@ -87,11 +88,20 @@ class Agent(Protocol):
 
 @dataclass
 class TakeOver:
-    """What the TUI runs in the foreground while a pane's headless agent is stopped."""
+    """What the TUI runs in the foreground while a pane's headless agent is stopped. `env`
+    is the whole environment (the CLI's credentials included) in the orchestra's process;
+    what crosses the control socket is only `handover_env` of it."""
 
     argv: list[str]
     cwd: Path
     env: dict[str, str]
+
+
+def handover_env(env: Mapping[str, str], inherited: Mapping[str, str]) -> dict[str, str]:
+    """The variables conductor set or changed for the CLI (CONDUCTOR_PANE, the PATH with the
+    `conductor` shim, ...) against the environment it inherited, none named like a secret:
+    an attached TUI runs the CLI in its own environment plus these."""
+    return {name: value for name, value in env.items() if inherited.get(name) != value and not is_secret_name(name)}
 
 
 @runtime_checkable

@@ -16,8 +16,11 @@ orchestra's snapshot and every live event as `{"v": 1, "event": {...}}` lines, u
 client closes it (detach) or falls too far behind (it is dropped; the orchestra never
 waits for a client). `conductor attach` is such a client.
 
-The socket is owner-only (mode 0600, and each peer's uid is checked). More request types
-are added with `ControlServer.handlers[type] = async fn(request) -> dict`.
+The socket is owner-only (mode 0600, and each peer's uid is checked), but an experiment
+runs as the same user, so every client is untrusted: each request type has a declared
+schema (`control_schema.py`) checked before its handler runs, connections are capped and
+idle ones closed, and replies never carry a secret. A new request type is a schema in
+`control_schema.SCHEMAS` plus `ControlServer.handlers[type] = async fn(request) -> dict`.
 
 The client half (`cmd_exp`) imports nothing but the standard library, so an agent's
 `conductor exp` starts fast.
@@ -33,11 +36,12 @@ import socket
 import struct
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conductor.core.agent import TakesExperiments, take_over
+from conductor.core.agent import TakesExperiments, handover_env, take_over
+from conductor.core.control_schema import PROTOCOL_VERSION, BadRequest, parse_request
+from conductor.core.secrets import Redactor
 from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
@@ -45,7 +49,6 @@ if TYPE_CHECKING:
 
     from conductor.core.orchestra import Orchestra
 
-PROTOCOL_VERSION = 1
 SOCKET_NAME = "control.sock"
 WORKTREES = "worktrees"
 LINE_LIMIT = 1 << 20
@@ -53,6 +56,11 @@ _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /pro
 SUBSCRIBER_BUFFER = 5000  # events a subscriber may fall behind before it is dropped
 SLOW_CLIENT_S = 10.0  # a client that takes longer than this to accept a batch is dropped
 CLOSE_FLUSH_S = 2.0  # at the end of a run, how long streams get to deliver RunFinished
+MAX_CLIENTS = 64  # one-shot connections at once, plus 2 per pane (a `conductor exp` holds one for its run)
+MAX_SESSIONS = 16  # event streams (attached TUIs) and take-overs at once
+IDLE_S = 30.0  # a one-shot connection must send a whole request line within this
+ACCEPT_RETRY_S = 0.1  # out of descriptors: how long accepting pauses
+SESSION_TYPES = ("subscribe", "takeover")  # requests that hold their connection
 
 Handler = Callable[[dict], Awaitable[dict]]
 
@@ -94,15 +102,30 @@ def find_pane(cwd: Path) -> tuple[Path, str] | None:
 
 
 class ControlServer:
-    """Serves the socket for one orchestra while it runs."""
+    """Serves the socket for one orchestra while it runs.
+
+    Every client is untrusted (an experiment can reach the socket too): a request is checked
+    against its schema before a handler sees it (`control_schema.py`), a handler's failure is
+    an error reply, at most MAX_CLIENTS one-shot connections and MAX_SESSIONS streams are
+    served at once (more are answered with an error line and closed), and a one-shot
+    connection that sends no whole request within IDLE_S is closed. Replies and events pass
+    through a redactor of the orchestra's secret environment values.
+    """
 
     def __init__(self, orchestra: Orchestra):
         self.orchestra = orchestra
         self.path = socket_path(orchestra.run_dir)
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task | None = None
+        self._connections: set[asyncio.Task] = set()
         self.handlers: dict[str, Handler] = {"hello": self._hello, "exp": self._exp}
         self.subscribers = 0
         self.dropped = 0  # subscribers cut off for falling behind
+        self.clients = 0  # one-shot connections now open
+        self.sessions = 0  # subscribe and takeover connections now open
+        self.refused = 0  # connections turned away by the caps
+        self.max_clients = MAX_CLIENTS + 2 * len(orchestra.panes)
+        self._redact = Redactor({name: json.dumps(value)[1:-1] for name, value in os.environ.items()})
         from conductor.core.commands import COMMAND_TYPES
 
         for name in COMMAND_TYPES:
@@ -124,71 +147,139 @@ class ControlServer:
         except OSError:
             sock.close()
             raise
-        self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=LINE_LIMIT)
+        self._listener = sock
+        self._accepting = asyncio.create_task(self._accept(sock), name="control-accept")
 
     async def close(self) -> None:
         import asyncio
 
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+            self._accepting = None
+            if self._listener is not None:
+                self._listener.close()
             deadline = asyncio.get_running_loop().time() + CLOSE_FLUSH_S
             while self.subscribers and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.02)  # streams end once they have sent RunFinished
-            with contextlib.suppress(Exception):  # newer Pythons wait for idle clients: not forever
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            self._server = None
+            for task in list(self._connections):  # idle clients, take-overs: the run is over
+                task.cancel()
+            if self._connections:
+                await asyncio.wait(list(self._connections), timeout=1.0)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    async def _client(self, reader, writer) -> None:
-        try:
-            if not _same_user(writer.get_extra_info("socket")):
-                return
-            while True:
-                try:
-                    line = await reader.readline()
-                except ValueError:  # a line over the limit
-                    await _send(writer, _error("request too long"))
-                    return
-                if not line:
-                    return
-                session = _session_type(line)
-                if session == "subscribe":
-                    await self._stream_events(reader, writer)
-                    return
-                if session == "takeover":
-                    await self._take_over(json.loads(line), reader, writer)
-                    return
-                response = await self.handle_line(line)
-                if not await _send(writer, response):
-                    return
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _accept(self, sock: socket.socket) -> None:
+        """Accept one connection at a time. One over the caps is answered and closed right
+        here, so a flood holds no descriptor of this process; running out of descriptors
+        (from anywhere) pauses accepting instead of ending anything."""
+        import asyncio
 
-    async def handle_line(self, line: bytes) -> dict:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError:  # EMFILE, ENFILE, ENOBUFS: try again shortly
+                await asyncio.sleep(ACCEPT_RETRY_S)
+                continue
+            if not _same_user(conn):
+                conn.close()
+            elif self.clients >= self.max_clients:
+                self.refused += 1
+                _refuse(conn, self._line(_error(f"too many connections (at most {self.max_clients}): try again later")))
+            else:
+                self.clients += 1
+                task = asyncio.create_task(self._client(conn))
+                self._connections.add(task)
+                task.add_done_callback(self._connections.discard)
+
+    async def _client(self, conn: socket.socket) -> None:
+        """One connection, from accept to close. Nothing a client does escapes from here: an
+        exception would reach asyncio's log as a traceback (and leak the descriptor)."""
+        import asyncio
+
+        writer = None
         try:
-            request = json.loads(line)
-        except ValueError:
-            return _error("not a JSON line")
-        if not isinstance(request, dict) or not isinstance(request.get("type"), str):
-            return _error('a request is a JSON object with a "type"')
-        version = request.get("v", PROTOCOL_VERSION)
-        if version != PROTOCOL_VERSION:
-            return _error(f"protocol version {version!r} is not supported (this conductor speaks {PROTOCOL_VERSION})")
-        handler = self.handlers.get(request["type"])
-        if handler is None:
-            return _error(f"unknown request type '{request['type']}'")
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=LINE_LIMIT)
+            await self._serve(reader, writer)
+        except Exception as exc:  # a bug of ours: the client gets the reason, the orchestra goes on
+            if writer is not None:
+                await self._send(writer, _error(f"internal error: {type(exc).__name__}: {exc}"))
+        finally:
+            self.clients -= 1
+            if writer is None:
+                conn.close()
+            else:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+
+    async def _serve(self, reader, writer) -> None:
+        """One-shot requests in order, until the client hangs up, idles or opens a session."""
+        import asyncio
+
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), IDLE_S)
+            except ValueError:  # a line over the limit
+                await self._send(writer, _error(f"request too long (at most {LINE_LIMIT} bytes)"))
+                return
+            except TimeoutError:
+                await self._send(writer, _error(f"no request within {IDLE_S:g} s: closing"))
+                return
+            if not line:
+                return
+            try:
+                request = parse_request(line, self.orchestra.panes)
+            except BadRequest as exc:
+                if not await self._send(writer, _error(str(exc))):
+                    return
+                continue
+            if request["type"] in SESSION_TYPES:
+                await self._session(request, reader, writer)
+                return
+            if not await self._send(writer, await self.handle(request)):
+                return
+
+    async def _session(self, request: dict, reader, writer) -> None:
+        """A connection that lives as long as its client wants: bounded by count."""
+        if self.sessions >= MAX_SESSIONS:
+            self.refused += 1
+            await self._send(writer, _error(f"too many event streams and take-overs (at most {MAX_SESSIONS})"))
+            return
+        self.sessions += 1
+        self.clients -= 1  # counted as a session from now on
         try:
-            response = await handler(request)
+            if request["type"] == "subscribe":
+                await self._stream_events(reader, writer)
+            else:
+                await self._take_over(request, reader, writer)
+        finally:
+            self.clients += 1
+            self.sessions -= 1
+
+    async def handle(self, request: dict) -> dict:
+        """The response to a request that passed its schema; a handler's failure is an error."""
+        kind = request["type"]
+        try:
+            response = await self.handlers[kind](request)
         except ConductorError as exc:
             response = _error(str(exc))
-        except (TypeError, KeyError, ValueError) as exc:
-            response = _error(f"bad '{request['type']}' request: {exc}")
+        except Exception as exc:
+            response = _error(f"the '{kind}' request failed: {type(exc).__name__}: {exc}")
         if "id" in request:
             response["id"] = request["id"]
         return response
+
+    async def _send(self, writer, response: dict) -> bool:
+        return await _send_line(writer, self._line(response))
+
+    def _line(self, message: dict) -> bytes:
+        return self._redact(json.dumps(message, default=str)).encode() + b"\n"
+
+    def _event_line(self, event) -> bytes:
+        return self._redact(_event_line(event).decode()).encode()
 
     async def _stream_events(self, reader, writer) -> None:
         """`subscribe`: the snapshot, then every live event, one JSON line each. A client that
@@ -219,13 +310,14 @@ class ControlServer:
         snapshot = orch.snapshot.events()
         unsubscribe = orch.bus.subscribe(on_event)
         self.subscribers += 1
+        closed: asyncio.Future | None = None
         try:
             hello = _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), snapshot=len(snapshot))
-            if not await _send(writer, hello):
+            if not await self._send(writer, hello):
                 return
             for event in snapshot:
-                writer.write(_event_line(event))
-            await writer.drain()
+                writer.write(self._event_line(event))
+            await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
             closed = asyncio.ensure_future(reader.read())  # EOF: the client detached
             while not dropped.is_set():
                 getter = asyncio.ensure_future(queue.get())
@@ -237,7 +329,7 @@ class ControlServer:
                 while not queue.empty():
                     batch.append(queue.get_nowait())
                 for event in batch:
-                    writer.write(_event_line(event))
+                    writer.write(self._event_line(event))
                 await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
                 if any(event.type == "run_finished" for event in batch):
                     return  # the run is over: the stream ends here
@@ -249,26 +341,31 @@ class ControlServer:
         finally:
             unsubscribe()
             self.subscribers -= 1
+            if closed is not None:  # a reset connection: the watcher's error is expected, not news
+                closed.cancel()
+                closed.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def _take_over(self, request: dict, reader, writer) -> None:
         """`a` in an attached TUI: stop the pane's headless CLI agent, answer with the
         interactive command on its session, and resume the headless loop when the client
-        closes the connection (done, or gone: a crashed client never leaves a pane stopped)."""
-        pane = self.orchestra.panes.get(str(request.get("pane")))
-        if pane is None:
-            await _send(writer, _error(f"no pane named '{request.get('pane')}' in this run"))
-            return
+        closes the connection (done, or gone: a crashed client never leaves a pane stopped).
+        The answer's env holds only what conductor sets for the CLI, nothing named like a
+        secret: the client runs it in its own environment, with its own credentials."""
+        pane = self.orchestra.panes[request["pane"]]
         try:
             async with take_over(pane) as handover:
-                answer = _ok(argv=handover.argv, cwd=str(handover.cwd), env=handover.env)
-                if await _send(writer, answer):
+                env = handover_env(handover.env, os.environ)
+                answer = _ok(argv=handover.argv, cwd=str(handover.cwd), env=env)
+                if await self._send(writer, answer):
                     await reader.read()  # until the client hangs up
         except ConductorError as exc:
-            await _send(writer, _error(str(exc)))
+            await self._send(writer, _error(str(exc)))
         except (ConnectionError, OSError):
             return
 
     # ------------------------------------------------------------ handlers
+    # Each gets a request that passed its schema (control_schema.SCHEMAS): the fields are
+    # there, of their declared types, and a pane name is one of this run's.
 
     async def _hello(self, request: dict) -> dict:
         orch = self.orchestra
@@ -285,19 +382,15 @@ class ControlServer:
         """`conductor verify` beside a live orchestra: re-run a commit (checked out by the
         client in a throwaway worktree under the run dir) on the orchestra's slots, queued
         like any experiment; answers when every run is done."""
-        from pathlib import Path
-
         from conductor.core.rerun import rerun
 
         orch = self.orchestra
-        pane = orch.panes.get(str(request.get("pane")))
-        if pane is None:
-            raise ConductorError(f"no pane named '{request.get('pane')}' in this run")
-        worktree = Path(str(request["worktree"])).resolve()
+        pane = orch.panes[request["pane"]]
+        worktree = Path(request["worktree"]).resolve()
         verify_dir = orch.layout.verify_dir
         if not worktree.is_dir() or not worktree.is_relative_to(verify_dir.resolve()):
             raise ConductorError(f"a verify worktree must be a folder under {verify_dir}")
-        runs, commit = int(request["runs"]), str(request.get("commit", ""))
+        runs, commit = request.get("runs", 3), request["commit"]
         pane.activity("info", f"verify: re-running {commit[:7]} {runs} time(s) on the orchestra's slots")
         results = await rerun(orch.trials, pane.name, pane.workspace, commit, worktree, pane.log_dir, runs)
         pane.activity("info", f"verify {commit[:7]}: {', '.join(r.shown() for r in results)}")
@@ -306,13 +399,8 @@ class ControlServer:
     async def _exp(self, request: dict) -> dict:
         from conductor.core.outcome import PaneFinished
 
-        name = request.get("pane")
-        message = request.get("message")
-        if not isinstance(name, str) or not isinstance(message, str):
-            raise ConductorError('an "exp" request needs "pane" and "message" strings')
-        pane = self.orchestra.panes.get(name)
-        if pane is None:
-            raise ConductorError(f"no pane named '{name}' in this run")
+        name, message = request["pane"], request["message"]
+        pane = self.orchestra.panes[name]
         agent = pane.agent
         if not (isinstance(agent, TakesExperiments) and agent.takes_experiments()):
             kind = pane.agent_config.kind
@@ -335,16 +423,6 @@ class ControlServer:
         if done:
             text += f"\n[conductor] This pane is done ({done}): stop here."
         return _ok(text=text, outcome=dataclasses.asdict(outcome), done=done)
-
-
-def _session_type(line: bytes) -> str | None:
-    """ "subscribe" and "takeover" hold their connection for a session; others are one-shot."""
-    try:
-        request = json.loads(line)
-    except ValueError:
-        return None
-    kind = request.get("type") if isinstance(request, dict) else None
-    return kind if kind in ("subscribe", "takeover") else None
 
 
 def _event_line(event) -> bytes:
@@ -370,22 +448,22 @@ def _error(message: str) -> dict:
     return {"v": PROTOCOL_VERSION, "ok": False, "error": message}
 
 
-async def _send(writer, response: dict) -> bool:
+def _refuse(conn: socket.socket, line: bytes) -> None:
+    """Answer a connection that is over the caps with one line (it fits any socket buffer) and close it."""
+    with contextlib.suppress(OSError):
+        conn.send(line)
+    conn.close()
+
+
+async def _send_line(writer, line: bytes) -> bool:
+    import asyncio
+
     try:
-        writer.write(json.dumps(response, default=str).encode() + b"\n")
-        await writer.drain()
+        writer.write(line)
+        await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
         return True
-    except (ConnectionError, OSError):
-        return False  # the client went away (an agent's tool timeout): the result is recorded anyway
-
-
-@dataclass(frozen=True)
-class TakeOver:
-    """What the TUI runs in the foreground while a pane's headless agent is stopped."""
-
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
+    except (ConnectionError, OSError, TimeoutError):
+        return False  # the client went away (an agent's tool timeout) or reads nothing: the result is recorded anyway
 
 
 # ---------------------------------------------------------------- client

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -79,7 +80,9 @@ class RemoteOrchestra:
     @contextlib.asynccontextmanager
     async def take_over(self, pane: str) -> AsyncIterator[TakeOver]:
         """The orchestra stops the pane's headless agent and answers with the interactive
-        command; leaving the block hangs up, and the headless loop resumes."""
+        command and the variables conductor sets for it; the command runs in this process's
+        environment plus those (no secret crosses the socket). Leaving the block hangs up,
+        and the headless loop resumes."""
         reader, writer = await self._connect()
         try:
             request = {"v": PROTOCOL_VERSION, "type": "takeover", "pane": pane}
@@ -88,7 +91,7 @@ class RemoteOrchestra:
             answer = json.loads(await reader.readline() or b"{}")
             if not answer.get("ok"):
                 raise ConductorError(str(answer.get("error") or "the orchestra refused the take-over"))
-            yield TakeOver(argv=list(answer["argv"]), cwd=Path(answer["cwd"]), env=dict(answer["env"]))
+            yield _handover(answer)
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -104,3 +107,15 @@ class RemoteOrchestra:
             return
         if self._writer is not None:
             self._writer.close()
+
+
+def _handover(answer: dict) -> TakeOver:
+    """The take-over answer, checked: argv words, a folder, and string variables merged into
+    this process's own environment."""
+    argv, cwd, env = answer.get("argv"), answer.get("cwd"), answer.get("env")
+    if not (isinstance(argv, list) and argv and all(isinstance(word, str) for word in argv)):
+        raise ConductorError("the orchestra's take-over answer has no command")
+    if not isinstance(cwd, str) or not isinstance(env, dict):
+        raise ConductorError("the orchestra's take-over answer is malformed")
+    added = {str(name): str(value) for name, value in env.items()}
+    return TakeOver(argv=argv, cwd=Path(cwd), env={**os.environ, **added})

@@ -412,7 +412,7 @@ def test_control_socket_in_a_run_dir_too_deep_for_sockaddr_un(tmp_path):
     assert len(str(control.socket_path(run_dir))) > 108
 
     class Stub:
-        panes: dict = {}
+        panes: dict = {"p": None}  # a request names a pane of the run (the schema checks it)
         run_name = "r1"
 
         def __init__(self):
@@ -436,7 +436,15 @@ def test_control_socket_in_a_run_dir_too_deep_for_sockaddr_un(tmp_path):
         return stub, hello, said
 
     stub, hello, said = asyncio.run(main())
-    assert hello == {"v": 1, "ok": True, "run": "r1", "run_dir": str(run_dir), "pid": os.getpid(), "panes": [], "id": 7}
+    assert hello == {
+        "v": 1,
+        "ok": True,
+        "run": "r1",
+        "run_dir": str(run_dir),
+        "pid": os.getpid(),
+        "panes": ["p"],
+        "id": 7,
+    }
     assert said == {"v": 1, "ok": True}
     assert stub.commands == [Say(pane="p", text="hi")]
     assert not control.socket_path(run_dir).exists()

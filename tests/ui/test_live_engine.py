@@ -182,21 +182,21 @@ async def test_attached_q_asks_detach_or_stop_and_d_detaches(detached):
     assert not socket_path(run_dir).exists()
 
 
-async def test_a_in_an_attached_tui_takes_over_through_the_orchestra(tmp_path):
+async def test_a_in_an_attached_tui_takes_over_through_the_orchestra(tmp_path, monkeypatch):
     """A detached orchestra runs a (fake) Claude Code pane; `a` in a TUI attached to it stops
-    the headless process over the socket, runs the interactive CLI here on the same session,
-    and the orchestra resumes the headless loop when it exits."""
+    the headless process over the socket, runs the interactive CLI here on the same session
+    (in this process's environment: the orchestra sends only its own variables), and the
+    orchestra resumes the headless loop when it exits."""
     log = tmp_path / "fake.log"
     command = f"{sys.executable} {FAKE_CLAUDE}"
     cfg = config(tmp_path, f'agent = {{ kind = "claude-code", command = {json.dumps(command)} }}\n')
-    env = {**__import__("os").environ, "FAKE_CLAUDE_LOG": str(log)}
+    monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))  # for the orchestra's CLI and the one run here
     out = subprocess.run(
         [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--detach", "--max-experiments", "40"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=90,
-        env=env,
     )
     assert out.returncode == 0, out.stderr
     run_dir = tmp_path / ".conductor"
