@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import write_config
@@ -243,3 +244,19 @@ def test_deleted_lock_stops_the_run(tmp_path, fastws):
     errors = [e.message for e in events if isinstance(e, Alert) and e.level == "error"]
     assert errors == [orch.failure]
     assert [r.description for r in rows(tmp_path)] == ["baseline", "delete the lock"]
+
+
+def test_conductor_run_exits_non_zero_with_one_error_line_when_the_lock_goes(tmp_path, fastws):
+    cfg = unsandboxed_config(tmp_path, fastws, run="rm -f ../../lock; python train.py")
+    out = subprocess.run(
+        [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--max-experiments", "5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    line = "the run dir's lock was deleted while the run was live: stopping"
+    errors = [ln for ln in (out.stdout + out.stderr).splitlines() if "error" in ln]
+    assert len(errors) == 1 and errors[0].endswith(f"error: {line}"), out.stdout + out.stderr
+    assert [r.description for r in rows(tmp_path)] == ["baseline"]
