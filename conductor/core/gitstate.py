@@ -158,7 +158,7 @@ _states_guard = threading.Lock()
 
 def register(worktree: Path, branch: str, head: str, *, owns_branch: bool = True) -> RepoState:
     """Snapshot the git state of `worktree` (and of its repo, for the first pane on it).
-    `owns_branch=False` where the agent moves the branch itself (observed mode)."""
+    `owns_branch=False` where the agent moves its branch and HEAD itself (observed mode)."""
     admin, common = worktree_dirs(worktree)
     with _states_guard:
         state = _states.get(common)
@@ -168,8 +168,8 @@ def register(worktree: Path, branch: str, head: str, *, owns_branch: bool = True
             state.remember_hooks()
     with state.lock:
         state.worktrees.add(worktree)
-        state.remember([worktree / ".git", *(admin / rel for rel in _ADMIN_FILES)], owner=worktree)
         if owns_branch:
+            state.remember([worktree / ".git", *(admin / rel for rel in _ADMIN_FILES)], owner=worktree)
             state.branches[branch] = head
             state.owners[branch] = worktree
     return state

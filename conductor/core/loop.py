@@ -347,9 +347,10 @@ class Pane(PaneBase):
             )
             metric: float | None = result.metric
             extra: dict[str, Any] = {}
-            if is_baseline and verdict.status == Status.KEEP and ws.noise_runs > 1:
+            repeat = verdict.status == Status.KEEP and not self._tampered  # a tampering run is not run again
+            if is_baseline and repeat and ws.noise_runs > 1:
                 metric, extra = await self.trust.noise_floor(self._repeat, commit, seq, result.metric)
-            elif verdict.status == Status.KEEP and previous_best is not None:
+            elif repeat and previous_best is not None:
                 verdict, metric, extra = await self.trust.verify_keep(
                     self._repeat, commit, seq, result.metric, previous_best
                 )

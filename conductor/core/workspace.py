@@ -199,6 +199,12 @@ class Worktree:
             changes.append((code, rel))
         return changes
 
+    def planted_rules(self) -> list[str]:
+        """Untracked .gitignore and .gitattributes files, ignored ones included: a .gitignore
+        that ignores itself hides itself and what it names from the guard and from clean."""
+        out = self.git("ls-files", "-z", "--others", "--", ":(glob)**/.gitignore", ":(glob)**/.gitattributes")
+        return [rel for rel in out.split("\0") if rel]
+
     def protected_violations(self) -> list[str]:
         bad = []
         for rel, expected in self._protected_hashes.items():
@@ -218,7 +224,8 @@ class Worktree:
         protected = self.protected_violations()
         if protected:
             return GuardResult(False, f"protected file changed: {', '.join(protected)}", ())
-        new = [rel for code, rel in changed if code == "??" and not self.is_editable(rel)]
+        untracked = [rel for code, rel in changed if code == "??"] + self.planted_rules()
+        new = [rel for rel in dict.fromkeys(untracked) if not self.is_editable(rel)]
         if new:
             return GuardResult(False, f"created a file that is not editable: {', '.join(new)}", ())
         bad = [rel for code, rel in changed if code != "??" and not self.is_editable(rel)]
@@ -260,6 +267,8 @@ class Worktree:
     def clean_untracked(self) -> None:
         """Remove untracked, non-ignored files (the `keep` ones stay) and the bytecode cached
         for protected modules, so nothing an experiment left can shadow what the next imports."""
+        for rel in self.planted_rules():
+            (self.path / rel).unlink(missing_ok=True)
         excludes = []
         for pattern in self.keep:
             excludes += ["-e", pattern]

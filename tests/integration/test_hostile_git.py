@@ -135,19 +135,26 @@ def test_untracked_file_outside_the_editable_set_is_rejected_and_every_experimen
     agent = ScriptedAgent(
         [
             Step("shadow prepare", edits={"train.py": {"X": "3.0"}}, raw={"prepare/__init__.py": shadow}),
+            Step(
+                "shadow it behind a .gitignore that ignores itself",
+                edits={"train.py": {"X": "3.0"}},
+                raw={"prepare/.gitignore": "*\n", "prepare/__init__.py": shadow},
+            ),
             Step("x to 2", edits={"train.py": {"X": "2.0"}}),
         ]
     )
     (fastws / "prepare").mkdir()  # the folder exists in the copy; the agent's file does not
     (fastws / "prepare" / ".keep").write_text("")
-    orch, _ = run_orchestra(cfg, {"fast": agent}, max_experiments=3)
+    orch, _ = run_orchestra(cfg, {"fast": agent}, max_experiments=4)
     got_rows = rows(tmp_path)
-    assert [r.status for r in got_rows] == ["keep", "rejected", "keep"], [(r.status, r.reason) for r in got_rows]
+    statuses = [r.status for r in got_rows]
+    assert statuses == ["keep", "rejected", "rejected", "keep"], [(r.status, r.reason) for r in got_rows]
     assert got_rows[0].metric == 16.25
     assert "prepare/__init__.py" in got_rows[1].reason and "not editable" in got_rows[1].reason
-    assert got_rows[2].metric == 11.0  # the real evaluate, no shadow left behind
+    assert "prepare/.gitignore" in got_rows[2].reason
+    assert got_rows[3].metric == 11.0  # the real evaluate, no shadow left behind
     wt = RunDir(tmp_path / ".conductor").worktree("fast")
-    assert not (wt / "prepare" / "__init__.py").exists()
+    assert sorted(os.listdir(wt / "prepare")) == [".keep"]
     assert not (wt / "leftover.txt").exists()  # a keep cleans the tree too
     check_invariants(tmp_path / ".conductor")
     assert orch.failure is None
