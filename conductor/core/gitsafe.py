@@ -11,7 +11,7 @@ every git process conductor starts goes through `run_git`:
   repo's config and anything it includes) for every single-valued key that names a program;
 - per invocation, every filter and diff driver the repo's own config defines (whatever its
   name, include.path files included) is neutralized the same way, because a driver's name
-  cannot be known in advance;
+  cannot be known in advance (the scan is cached until one of those files changes);
 - `--no-ext-diff --no-textconv` wherever a diff is asked for (callers pass them).
 
 The researcher's global config is theirs and stays in force (identity aside, conductor
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 from conductor.core.secrets import is_secret_name
@@ -89,28 +90,86 @@ def _with_settings(env: dict[str, str], settings: list[tuple[str, str]]) -> dict
     return env
 
 
-def repo_drivers(cwd: Path) -> list[tuple[str, str]]:
-    """(kind, name) of every filter or diff driver that the repo's own config defines."""
+def _scan(cwd: Path) -> tuple[list[tuple[str, str]], list[Path]]:
+    """(kind, name) of every filter or diff driver the repo's own config defines, and the
+    files that config came from or includes (a missing include may appear later)."""
     env = _with_settings(base_env(), list(SAFE_SETTINGS))
     proc = subprocess.run(
-        ["git", "config", "--list", "--show-scope", "--includes", "-z"],
+        ["git", "config", "--list", "--show-scope", "--show-origin", "--includes", "-z"],
         cwd=cwd,
         env=env,
         capture_output=True,
         stdin=subprocess.DEVNULL,
     )
     items = proc.stdout.decode("utf-8", "replace").split("\0")
-    found = []
-    for scope, entry in zip(items[0::2], items[1::2], strict=False):
-        if scope not in _REPO_SCOPES:
+    drivers: list[tuple[str, str]] = []
+    files: list[Path] = []
+    for scope, origin, entry in zip(items[0::3], items[1::3], items[2::3], strict=False):
+        if scope not in _REPO_SCOPES or not origin.startswith("file:"):
             continue
-        key = entry.split("\n", 1)[0].lower()
+        source = cwd / origin.removeprefix("file:")
+        files.append(source)
+        key, _, value = entry.partition("\n")
+        key = key.lower()
         kind, _, rest = key.partition(".")
         if kind in _DRIVER_KEYS and "." in rest:
-            name, _, _ = rest.rpartition(".")
-            if (kind, name) not in found:
-                found.append((kind, name))
-    return found
+            name = rest.rpartition(".")[0]
+            if (kind, name) not in drivers:
+                drivers.append((kind, name))
+        if kind in ("include", "includeif") and key.endswith(".path") and value:
+            target = Path(value).expanduser()
+            files.append(target if target.is_absolute() else source.parent / target)
+    return drivers, sorted(set(files))
+
+
+def _own_config_files(cwd: Path) -> list[Path] | None:
+    """The files that decide which config git reads in `cwd`; None where git would look
+    further up (not a repo or worktree root: never cached)."""
+    dot_git = cwd / ".git"
+    if dot_git.is_dir():
+        return [dot_git, dot_git / "config", dot_git / "config.worktree"]
+    try:
+        admin = (cwd / dot_git.read_text(encoding="utf-8").strip().removeprefix("gitdir:").strip()).resolve()
+        common = (admin / (admin / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, ValueError):
+        return None
+    return [dot_git, admin / "commondir", admin / "config.worktree", common / "config", common / "config.worktree"]
+
+
+def _fingerprint(paths: list[Path]) -> tuple:
+    marks: list[tuple] = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            marks.append((str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        except OSError:
+            marks.append((str(p), None))
+    return tuple(marks)
+
+
+# cwd -> (fingerprint, the files it covers, drivers): the scan runs again when any file changed
+_scans: dict[str, tuple[tuple, list[Path], list[tuple[str, str]]]] = {}
+_scans_guard = threading.Lock()
+
+
+def repo_drivers(cwd: Path) -> list[tuple[str, str]]:
+    """The repo's own filter and diff drivers, scanned again whenever its config files change
+    (ctime and inode included, so a rewrite with a forged mtime is seen too)."""
+    base = _own_config_files(cwd)
+    if base is None:
+        return _scan(cwd)[0]
+    with _scans_guard:
+        cached = _scans.get(str(cwd))
+    known = cached[1] if cached else []
+    before = _fingerprint(base + known)
+    if cached and cached[0] == before:
+        return cached[2]
+    drivers, files = _scan(cwd)
+    after = _fingerprint(base + files)
+    stable = files == known and after == before  # nothing moved while git read it
+    with _scans_guard:
+        _scans[str(cwd)] = (after if stable else (), files, drivers)
+    return drivers
 
 
 def safe_env(cwd: Path) -> dict[str, str]:

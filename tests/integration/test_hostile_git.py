@@ -110,9 +110,11 @@ def fired(marks: Path) -> list[str]:
 
 
 def test_hardened_git_runs_no_planted_program(tmp_path, fastws_repo):
-    """Straight at core/gitsafe.py: every command conductor uses, in a repo with everything planted."""
+    """Straight at core/gitsafe.py: every command conductor uses, in a repo with everything
+    planted after conductor's git first looked at it (its scan of the config is cached)."""
     marks = tmp_path / "marks"
     marks.mkdir()
+    run_git(fastws_repo, "status", "--porcelain")
     subprocess.run(["sh", "-c", planting_script(marks)], cwd=fastws_repo, check=True)
     (fastws_repo / "train.py").write_text("X = 9\n")
     (fastws_repo / "new.py").write_text("print(1)\n")
