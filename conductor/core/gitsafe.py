@@ -21,6 +21,7 @@ commits as itself).
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import threading
 from pathlib import Path
@@ -141,7 +142,10 @@ def _fingerprint(paths: list[Path]) -> tuple:
     for p in paths:
         try:
             st = os.stat(p)
-            marks.append((str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+            if stat.S_ISDIR(st.st_mode):  # a .git folder: which one (its times move with every git command)
+                marks.append((str(p), st.st_ino))
+            else:
+                marks.append((str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         except OSError:
             marks.append((str(p), None))
     return tuple(marks)

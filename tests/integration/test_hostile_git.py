@@ -125,6 +125,15 @@ def test_hardened_git_runs_no_planted_program(tmp_path, fastws_repo):
     run_git(fastws_repo, "reset", "-q", "--hard", "HEAD~1")
     run_git(fastws_repo, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
     run_git(fastws_repo, "worktree", "remove", "--force", str(tmp_path / "wt"))
+    # a driver that appears later in the included file only (the repo's own config unchanged)
+    with (marks / "included.cfg").open("a") as f:
+        f.write(f'[filter "late"]\n\tclean = {marks}/filter_late.sh\n')
+    (marks / "filter_late.sh").write_text(f"#!/bin/sh\ntouch {marks}/filter_late\ncat\n")
+    (marks / "filter_late.sh").chmod(0o755)
+    with (fastws_repo / ".git" / "info" / "attributes").open("a") as f:
+        f.write("*.txt filter=late\n")
+    (fastws_repo / "notes.txt").write_text("late\n")
+    run_git(fastws_repo, "add", "notes.txt")
     assert fired(marks) == []
     # the same status with plain git runs them: the plants are real
     subprocess.run(["git", "status"], cwd=fastws_repo, capture_output=True)
