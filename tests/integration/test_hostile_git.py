@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import write_config
 from engine_helpers import ScriptedAgent, Step, check_invariants, git, run_orchestra
 
@@ -230,22 +231,45 @@ def test_moved_refs_and_head_are_restored_for_every_pane(tmp_path, fastws):
     check_invariants(tmp_path / ".conductor")
 
 
-def test_deleted_ledger_stops_the_run_and_loses_nothing(tmp_path, fastws):
+REPLACE_LEDGER = """
+import sqlite3
+fake = sqlite3.connect('../../fake.db')
+fake.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+fake.execute("INSERT INTO meta VALUES ('run', 'forged')")
+fake.commit()
+fake.close()
+os.replace('../../fake.db', '../../ledger.db')
+"""
+
+
+@pytest.mark.parametrize("attack", ["deleted", "replaced"])
+def test_deleted_or_replaced_ledger_stops_the_run_and_loses_nothing(tmp_path, fastws, attack):
     cfg = unsandboxed_config(tmp_path, fastws)
-    delete = "os.remove('../../ledger.db')"
+    code = "os.remove('../../ledger.db')" if attack == "deleted" else REPLACE_LEDGER
     agent = ScriptedAgent(
         [
             Step("x to 2", edits={"train.py": {"X": "2.0"}}),
-            Step("delete the ledger", raw={"train.py": hostile_train(fastws, delete)}),
+            Step("attack the ledger", raw={"train.py": hostile_train(fastws, code)}),
             Step("never run", edits={"train.py": {"X": "2.5"}}),
         ]
     )
     orch, events = run_orchestra(cfg, {"fast": agent}, max_experiments=6)
-    assert orch.failure == "the run dir's ledger.db was deleted while the run was live: stopping"
+    assert orch.failure == f"the run dir's ledger.db was {attack} while the run was live: stopping"
     assert [e.reason for e in events if isinstance(e, RunFinished)] == [orch.failure]
     got = rows(tmp_path)
-    assert [r.description for r in got] == ["baseline", "x to 2", "delete the ledger"]
+    assert [r.description for r in got] == ["baseline", "x to 2", "attack the ledger"]
     assert got[1].status == "keep"
+    check_invariants(tmp_path / ".conductor")
+    aside = list((tmp_path / ".conductor").glob("ledger.db.replaced-*"))
+    assert len(aside) == (1 if attack == "replaced" else 0)
+    # a restart resumes the same run on the same branches
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    run_name = ledger.get_meta("run")
+    ledger.close()
+    assert run_name == orch.run_name
+    again, _ = run_orchestra(cfg, {"fast": ScriptedAgent([Step("x to 2.5", edits={"train.py": {"X": "2.5"}})])}, 4)
+    assert again.run_name == run_name and again.failure is None
+    assert [r.description for r in rows(tmp_path)][-1] == "x to 2.5"
     check_invariants(tmp_path / ".conductor")
 
 
