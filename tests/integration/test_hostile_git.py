@@ -14,6 +14,7 @@ from engine_helpers import ScriptedAgent, Step, check_invariants, git, run_orche
 
 from conductor.core.events import Alert, RunFinished
 from conductor.core.gitsafe import run_git
+from conductor.core.history import commit_diff
 from conductor.core.ledger import Ledger
 from conductor.core.rundir import RunDir
 from conductor.verify import cmd_verify
@@ -126,6 +127,7 @@ def test_hardened_git_runs_no_planted_program(tmp_path, fastws_repo):
     run_git(fastws_repo, "reset", "-q", "--hard", "HEAD~1")
     run_git(fastws_repo, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
     run_git(fastws_repo, "worktree", "remove", "--force", str(tmp_path / "wt"))
+    assert "def evaluate" in commit_diff(fastws_repo, "HEAD")  # the TUI's zoom view: git show, no textconv
     # a driver that appears later in the included file only (the repo's own config unchanged)
     with (marks / "included.cfg").open("a") as f:
         f.write(f'[filter "late"]\n\tclean = {marks}/filter_late.sh\n')
