@@ -201,9 +201,15 @@ class Worktree:
 
     def planted_rules(self) -> list[str]:
         """Untracked .gitignore and .gitattributes files, ignored ones included: a .gitignore
-        that ignores itself hides itself and what it names from the guard and from clean."""
+        that ignores itself hides itself and what it names from the guard and from clean.
+        One inside a folder the repo already ignores (a virtualenv's) or kept hides nothing new."""
         out = self.git("ls-files", "-z", "--others", "--", ":(glob)**/.gitignore", ":(glob)**/.gitattributes")
-        return [rel for rel in out.split("\0") if rel]
+        found = [rel for rel in out.split("\0") if rel and not self._kept(rel)]
+        folders = sorted({str(Path(rel).parent) for rel in found if Path(rel).parent != Path(".")})
+        ignored = set()
+        if folders:  # no trailing slash: with one, git would judge the folder by the rules inside it
+            ignored = set(self.git("check-ignore", "--", *folders, check=False).splitlines())
+        return [rel for rel in found if str(Path(rel).parent) not in ignored]
 
     def protected_violations(self) -> list[str]:
         bad = []
@@ -235,7 +241,7 @@ class Worktree:
         return GuardResult(True, "", files)
 
     def is_clean(self) -> bool:
-        return not self.changes()
+        return not self.changes() and not self.planted_rules()
 
     def restore_git_state(self) -> list[gitstate.Fix]:
         """Put back the repo's config, hooks, HEAD and conductor's branches if anything moved

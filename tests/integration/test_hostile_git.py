@@ -145,7 +145,9 @@ def test_hardened_git_runs_no_planted_program(tmp_path, fastws_repo):
 
 def test_untracked_file_outside_the_editable_set_is_rejected_and_every_experiment_starts_clean(tmp_path, fastws):
     shadow = "def evaluate(x, y):\n    return 0.5\n"
-    cfg = unsandboxed_config(tmp_path, fastws, run="touch leftover.txt; python train.py")
+    venv = "mkdir -p .venv && echo '*' > .venv/.gitignore"  # as `python -m venv` does: ignored, so no matter
+    cfg = unsandboxed_config(tmp_path, fastws, run=f"{venv}; touch leftover.txt; python train.py")
+    (fastws / ".gitignore").write_text(".venv/\n")
     agent = ScriptedAgent(
         [
             Step("shadow prepare", edits={"train.py": {"X": "3.0"}}, raw={"prepare/__init__.py": shadow}),
@@ -170,6 +172,7 @@ def test_untracked_file_outside_the_editable_set_is_rejected_and_every_experimen
     wt = RunDir(tmp_path / ".conductor").worktree("fast")
     assert sorted(os.listdir(wt / "prepare")) == [".keep"]
     assert not (wt / "leftover.txt").exists()  # a keep cleans the tree too
+    assert (wt / ".venv" / ".gitignore").exists()  # ignored files stay
     check_invariants(tmp_path / ".conductor")
     assert orch.failure is None
 
