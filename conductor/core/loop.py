@@ -33,7 +33,7 @@ from conductor.core.runner import Trial, TrialResult
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
 from conductor.core.summary import memory_gb
-from conductor.core.workspace import Worktree, dirty_files, source_repo
+from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
 from conductor.errors import ConductorError
 
 INTERRUPTED_NOW = "interrupted: conductor was stopped during this experiment"
@@ -220,7 +220,11 @@ class Pane(PaneBase):
             self.alert("warning", f"git state changed outside conductor, restored: {names}")
         guard = await asyncio.to_thread(self.wt.guard)
         if guard.ok:
-            commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
+            try:
+                commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
+            except BranchMoved as moved:
+                await asyncio.to_thread(self.wt.restore_git_state)
+                return await asyncio.to_thread(self._reject, description, f"{moved}: restored", agent_ref)
             is_baseline = (
                 self.agent_config.kind in EXTERNAL_KINDS
                 and not guard.files

@@ -299,6 +299,8 @@ class Orchestra:
             unsubscribe_watch()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             if monitor is not None:
                 monitor.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -343,10 +345,10 @@ class Orchestra:
         if self._watch is None or not self._watch.ledger_lost:
             return
         try:
-            note = self._watch.save_ledger(self.ledger)
+            level, note = "info", self._watch.save_ledger(self.ledger)
         except (OSError, sqlite3.Error) as exc:
-            note = f"could not write the ledger back to {self.layout.ledger}: {exc}"
-        self.bus.publish(Alert(pane=None, level="error", message=note))
+            level, note = "error", f"could not write the ledger back to {self.layout.ledger}: {exc}"
+        self.bus.publish(Alert(pane=None, level=level, message=note))
 
     def _queue_moved(self) -> None:
         for pane in self.panes.values():

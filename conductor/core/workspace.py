@@ -78,6 +78,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class BranchMoved(ConductorError):
+    """The pane's branch is not where conductor left it: nothing was committed."""
+
+
 @dataclass(frozen=True)
 class GuardResult:
     ok: bool
@@ -251,13 +255,20 @@ class Worktree:
     # ---------------------------------------------------------------- changes
 
     def commit(self, message: str, files: tuple[str, ...]) -> str:
+        """Commit `files` on the branch where conductor left it, compare-and-swap: a branch an
+        experiment moved in the meantime raises BranchMoved instead of becoming the parent."""
         with self.state.lock:
+            parent = self.state.branches.get(self.branch) or self.head()
             if files:
                 self.git("add", "-A", "--", *files)
-            self.git("commit", "-q", "--allow-empty", "--no-verify", "-m", message or "experiment")
-            head = self.head()
-            self.state.moved(self.branch, head)
-        return head
+            tree = self.git("write-tree")
+            sha = self.git("commit-tree", tree, "-p", parent, "-m", message or "experiment")
+            try:
+                self.git("update-ref", "-m", "conductor: experiment", f"refs/heads/{self.branch}", sha, parent)
+            except GitError:
+                raise BranchMoved(f"the branch {self.branch} moved away from {parent[:7]} outside conductor") from None
+            self.state.moved(self.branch, sha)
+        return sha
 
     def keep_ref(self, ref: str, sha: str) -> None:
         """Keep a tried commit reachable (for diffs and re-runs) after the branch moves back."""

@@ -267,6 +267,8 @@ def test_deleted_or_replaced_ledger_stops_the_run_and_loses_nothing(tmp_path, fa
     check_invariants(tmp_path / ".conductor")
     aside = list((tmp_path / ".conductor").glob("ledger.db.replaced-*"))
     assert len(aside) == (1 if attack == "replaced" else 0)
+    notes = [e.message for e in events if isinstance(e, Alert) and e.level == "info" and "ledger" in e.message]
+    assert notes and notes[-1].startswith("the ledger this run recorded is back at")
     # a restart resumes the same run on the same branches
     ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
     run_name = ledger.get_meta("run")
