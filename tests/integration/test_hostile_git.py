@@ -17,6 +17,7 @@ from conductor.core.gitsafe import run_git
 from conductor.core.history import commit_diff
 from conductor.core.ledger import Ledger
 from conductor.core.rundir import RunDir
+from conductor.core.workspace import BranchMoved, Worktree
 from conductor.verify import cmd_verify
 
 TRAIN_HEADER = "import os, subprocess\n"
@@ -309,3 +310,19 @@ def test_conductor_run_exits_non_zero_with_one_error_line_when_the_lock_goes(tmp
     errors = [ln for ln in (out.stdout + out.stderr).splitlines() if "error" in ln]
     assert len(errors) == 1 and errors[0].endswith(f"error: {line}"), out.stdout + out.stderr
     assert [r.description for r in rows(tmp_path)] == ["baseline"]
+
+
+def test_a_commit_never_lands_on_a_branch_moved_behind_conductors_back(tmp_path, fastws_repo):
+    wt, start = Worktree.ensure(fastws_repo, tmp_path / "wt", "conductor/t/p", ("train.py",), ("prepare.py",))
+    try:
+        evil = git(wt.path, "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", "HEAD^{tree}", "-m", "evil")
+        git(wt.path, "update-ref", "refs/heads/conductor/t/p", evil)  # between conductor's check and its commit
+        (wt.path / "train.py").write_text("X = 1\n")
+        with pytest.raises(BranchMoved):
+            wt.commit("x", ("train.py",))
+        assert git(wt.path, "rev-parse", "refs/heads/conductor/t/p") == evil  # nothing committed on it
+        assert [f.name for f in wt.restore_git_state()] == ["refs/heads/conductor/t/p"]
+        assert git(wt.path, "rev-parse", "HEAD") == start
+        assert git(wt.path, "rev-parse", f"{wt.commit('x', ('train.py',))}^") == start
+    finally:
+        wt.close()
