@@ -297,6 +297,8 @@ async def _drive(orch) -> int:
             loop.remove_signal_handler(sig)
     if interrupted["count"]:
         return 130
+    if orch.failure:
+        return 1
     failed = [p.name for p in orch.panes.values() if p.state == "error"]
     return 1 if failed else 0
 

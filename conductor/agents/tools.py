@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from conductor.agents.confined import Escape, read_bytes, replace_file
+from conductor.core.gitsafe import safe_env
 
 if TYPE_CHECKING:
     from conductor.core.agent import PaneSession
@@ -168,7 +169,12 @@ class WorktreeFiles:
 
     def tracked_files(self) -> list[str]:
         out = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=self.root, capture_output=True, check=False, timeout=30
+            ["git", "ls-files", "-z"],
+            cwd=self.root,
+            capture_output=True,
+            check=False,
+            timeout=30,
+            env=safe_env(self.root),
         ).stdout.decode("utf-8", "replace")
         return sorted(f for f in out.split("\x00") if f)
 

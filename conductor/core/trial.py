@@ -10,6 +10,7 @@ started is the runner's business (core/runner.py): here, only what every runner 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -72,10 +73,12 @@ class Trials:
         holder: str | None = None,
         on_slot: Callable[[Slot, float], None] | None = None,
         on_pid: Callable[[int | None], None] | None = None,
+        after_run: Callable[[], None] | None = None,
     ) -> TrialResult:
         """Wait for a slot (queued as `holder`), run the trial on it, release the slot at once.
         `on_slot(slot, started_at)` fires when the slot is granted, `on_pid` with the process id
-        (and None when it ends)."""
+        (and None when it ends); `after_run` (blocking, in a thread) before the slot is released,
+        so what it checks is this trial's doing alone."""
         slot = await self.pool.acquire(holder or trial.pane)
         try:
             if on_slot is not None:
@@ -89,6 +92,8 @@ class Trials:
                 tag=f"{self.run_dir}:{trial.tag}",
                 on_start=on_pid,
             )
+            if after_run is not None:
+                await asyncio.to_thread(after_run)
         finally:
             if on_pid is not None:
                 on_pid(None)
