@@ -33,6 +33,7 @@ from conductor.core.runner import Trial, TrialResult
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
 from conductor.core.summary import memory_gb
+from conductor.core.trial import workspace_trial
 from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
 from conductor.errors import ConductorError
 
@@ -219,7 +220,11 @@ class Pane(PaneBase):
                 return await asyncio.to_thread(self._reject, description, reason, agent_ref)
             self.alert("warning", f"git state changed outside conductor, restored: {names}")
         guard = await asyncio.to_thread(self.wt.guard)
-        if guard.ok:
+        leaked = await asyncio.to_thread(self._files_with_secrets, guard.files) if guard.ok else []
+        if leaked:
+            reason = f"the change holds the value of a secret ({', '.join(leaked)}): never committed"
+            outcome = await asyncio.to_thread(self._reject, description, reason, agent_ref)
+        elif guard.ok:
             try:
                 commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
             except BranchMoved as moved:
@@ -261,6 +266,18 @@ class Pane(PaneBase):
             **{**base, **fields},
         )
 
+    def _files_with_secrets(self, files: tuple[str, ...]) -> list[str]:
+        """The changed files in which masking would hide something: they hold a secret's value."""
+        leaked = []
+        for rel in files:
+            try:
+                text = (self.worktree_path / rel).read_bytes().decode("utf-8", "surrogateescape")
+            except OSError:  # deleted by the change: nothing to leak
+                continue
+            if self.ctx.redact(text) != text:
+                leaked.append(rel)
+        return leaked
+
     def _reject(self, description: str, reason: str, agent_ref: str) -> Outcome:
         record = self._new_record(self.best_commit, Status.REJECTED, description, reason, agent_ref=agent_ref)
         self.wt.reset_to(self.best_commit)
@@ -273,21 +290,14 @@ class Pane(PaneBase):
         return Standing(ws.metric, ws.goal, self.best, previous_best, self.baseline)
 
     def _trial(self, commit: str, seq: int, seed: int, log_path: Path) -> Trial:
-        ws = self.workspace
-        return Trial(
+        return workspace_trial(
+            self.workspace,
             pane=self.name,
             seq=seq,
             seed=seed,
             commit=commit,
-            command=ws.run,
             cwd=self.worktree_path,
             log_path=log_path,
-            metric=ws.metric,
-            time_budget_s=ws.time_budget_s,
-            timeout_s=ws.timeout_s,
-            protected=ws.protected,
-            data=tuple((str((ws.path / Path(p).expanduser()).resolve()), w) for p, w in ws.data),
-            network=ws.network,
         )
 
     async def _run_trial(self, trial: Trial, state: str, on_slot: Callable[[Slot, float], None] | None = None):

@@ -167,6 +167,7 @@ class Orchestra:
         """Create or reopen the run dir, its ledger and lock. Blocking; call before `run`."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.layout.make_private()
         except OSError as exc:
             raise ConductorError(f"cannot create run dir {self.run_dir}: {exc.strerror}") from None
         if not os.access(self.run_dir, os.W_OK):
