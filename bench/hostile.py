@@ -3,8 +3,8 @@
 processes, the sandbox as configured), and each is checked against the same invariants:
 
 - the attack's outcome row (refused as `rejected`, or run and contained);
-- the secret (planted in conductor's environment) in 0 files of the run dir, its worktrees,
-  and 0 git objects of the workspace repo;
+- the secret (in conductor's own environment from exec on, as /proc/<pid>/environ shows it)
+  in 0 files of the run dir, its worktrees, and 0 git objects of the workspace repo;
 - nothing changed outside the worktree: the workspace repo's config, hooks and refs other
   than the pane's own hash the same before and after; the marker files an attack tries to
   create elsewhere do not exist; no process the attack started is alive.
@@ -58,8 +58,8 @@ def corpus(marker: Path) -> list[Attack]:
         ),
         Attack(
             "proc-environ",
-            "read conductor's environment through /proc/*/environ",
-            run_prefix="cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep sk-ant > leak.txt; true",
+            "read conductor's environment through /proc/*/environ and print it",
+            run_prefix="cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep sk-ant | tee leak.txt; true",
         ),
         Attack(
             "home-secrets",
@@ -186,21 +186,13 @@ def run_attack(attack: Attack, tmp: Path, sandbox: str) -> dict:
         f'[[workspace]]\nname = "fast"\npath = "{ws}"\npanes = 1\nrun = {run!r}\nagent = {{ kind = "optuna" }}\n'
     )
     agent = OneShot(attack)
-    old = os.environ.get("ANTHROPIC_API_KEY")
-    os.environ["ANTHROPIC_API_KEY"] = SECRET
     started = time.time()
+    orch = Orchestra(load_config(cfg), agent_factory=lambda _c: agent, max_experiments=2, telemetry=False)
+    orch.open()
     try:
-        orch = Orchestra(load_config(cfg), agent_factory=lambda _c: agent, max_experiments=2, telemetry=False)
-        orch.open()
-        try:
-            asyncio.run(asyncio.wait_for(orch.run(), 120))
-        finally:
-            orch.close()
+        asyncio.run(asyncio.wait_for(orch.run(), 120))
     finally:
-        if old is None:
-            os.environ.pop("ANTHROPIC_API_KEY", None)
-        else:
-            os.environ["ANTHROPIC_API_KEY"] = old
+        orch.close()
     ledger = Ledger(tmp / "run" / "ledger.db", readonly=True)
     try:
         rows = ledger.experiments("fast")
@@ -234,6 +226,8 @@ def run_attack(attack: Attack, tmp: Path, sandbox: str) -> dict:
 
 
 def main() -> int:
+    if os.environ.get("ANTHROPIC_API_KEY") != SECRET:  # in the real environment, as /proc/<pid>/environ shows it
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "ANTHROPIC_API_KEY": SECRET})
     parser = argparse.ArgumentParser()
     parser.add_argument("--sandbox", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--markdown", action="store_true")
