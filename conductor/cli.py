@@ -162,7 +162,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return cmd_export(_runs_dir(args), args.output)
     if verb == "exp":
-        from conductor.core.control import cmd_exp
+        from conductor.core.control_client import cmd_exp
 
         return cmd_exp(args.message)
     if verb == "verify":

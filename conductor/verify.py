@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from conductor.config import load_config
-from conductor.core.control import request
+from conductor.core.control_client import request
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import build_slots, choose_runner
 from conductor.core.rerun import rerun

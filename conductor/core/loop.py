@@ -30,6 +30,7 @@ from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
 from conductor.core.reconcile import best_so_far, put_back
 from conductor.core.record import ExperimentRecord, Standing, Status, improvement
 from conductor.core.runner import Trial, TrialResult
+from conductor.core.secrets import files_holding_secrets
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
 from conductor.core.summary import memory_gb
@@ -220,8 +221,8 @@ class Pane(PaneBase):
                 return await asyncio.to_thread(self._reject, description, reason, agent_ref)
             self.alert("warning", f"git state changed outside conductor, restored: {names}")
         guard = await asyncio.to_thread(self.wt.guard)
-        leaked = await asyncio.to_thread(self._files_with_secrets, guard.files) if guard.ok else []
-        if leaked:
+        leaked = await asyncio.to_thread(files_holding_secrets, self.worktree_path, guard.files, self.ctx.redact)
+        if guard.ok and leaked:
             reason = f"the change holds the value of a secret ({', '.join(leaked)}): never committed"
             outcome = await asyncio.to_thread(self._reject, description, reason, agent_ref)
         elif guard.ok:
@@ -265,18 +266,6 @@ class Pane(PaneBase):
             program_sha=self._followed,
             **{**base, **fields},
         )
-
-    def _files_with_secrets(self, files: tuple[str, ...]) -> list[str]:
-        """The changed files in which masking would hide something: they hold a secret's value."""
-        leaked = []
-        for rel in files:
-            try:
-                text = (self.worktree_path / rel).read_bytes().decode("utf-8", "surrogateescape")
-            except OSError:  # deleted by the change: nothing to leak
-                continue
-            if self.ctx.redact(text) != text:
-                leaked.append(rel)
-        return leaked
 
     def _reject(self, description: str, reason: str, agent_ref: str) -> Outcome:
         record = self._new_record(self.best_commit, Status.REJECTED, description, reason, agent_ref=agent_ref)

@@ -265,7 +265,7 @@ def test_a_detached_run_outlives_its_terminal_and_a_new_one_attaches(tmp_path):
         check=True,
         timeout=10,
     )
-    from conductor.core.control import request, socket_path
+    from conductor.core.control_client import request, socket_path
     from conductor.core.ledger import Ledger
 
     def recorded() -> list:
