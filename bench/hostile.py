@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from conductor.config import load_config  # noqa: E402
 from conductor.core.ledger import Ledger  # noqa: E402
 from conductor.core.orchestra import Orchestra  # noqa: E402
+from conductor.core.sandbox import availability  # noqa: E402
 
 SECRET = "sk-ant-hostile-" + hashlib.sha256(b"conductor").hexdigest()[:24]
 FASTWS = ROOT / "tests" / "fixtures" / "fastws"
@@ -46,6 +47,7 @@ class Attack:
     run_prefix: str = ""  # shell run before the workspace command (the experiment's own code)
     edits: dict[str, str] = field(default_factory=dict)  # files the agent writes (relative to the worktree)
     expect: str = "contained"  # contained | rejected
+    sandboxed_only: bool = False  # outside a sandbox it would hit every process of this user on the machine
 
 
 def corpus(marker: Path) -> list[Attack]:
@@ -109,6 +111,7 @@ def corpus(marker: Path) -> list[Attack]:
             "kill-conductor",
             "kill the orchestra (pkill, kill -9 of every visible process)",
             run_prefix="pkill -9 -f 'conductor' 2>/dev/null; for p in /proc/[0-9]*; do n=${p#/proc/}; [ $n != $$ ] && kill -9 $n 2>/dev/null; done; true",
+            sandboxed_only=True,
         ),
     ]
 
@@ -233,11 +236,15 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     results = []
+    sandboxed = args.sandbox != "off" and availability()[0]
     with tempfile.TemporaryDirectory() as tmpdir:
         for i in range(len(corpus(Path(tmpdir)))):
             tmp = Path(tmpdir) / f"a{i}"
             tmp.mkdir()
             attack = corpus(Path(tmpdir) / f"a{i}-marker")[i]  # its markers are named after its folder
+            if attack.sandboxed_only and not sandboxed:
+                print(f"--   {attack.name:<16} not run: unsandboxed it would kill this user's processes", flush=True)
+                continue
             results.append(run_attack(attack, tmp, args.sandbox))
             r = results[-1]
             print(f"{'ok  ' if r['ok'] else 'FAIL'} {r['attack']:<16} {r['status']:<9} {r['reason']}", flush=True)
