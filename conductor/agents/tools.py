@@ -1,4 +1,4 @@
-"""The built-in agent's tools (DESIGN.md's tool contract), confined to the pane's worktree.
+"""The built-in agent's tools, confined to the pane's worktree (README: "The built-in Anthropic agent").
 
 `read_file`, `list_files`, `write_file`, `edit_file` and `run_experiment`. Paths are relative
 to the worktree; `..`, absolute paths, symlinks that lead out of it, writes to files that

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from conductor.core import gitstate
 from conductor.core.gitsafe import GitError, run_git, run_git_bytes
+from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 
 # Files an autoresearch loop writes into its worktree that are never part of an experiment.
@@ -56,7 +57,7 @@ def source_repo(ws_path: Path, ws_name: str, run_dir: Path) -> tuple[Path, bool]
         if not _has_commits(ws_path):
             raise ConductorError(f"workspace repo {ws_path} has no commits yet: commit its files first")
         return ws_path, True
-    dest = run_dir / "repos" / ws_name
+    dest = RunDir(run_dir).source_repo(ws_name)
     with _lock_for(dest):
         if (dest / ".git").exists() and _has_commits(dest):
             return dest, False

@@ -26,7 +26,7 @@ from conductor.core.events import (
     TokenRates,
     TokenUsage,
 )
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, Standing
 from conductor.core.standings import Tally
 from conductor.ui.rates import RollingRate
 
@@ -361,24 +361,9 @@ class RunModel:
             best = p.best
             if row.status == "keep" and row.metric is not None:
                 best = row.metric
-            e = ExperimentFinished(
-                pane=row.pane,
-                seq=row.seq,
-                commit=row.commit,
-                status=row.status,
-                metric_name=p.metric,
-                metric=row.metric,
-                best=best,
-                baseline=p.baseline if not row.is_baseline else row.metric,
-                delta=row.metric - best_before if row.metric is not None and best_before is not None else None,
-                description=row.description,
-                reason=row.reason,
-                duration_s=row.duration_s,
-                slot=row.slot,
-                log_path=row.log_path,
-                is_baseline=row.is_baseline,
-                ts=row.finished_at or row.started_at,
-            )
+            baseline = p.baseline if not row.is_baseline else row.metric
+            standing = Standing(p.metric, p.goal, best, best_before, baseline)
+            e = ExperimentFinished.of(row, standing, ts=row.finished_at or row.started_at)
             self._count(p, e)
             p.max_seq_loaded = row.seq
             first = row.started_at or row.finished_at

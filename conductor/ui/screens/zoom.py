@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 
 from conductor.core.history import commit_diff, log_tail
+from conductor.core.record import delta
 from conductor.ui import format as f
 from conductor.ui import keys, lines
 from conductor.ui.widgets.key_bar import KeyBar
@@ -172,7 +173,7 @@ class ZoomScreen(Screen):
         status = "base" if row.is_baseline else row.status
         style = colours.get("cool" if row.is_baseline else row.status, "")
         muted = colours.get("muted", "")
-        delta = row.metric - best_before if row.metric is not None and best_before is not None else None
+        change = delta(row.metric, best_before)
         why = f"  [{row.reason}]" if row.status in ("crash", "rejected") and row.reason else ""
         return (
             Text(str(row.seq)),
@@ -180,7 +181,7 @@ class ZoomScreen(Screen):
             Text(
                 f.metric(row.metric) if row.metric is not None else "-", style="" if row.metric is not None else muted
             ),
-            Text("" if row.is_baseline or delta is None else f.delta(delta)),
+            Text("" if row.is_baseline or change is None else f.delta(change)),
             Text(f"{row.duration_s:.1f}s"),
             Text(row.description + why),
         )
