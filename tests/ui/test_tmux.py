@@ -234,7 +234,7 @@ def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
 def pane_totals(screen: str) -> dict[str, int]:
     """Experiments per pane as its card counts them (K+D+C+R, the baseline apart)."""
     totals = {}
-    names = re.findall(r"\d (fastws-\d) ·", screen)
+    names = re.findall(r"\d (fastws-\d) · optuna", screen)  # card titles, not the slot line's holder
     counts = re.findall(r"K(\d+) D(\d+) C(\d+) R(\d+)", screen)
     for name, c in zip(names, counts, strict=False):
         totals[name] = sum(int(x) for x in c)
