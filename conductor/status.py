@@ -3,7 +3,8 @@
 The JSON shape is a contract: panes with their counts, baseline, best, tokens and cost, and
 totals over all panes. The counts are the standings' (core/standings.py): `experiments`
 counts every row, the baseline included; `keep`, `discard`, `crash` and `rejected` count the
-rows after it, so the baseline is no keep. Token totals are sums of what the agents reported.
+rows after it, so the baseline is no keep; `interrupted` counts the runs a stop cut short
+(not the idea's fault, so no crash). Token totals are sums of what the agents reported.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def render_table(status: dict, run_dir: Path) -> str:
     t = status["totals"]
     lines.append(
         f"total: {t['experiments']} experiments, {t['keep']} keep, {t['discard']} discard, {t['crash']} crash,"
-        f" {t['rejected']} rejected" + (f", ${t['usd']:.2f}" if t["usd"] else "")
+        f" {t['rejected']} rejected"
+        + (f", {t['interrupted']} interrupted" if t["interrupted"] else "")
+        + (f", ${t['usd']:.2f}" if t["usd"] else "")
     )
     if status.get("sandbox") not in ("on", "", None):
         lines.append(status["sandbox"])

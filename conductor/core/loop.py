@@ -493,13 +493,19 @@ class Pane(PaneBase):
         return outcome
 
     def _record_interrupted(self, record: ExperimentRecord) -> None:
-        """A stop arrived mid-experiment: record it as a crash and put the tree back. Blocking
-        on purpose: this runs while the task is being cancelled. An interrupted baseline is
-        not marked as the baseline, so the next start runs it again."""
-        record = replace(record, status=Status.CRASH, reason=INTERRUPTED_NOW, finished_at=time.time())
+        """A stop arrived mid-experiment: record it as interrupted and put the tree back; one
+        that never got a slot never started, and is no row at all. Blocking on purpose: this
+        runs while the task is being cancelled. An interrupted baseline is not marked as the
+        baseline, so the next start runs it again."""
+        started = bool(record.slot)
+        record = replace(record, status=Status.INTERRUPTED, reason=INTERRUPTED_NOW, finished_at=time.time())
         with contextlib.suppress(Exception):
-            self.recorder.record(record, self._standing(self.best))
+            if started:
+                self.recorder.record(record, self._standing(self.best))
+            else:
+                self.seq -= 1
             self.wt.restore_git_state()
             if record.commit != self.best_commit:
-                self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
+                if started:
+                    self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
                 self.wt.reset_to(self.best_commit)

@@ -60,7 +60,7 @@ def put_back(
                     pane=pane,
                     seq=seq,
                     commit=head,
-                    status=Status.CRASH,
+                    status=Status.INTERRUPTED,
                     metric=None,
                     description=wt.head_message()[:200],
                     reason=INTERRUPTED_AT_STOP,
@@ -71,7 +71,7 @@ def put_back(
                 )
             )
             wt.keep_ref(tried_ref(seq), head)
-            notes.append(f"recorded interrupted experiment {head[:7]} as crash")
+            notes.append(f"recorded interrupted experiment {head[:7]}")
         wt.reset_to(best_commit)
     elif not wt.is_clean():
         wt.reset_to(best_commit)

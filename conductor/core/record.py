@@ -19,6 +19,7 @@ class Status(StrEnum):
     DISCARD = "discard"
     CRASH = "crash"
     REJECTED = "rejected"
+    INTERRUPTED = "interrupted"  # conductor stopped (or lost its node) mid-run: not the idea's fault
 
 
 def improvement(goal: str, best: float, metric: float) -> float:

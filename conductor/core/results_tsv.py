@@ -1,6 +1,7 @@
 """The autoresearch `results.tsv`: untracked, tab-separated, one row per experiment.
 
-Columns `commit <metric> memory_gb status description`; crashes (and rejected edits, which
+Columns `commit <metric> memory_gb status description`; an interrupted run is written as a
+crash, the status upstream tools know; crashes (and rejected edits, which
 never ran) write 0.000000 and 0.0 as upstream does. The ledger is the source of truth: on
 start the file is rebuilt from it, so the two always agree.
 """
@@ -27,7 +28,8 @@ def header(metric: str) -> str:
 def row(e: ExperimentRecord) -> str:
     value = e.metric if e.metric is not None and e.status in MEASURED else 0.0
     memory = e.memory_gb if e.status in MEASURED else 0.0
-    return f"{e.commit[:7]}\t{value:.6f}\t{memory:.1f}\t{e.status}\t{_clean(e.description)}\n"
+    status = Status.CRASH if e.status == Status.INTERRUPTED else e.status  # upstream knows keep/discard/crash
+    return f"{e.commit[:7]}\t{value:.6f}\t{memory:.1f}\t{status}\t{_clean(e.description)}\n"
 
 
 def append(path: Path, metric: str, e: ExperimentRecord) -> None:

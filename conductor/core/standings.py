@@ -7,7 +7,8 @@ is the same wherever it is shown. Pure: ledger rows in, numbers out.
 Definitions:
 - experiments: every recorded row, the baseline included. The baseline is the reference, not
   a try: it is counted under no status. tried = the rows after it = keeps + discards +
-  crashes + rejected; keep rate = keeps / tried.
+  crashes + rejected; keep rate = keeps / tried. An interrupted row (conductor stopped, or
+  lost the node, mid-run: not the idea's fault) is counted apart and is no try.
 - baseline: the metric of the pane's first baseline row that has one. best: the metric of the
   last kept row (the baseline being the first); best commit: that row's commit; last keep at:
   when the best was last set (the baseline's finish until a keep); since keep: tries since.
@@ -58,7 +59,7 @@ class Row(Protocol):
     def finished_at(self) -> float: ...
 
 
-COUNTED = (Status.KEEP, Status.DISCARD, Status.CRASH, Status.REJECTED)
+COUNTED = (Status.KEEP, Status.DISCARD, Status.CRASH, Status.REJECTED)  # the tries; interrupted is none
 
 
 def counted_as(status: str, is_baseline: bool) -> Status | None:
@@ -76,7 +77,7 @@ class Tally:
 
     goal: str = "min"
     experiments: int = 0
-    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
     baseline: float | None = None
     best: float | None = None
     best_commit: str | None = None
@@ -91,7 +92,7 @@ class Tally:
 
     @property
     def tried(self) -> int:
-        return sum(self.counts.values())
+        return sum(self.counts[s] for s in COUNTED)
 
     @property
     def keeps(self) -> int:
@@ -108,6 +109,10 @@ class Tally:
     @property
     def rejected(self) -> int:
         return self.counts[Status.REJECTED]
+
+    @property
+    def interrupted(self) -> int:
+        return self.counts[Status.INTERRUPTED]
 
     @property
     def keep_rate(self) -> float | None:
@@ -171,7 +176,7 @@ class Tally:
             self.best, self.best_commit, self.last_keep_at = row.metric, row.commit, row.finished_at
             if not row.is_baseline:
                 self.since_keep = 0
-        elif not row.is_baseline:
+        elif not row.is_baseline and row.status != Status.INTERRUPTED:
             self.since_keep += 1
         if row.slot:
             self.slot_seconds += max(0.0, row.finished_at - row.started_at)

@@ -17,6 +17,7 @@ STATUS_STYLE = {
     "discard": ("disc", "$discard"),
     "crash": ("crash", "$crash"),
     "rejected": ("rej", "$rejected"),
+    "interrupted": ("intr", "$muted"),  # a stop cut it short: not the idea's fault, not a crash
 }
 
 

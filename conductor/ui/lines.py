@@ -107,7 +107,9 @@ def counts_line(p: PaneModel, now: float) -> str:
     last = f.age(now - p.last_keep_ts) if p.last_keep_ts is not None else f.DASH
     return (
         f"[$keep]K{c['keep']}[/] [$discard]D{c['discard']}[/] [$crash]C{c['crash']}[/] "
-        f"[$rejected]R{c['rejected']}[/] {rate} [$muted]· kept[/] {last} [$muted]ago[/]"
+        f"[$rejected]R{c['rejected']}[/]"
+        + (f" [$muted]I{c['interrupted']}[/]" if c["interrupted"] else "")
+        + f" {rate} [$muted]· kept[/] {last} [$muted]ago[/]"
     )
 
 
@@ -115,7 +117,11 @@ def experiment_row(e: ExperimentFinished) -> str:
     delta = f.delta(e.delta) if e.delta is not None and not e.is_baseline else ""
     if e.delta is not None and not e.is_baseline:
         delta = f"[{'$keep' if e.status == Status.KEEP else '$muted'}]{delta}[/]"
-    desc = e.description if e.status != Status.CRASH or not e.reason else f"{e.description} [{e.reason}]"
+    desc = (
+        e.description
+        if e.status not in (Status.CRASH, Status.INTERRUPTED) or not e.reason
+        else f"{e.description} [{e.reason}]"
+    )
     return f"{f.status_tag(e.status, e.is_baseline)} {f.metric(e.metric)} {delta} [$muted]{f.esc(desc)}[/]".replace(
         "  ", " "
     )

@@ -89,7 +89,8 @@ def check_invariants(run_dir: Path) -> None:
             assert seqs == list(range(1, len(rows) + 1)), f"{pane.name}: seqs {seqs}"
             wt = Path(pane.worktree)
             tsv = results_tsv.read(wt / "results.tsv")
-            assert [(t[0], t[3]) for t in tsv] == [(r.commit[:7], r.status) for r in rows], pane.name
+            upstream = [(r.commit[:7], "crash" if r.status == "interrupted" else r.status) for r in rows]
+            assert [(t[0], t[3]) for t in tsv] == upstream, pane.name
             head = git(wt, "rev-parse", "HEAD")
             keeps = [r for r in rows if r.status == "keep"]
             best = keeps[-1].commit if keeps else pane.base_commit

@@ -200,7 +200,7 @@ def test_signal_records_interrupted_experiment(tmp_path, fastws, sig):
     ledger = Ledger(run_dir / "ledger.db")
     rows = ledger.experiments("fast")
     ledger.close()
-    assert [r.status for r in rows] == ["crash"] and "interrupted" in rows[0].reason
+    assert [r.status for r in rows] == ["interrupted"] and "interrupted" in rows[0].reason
     assert not rows[0].is_baseline  # so the baseline runs again next time
     check_invariants(run_dir)
     assert read_tsv(run_dir / "worktrees" / "fast" / "results.tsv")[0][3] == "crash"
@@ -312,3 +312,46 @@ def test_the_run_dir_is_owner_only(tmp_path, fastws):
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
     for path in [run_dir / "ledger.db", *(run_dir / "logs").rglob("*.log")]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_a_stop_records_running_experiments_as_interrupted_and_queued_ones_not_at_all(tmp_path, fastws):
+    """Two panes on one slot, stopped while one runs and the other waits for the slot: the
+    running one is an `interrupted` row (a crash in results.tsv, upstream's word), counted
+    apart in status; the waiting one never started, so it is no row."""
+    import asyncio
+
+    from conductor.agents.base import create_agent
+    from conductor.config import load_config
+    from conductor.core.events import PaneState
+    from conductor.core.orchestra import Orchestra
+    from conductor.status import pane_status
+
+    (fastws / "train.py").write_text((fastws / "train.py").read_text().replace("SLEEP = 0.05", "SLEEP = 30"))
+    cfg = load_config(write_config(tmp_path, fastws, panes=2))
+    orch = Orchestra(cfg, agent_factory=create_agent, telemetry=False)
+    states: dict[str, str] = {}
+
+    def on_event(event) -> None:
+        if isinstance(event, PaneState):
+            states[event.pane] = event.state
+            if sorted(states.values()) == ["baseline", "queued"] or sorted(states.values()) == ["queued", "running"]:
+                orch.stop()
+
+    orch.bus.subscribe(on_event)
+    orch.open()
+    try:
+        asyncio.run(asyncio.wait_for(orch.run(), 60))
+    except asyncio.CancelledError:
+        pass
+    finally:
+        orch.close()
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    try:
+        rows = ledger.experiments()
+        status = pane_status(ledger)
+    finally:
+        ledger.close()
+    assert [(r.status, r.is_baseline) for r in rows] == [("interrupted", False)], rows
+    assert rows[0].slot == "cpu0"
+    assert status["totals"]["interrupted"] == 1 and status["totals"]["crash"] == 0
+    check_invariants(tmp_path / ".conductor")

@@ -62,7 +62,7 @@ def test_counts_exclude_the_baseline_and_track_the_running_best():
         ]
     )
     p = m.panes["a"]
-    assert p.counts == {"keep": 1, "discard": 1, "crash": 1, "rejected": 1}
+    assert p.counts == {"keep": 1, "discard": 1, "crash": 1, "rejected": 1, "interrupted": 0}
     assert p.keep_rate == 25.0
     assert (p.baseline, p.best) == (2.0, 1.5)
     assert p.best_series == [2.0, 2.0, 1.5, 1.5, 1.5]

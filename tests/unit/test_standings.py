@@ -129,7 +129,7 @@ def test_the_baseline_is_no_keep_anywhere(ledger, tmp_path):
     rows = [r for r in csv.DictReader(out.open()) if r["record"] == "experiment" and r["pane"] == "p"]
     assert sum(r["status"] == "keep" and r["is_baseline"] == "0" for r in rows) == 3
     for model in (tui_model(ledger), tui_model(None)):  # history from the ledger, or live events
-        assert model.panes["p"].counts == {"keep": 3, "discard": 2, "crash": 1, "rejected": 1}
+        assert model.panes["p"].counts == {"keep": 3, "discard": 2, "crash": 1, "rejected": 1, "interrupted": 0}
         assert model.panes["p"].experiments == 8 and model.total_keeps() == 4
     assert pane_standings(ledger.pane("p"), ledger.experiments("p"), []).total.keeps == 3
 

@@ -174,7 +174,11 @@ class ZoomScreen(Screen):
         style = colours.get("cool" if row.is_baseline else row.status, "")
         muted = colours.get("muted", "")
         change = delta(row.metric, best_before)
-        why = f"  [{row.reason}]" if row.status in (Status.CRASH, Status.REJECTED) and row.reason else ""
+        why = (
+            f"  [{row.reason}]"
+            if row.status in (Status.CRASH, Status.REJECTED, Status.INTERRUPTED) and row.reason
+            else ""
+        )
         return (
             Text(str(row.seq)),
             Text(status, style=style),
