@@ -50,6 +50,10 @@ def agents_md_text() -> str:
 def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> tuple[list[Slot], str]:
     """Slots from `slots` (auto | count | GPU list) and the GPUs found; plus a one-line note."""
     spec = cfg.slots
+    if spec == "ray":
+        from conductor.core.cluster.setup import ray_slots
+
+        return ray_slots(cfg)
     if isinstance(spec, int):
         return cpu_slots(spec), f"{spec} CPU slot(s)"
     if gpus is None:
@@ -75,6 +79,10 @@ def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> 
 
 def choose_runner(cfg: Config, layout: RunDir) -> tuple[Runner, str]:
     """`sandbox = "auto" | "on" | "off"`: the runner, and one line when experiments are not sandboxed."""
+    if cfg.slots == "ray":
+        from conductor.core.cluster.setup import ray_runner
+
+        return ray_runner(cfg)
     local = LocalRunner(redactor_for(os.environ, cfg.secret_names))
     if cfg.sandbox == "off":
         return local, f'{NOT_SANDBOXED} (sandbox = "off")'
@@ -188,6 +196,7 @@ class Orchestra:
         self.ledger.set_meta("sandbox", self.sandbox_note or "on")
         secret_names = SecretNames(self.config.secret_names)
         self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir, secret_names)
+        self._trials.on_interrupted = self._attempt_interrupted
         reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
             run_name=self.run_name,
@@ -305,6 +314,12 @@ class Orchestra:
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
+
+    def _attempt_interrupted(self, trial, slot: Slot, why: str) -> None:
+        """A trial's slot was lost under it (core/trial.py runs it again elsewhere)."""
+        message = f"{why}: interrupted, running again on another slot"
+        self.bus.publish(Alert(pane=trial.pane, level="warning", message=message))
+        self.bus.publish(AgentActivity(pane=trial.pane, kind="info", text=message))
 
     def _queue_moved(self) -> None:
         for pane in self.panes.values():

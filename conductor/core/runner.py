@@ -86,6 +86,17 @@ class TrialResult:
         return cls(**data)
 
 
+class SlotLost(Exception):
+    """The slot went away under a running trial (its cluster node died): the attempt is
+    interrupted, not the experiment's fault, so `Trials` runs it again on another slot.
+    The runner has closed the attempt's log before raising."""
+
+    def __init__(self, slot: Slot, why: str):
+        super().__init__(why)
+        self.slot = slot
+        self.why = why
+
+
 class Runner(Protocol):
     async def run(
         self,

@@ -1,0 +1,163 @@
+"""Slots on a Ray cluster: a real 3-node cluster on loopback (a head without GPUs and two
+workers with one fake GPU each), the real orchestra, real git, and a worker killed under a
+running experiment."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+from engine_helpers import ScriptedAgent, Step, run_orchestra
+
+from conductor.config import load_config
+from conductor.core.ledger import Ledger
+from conductor.core.orchestra import build_slots, choose_runner
+from conductor.core.rundir import RunDir
+from conductor.core.sandbox import availability
+from conductor.core.slots import SlotPool
+from conductor.core.trial import Trials, workspace_trial
+from conductor.errors import ConductorError
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before ray is imported: every port on loopback
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    fast_health = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "node_ip_address": "127.0.0.1",
+            "_system_config": fast_health,
+        },
+    )
+    workers = [
+        c.add_node(num_cpus=1, num_gpus=1, node_ip_address="127.0.0.1", env_vars={"CUDA_VISIBLE_DEVICES": str(i)})
+        for i in (1, 2)
+    ]
+    c.wait_for_nodes()
+    yield c, workers
+    ray.shutdown()
+    c.shutdown()
+
+
+def config(tmp_path: Path, ws: Path, address: str) -> Path:
+    cfg = tmp_path / "conductor.toml"
+    cfg.write_text(
+        f'[conductor]\nslots = "ray"\nray_address = "{address}"\nruns_dir = "{tmp_path / "run"}"\n\n'
+        f'[[workspace]]\nname = "fast"\npath = "{ws}"\nagent = {{ kind = "optuna" }}\n'
+    )
+    return cfg
+
+
+def test_every_gpu_of_every_node_is_a_slot_and_ray_listens_on_loopback_only(cluster, tmp_path, fastws):
+    c, workers = cluster
+    cfg = load_config(config(tmp_path, fastws, c.address))
+    slots, note = build_slots(cfg)
+    assert sorted(s.env["CUDA_VISIBLE_DEVICES"] for s in slots) == ["1", "2"]
+    assert {s.node for s in slots} == {w.node_id for w in workers}
+    assert all(s.kind == "gpu" and s.name.endswith(":gpu0") and s.name.split(":")[0] for s in slots)
+    assert "2 slot(s) on 3 Ray node(s)" in note
+    cpu = load_config(config(tmp_path, fastws, c.address))
+    cpu_slots, _ = build_slots(replace(cpu, ray_slot_kind="cpu", cpu_slots=2))
+    assert len(cpu_slots) == 6 and all(":cpu" in s.name for s in cpu_slots)
+    ours = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    listening = [conn.laddr.ip for p in ours for conn in _connections(p) if conn.status == psutil.CONN_LISTEN]
+    assert listening, "the cluster's processes listen somewhere"
+    assert all(_loopback(ip) for ip in listening), sorted(set(listening))
+
+
+def test_experiments_run_on_the_nodes_through_the_orchestra(cluster, tmp_path, fastws):
+    c, _ = cluster
+    agent = ScriptedAgent([Step("move x", edits={"train.py": {"X": "0.25"}})])
+    orch, events = run_orchestra(config(tmp_path, fastws, c.address), {"fast": agent}, max_experiments=2)
+    ledger = Ledger(orch.layout.ledger)
+    try:
+        rows = ledger.experiments("fast")
+    finally:
+        ledger.close()
+    assert len(rows) == 2 and all(r.metric is not None for r in rows), [(r.status, r.reason) for r in rows]
+    assert all(r.slot.endswith(":gpu0") for r in rows)
+    log = Path(rows[1].log_path).read_text()
+    assert "score:" in log and "seed:" in log  # streamed back live from the node, parsed here
+    assert rows[1].description == "move x" and rows[1].metric != rows[0].metric
+
+
+def test_a_worker_killed_mid_experiment_interrupts_the_attempt_and_the_trial_runs_elsewhere(
+    cluster, tmp_path, fastws_repo
+):
+    c, workers = cluster
+    cfg = load_config(config(tmp_path, fastws_repo, c.address))
+    slots, _ = build_slots(cfg)
+    victim = next(s for s in slots if s.env["CUDA_VISIBLE_DEVICES"] == "1")
+    slots.sort(key=lambda s: s is not victim)  # the victim's slot is leased first
+    layout = RunDir(tmp_path / "run")
+    runner, _ = choose_runner(cfg, layout)
+    trials = Trials(SlotPool(slots), runner, dict(os.environ), layout.root, layout.pid_dir)
+    lost = []
+    trials.on_interrupted = lambda trial, slot, why: lost.append((slot.name, why))
+    ws = cfg.workspaces[0]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=fastws_repo, capture_output=True, text=True).stdout
+    log_path = tmp_path / "logs" / "0001.log"
+    trial = workspace_trial(ws, pane="fast", seq=1, seed=0, commit=commit.strip(), cwd=fastws_repo, log_path=log_path)
+    first_node_only = 'echo "home=$HOME"; if [ "$CUDA_VISIBLE_DEVICES" = 1 ]; then echo started; sleep 60; fi; '
+    trial = replace(trial, command=first_node_only + trial.command, timeout_s=90)
+
+    async def scenario():
+        run = asyncio.create_task(trials.run(trial))
+        deadline = time.monotonic() + 60
+        while not (log_path.exists() and "started" in log_path.read_text()):
+            assert time.monotonic() < deadline, "the first attempt never started"
+            await asyncio.sleep(0.2)
+        victim_node = next(w for w in workers if w.node_id == victim.node)
+        await asyncio.to_thread(c.remove_node, victim_node, False)
+        return await run
+
+    result = asyncio.run(scenario())
+    assert result.exit_code == 0 and result.value is not None, log_path.read_text()
+    assert result.slot != victim.name
+    assert [name for name, _ in lost] == [victim.name]
+    assert "was lost" in lost[0][1]
+    kept = log_path.with_name("0001.lost1.log").read_text()
+    assert "started" in kept and "this attempt is interrupted" in kept
+    final = log_path.read_text()
+    assert "score:" in final
+    if availability()[0]:  # the node has bubblewrap: the trial ran in its sandbox
+        assert "home=/tmp/home" in final
+    assert victim.name not in {s.name for s in trials.pool.slots}
+
+
+def _loopback(ip: str) -> bool:
+    """127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address."""
+    addr = ipaddress.ip_address(ip)
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
+def _connections(p: psutil.Process):
+    try:
+        return p.net_connections(kind="inet")
+    except psutil.Error:
+        return []
+
+
+def test_the_config_takes_ray_slots_and_refuses_unknown_kinds(tmp_path, fastws):
+    cfg = load_config(config(tmp_path, fastws, "127.0.0.1:6379"))
+    assert cfg.slots == "ray" and cfg.ray_address == "127.0.0.1:6379" and cfg.ray_slot_kind == "auto"
+    bad = config(tmp_path, fastws, "127.0.0.1:6379")
+    bad.write_text(bad.read_text().replace('slots = "ray"', 'slots = "ray"\nray_slot_kind = "tpu"'))
+    with pytest.raises(ConductorError, match="ray_slot_kind"):
+        load_config(bad)
