@@ -96,32 +96,53 @@ def test_experiments_run_on_the_nodes_through_the_orchestra(cluster, tmp_path, f
     assert rows[1].description == "move x" and rows[1].metric != rows[0].metric
 
 
+def test_stopping_a_trial_kills_its_process_on_the_node(cluster, tmp_path, fastws_repo):
+    c, _ = cluster
+    trials, trial = _trials_and_trial(tmp_path, fastws_repo, c.address)
+    trial = replace(trial, command="echo started; sleep 61.25")
+
+    async def scenario():
+        run = asyncio.create_task(trials.run(trial))
+        await _until_logged(trial.log_path, "started")
+        while not _sleepers("61.25"):
+            await asyncio.sleep(0.1)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(scenario())
+    deadline = time.monotonic() + 10
+    while _sleepers("61.25"):
+        assert time.monotonic() < deadline, "the experiment outlived its stop"
+        time.sleep(0.2)
+    assert all(trials.pool.holder(s.name) is None for s in trials.pool.slots)  # the slot is free again
+
+
+def test_a_tree_over_the_limit_is_refused_with_a_clear_log(cluster, tmp_path, fastws_repo):
+    c, _ = cluster
+    trials, trial = _trials_and_trial(tmp_path, fastws_repo, c.address)
+    trials.runner.max_tree_bytes = 1024
+    result = asyncio.run(trials.run(trial))
+    assert result.exit_code is None and result.value is None
+    assert "KiB, over the 1.0 KiB a Ray slot takes (ray_max_tree_mb)" in trial.log_path.read_text()
+
+
 def test_a_worker_killed_mid_experiment_interrupts_the_attempt_and_the_trial_runs_elsewhere(
     cluster, tmp_path, fastws_repo
 ):
     c, workers = cluster
-    cfg = load_config(config(tmp_path, fastws_repo, c.address))
-    slots, _ = build_slots(cfg)
-    victim = next(s for s in slots if s.env["CUDA_VISIBLE_DEVICES"] == "1")
-    slots.sort(key=lambda s: s is not victim)  # the victim's slot is leased first
-    layout = RunDir(tmp_path / "run")
-    runner, _ = choose_runner(cfg, layout)
-    trials = Trials(SlotPool(slots), runner, dict(os.environ), layout.root, layout.pid_dir)
+    trials, trial = _trials_and_trial(tmp_path, fastws_repo, c.address)
+    victim = next(s for s in trials.pool.slots if s.env["CUDA_VISIBLE_DEVICES"] == "1")
+    trials.pool = SlotPool(sorted(trials.pool.slots, key=lambda s: s is not victim))  # the victim's is leased first
     lost = []
     trials.on_interrupted = lambda trial, slot, why: lost.append((slot.name, why))
-    ws = cfg.workspaces[0]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=fastws_repo, capture_output=True, text=True).stdout
-    log_path = tmp_path / "logs" / "0001.log"
-    trial = workspace_trial(ws, pane="fast", seq=1, seed=0, commit=commit.strip(), cwd=fastws_repo, log_path=log_path)
+    log_path = trial.log_path
     first_node_only = 'echo "home=$HOME"; if [ "$CUDA_VISIBLE_DEVICES" = 1 ]; then echo started; sleep 60; fi; '
     trial = replace(trial, command=first_node_only + trial.command, timeout_s=90)
 
     async def scenario():
         run = asyncio.create_task(trials.run(trial))
-        deadline = time.monotonic() + 60
-        while not (log_path.exists() and "started" in log_path.read_text()):
-            assert time.monotonic() < deadline, "the first attempt never started"
-            await asyncio.sleep(0.2)
+        await _until_logged(log_path, "started")
         victim_node = next(w for w in workers if w.node_id == victim.node)
         await asyncio.to_thread(c.remove_node, victim_node, False)
         return await run
@@ -138,6 +159,30 @@ def test_a_worker_killed_mid_experiment_interrupts_the_attempt_and_the_trial_run
     if availability()[0]:  # the node has bubblewrap: the trial ran in its sandbox
         assert "home=/tmp/home" in final
     assert victim.name not in {s.name for s in trials.pool.slots}
+
+
+def _trials_and_trial(tmp_path: Path, repo: Path, address: str):
+    """Trials on the cluster's slots and a trial of the repo's HEAD, as the orchestra makes them."""
+    cfg = load_config(config(tmp_path, repo, address))
+    slots, _ = build_slots(cfg)
+    layout = RunDir(tmp_path / "run")
+    runner, _ = choose_runner(cfg, layout)
+    trials = Trials(SlotPool(slots), runner, dict(os.environ), layout.root, layout.pid_dir)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    log_path = tmp_path / "logs" / "0001.log"
+    trial = workspace_trial(cfg.workspaces[0], pane="fast", seq=1, seed=0, commit=commit, cwd=repo, log_path=log_path)
+    return trials, trial
+
+
+async def _until_logged(log_path: Path, text: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (log_path.exists() and text in log_path.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never reached {log_path}"
+        await asyncio.sleep(0.2)
+
+
+def _sleepers(arg: str) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", arg]]
 
 
 def _loopback(ip: str) -> bool:

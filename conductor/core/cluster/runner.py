@@ -45,11 +45,15 @@ def commit_tree(repo: Path, commit: str, max_bytes: int) -> bytes:
         raise TreeTooLarge(f"git archive {commit[:12]} failed: {out.stderr.decode(errors='replace').strip()}")
     if len(out.stdout) > max_bytes:
         raise TreeTooLarge(
-            f"the tree of commit {commit[:12]} is {len(out.stdout) / 2**20:.1f} MiB, over the "
-            f"{max_bytes / 2**20:.0f} MiB a Ray slot takes (ray_max_tree_mb): keep data out of git "
+            f"the tree of commit {commit[:12]} is {_size(len(out.stdout))}, over the "
+            f"{_size(max_bytes)} a Ray slot takes (ray_max_tree_mb): keep data out of git "
             "and give it to the nodes through the workspace's data folders"
         )
     return out.stdout
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB"
 
 
 class RayRunner:
