@@ -27,7 +27,7 @@ from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
-from conductor.core.runner import LocalRunner, Runner
+from conductor.core.runner import LocalRunner, Runner, WatchesSlots
 from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
 from conductor.core.secrets import SecretNames, redactor_for
 from conductor.core.session import RunContext
@@ -290,6 +290,11 @@ class Orchestra:
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
         control = self.control = await self._start_control()
+        watch = (  # a cluster's nodes come and go: so do their slots (core/cluster/)
+            asyncio.create_task(self.runner.watch_slots(self.pool, self._slots_changed), name="slot-watch")
+            if isinstance(self.runner, WatchesSlots)
+            else None
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, p in self.panes.items():
@@ -298,9 +303,14 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
-            token_rates.cancel()
+            for helper in (watch, token_rates):
+                if helper is not None:
+                    helper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
+            if watch is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watch
             if monitor is not None:
                 monitor.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -320,6 +330,9 @@ class Orchestra:
         message = f"{why}: interrupted, running again on another slot"
         self.bus.publish(Alert(pane=trial.pane, level="warning", message=message))
         self.bus.publish(AgentActivity(pane=trial.pane, kind="info", text=message))
+
+    def _slots_changed(self, message: str) -> None:
+        self.bus.publish(Alert(pane=None, level="info", message=message))
 
     def _queue_moved(self) -> None:
         for pane in self.panes.values():

@@ -14,12 +14,12 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from conductor.core.experiment import run_process
 from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES
 from conductor.core.secrets import Redactor
-from conductor.core.slots import Slot
+from conductor.core.slots import Slot, SlotPool
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,15 @@ class Runner(Protocol):
     ) -> TrialResult:
         """Run the trial once; on cancellation kill everything it started and re-raise."""
         ...
+
+
+@runtime_checkable
+class WatchesSlots(Protocol):
+    """A runner whose slots come and go while the run is live (the nodes of a cluster): the
+    orchestra runs `watch_slots` beside the panes; it adds and retires slots of `pool` and
+    says what changed through `notify`."""
+
+    async def watch_slots(self, pool: SlotPool, notify: Callable[[str], None]) -> None: ...
 
 
 class LocalRunner:

@@ -91,6 +91,15 @@ class SlotPool:
                 return
         self._free.append(slot.name)
 
+    def add(self, slot: Slot) -> None:
+        """A new slot (a node joined): handed at once to the head of the queue, else free."""
+        if slot.name in self._state and slot.name not in self._retired:
+            return
+        self._retired.discard(slot.name)
+        self._state[slot.name] = _SlotState(slot)
+        self.slots.append(slot)
+        self.release(slot)
+
     def retire(self, names: set[str]) -> None:
         """Take slots out for good (their node is gone): a free one leaves at once, a held one
         when it is released. Waiters keep waiting for the slots that remain."""

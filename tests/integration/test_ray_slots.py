@@ -199,6 +199,36 @@ def _connections(p: psutil.Process):
         return []
 
 
+def test_nodes_that_join_and_leave_add_and_remove_their_slots(cluster, tmp_path, fastws_repo):
+    c, _ = cluster
+    trials, _ = _trials_and_trial(tmp_path, fastws_repo, c.address)
+    pool, before = trials.pool, {s.name for s in trials.pool.slots}
+    notes: list[str] = []
+
+    async def until(condition) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, (notes, [s.name for s in pool.slots])
+            await asyncio.sleep(0.2)
+
+    async def scenario():
+        trials.runner.watch_period_s = 0.5
+        watch = asyncio.create_task(trials.runner.watch_slots(pool, notes.append))
+        # on the loop's thread: Ray starts a node with signal handlers (the watcher waits meanwhile)
+        node = c.add_node(num_cpus=1, num_gpus=1, node_ip_address="127.0.0.1", env_vars={"CUDA_VISIBLE_DEVICES": "3"})
+        await until(lambda: any(s.env["CUDA_VISIBLE_DEVICES"] == "3" for s in pool.slots))
+        joined = next(s for s in pool.slots if s.node == node.node_id)
+        assert joined.name.endswith(":gpu0") and joined.name not in before
+        lease = await pool.acquire("someone")  # the new slot is leasable like any other
+        pool.release(lease)
+        await asyncio.to_thread(c.remove_node, node)
+        await until(lambda: {s.name for s in pool.slots} == before)
+        watch.cancel()
+
+    asyncio.run(scenario())
+    assert any("joined" in n for n in notes) and any("left" in n for n in notes), notes
+
+
 def test_the_config_takes_ray_slots_and_refuses_unknown_kinds(tmp_path, fastws):
     cfg = load_config(config(tmp_path, fastws, "127.0.0.1:6379"))
     assert cfg.slots == "ray" and cfg.ray_address == "127.0.0.1:6379" and cfg.ray_slot_kind == "auto"

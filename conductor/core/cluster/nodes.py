@@ -90,34 +90,51 @@ def node_alive(node_id: str) -> bool:
     return any(n["NodeID"] == node_id for n in live_nodes())
 
 
-def probe_nodes() -> list[NodeInfo]:
-    """Probe every live node (in parallel), in the order Ray lists them."""
+def probe_nodes(only: set[str] | None = None, taken: set[str] | frozenset[str] = frozenset()) -> list[NodeInfo]:
+    """Probe every live node (`only` those node ids), in parallel, in the order Ray lists them;
+    a node is named by its host, with a piece of its id where the host name is not unique
+    among the nodes probed and the names `taken` already."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = live_nodes()
+    nodes = [n for n in live_nodes() if only is None or n["NodeID"] in only]
     probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
     refs = [
         probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
         for n in nodes
     ]
-    found = ray.get(refs, timeout=120)
-    hosts = [f["hostname"] for f in found]
+    answers = [_answer(ref) for ref in refs]
+    probed = [(n, f) for n, f in zip(nodes, answers, strict=True) if f is not None]
+    hosts = [f["hostname"] for _, f in probed]
     out = []
-    for n, f in zip(nodes, found, strict=True):
+    for n, f in probed:
         gpus = int(n["Resources"].get("GPU", 0))
         ids = f["visible"][:gpus] if f["visible"] is not None else [str(i) for i in range(gpus)]
-        name = f["hostname"] if hosts.count(f["hostname"]) == 1 else f"{f['hostname']}-{n['NodeID'][:6]}"
+        host = f["hostname"]
+        name = host if hosts.count(host) == 1 and host not in taken else f"{host}-{n['NodeID'][:6]}"
         cpus = int(n["Resources"].get("CPU", 0)) or f["cpus"]
         out.append(NodeInfo(n["NodeID"], name, tuple(ids), cpus, f["sandbox"], f["sandbox_note"]))
     return out
 
 
-def node_slots(nodes: list[NodeInfo], kind: str, cpu_per_node: int) -> list[Slot]:
+def _answer(ref: Any) -> dict[str, Any] | None:
+    """A node's probe, or None when the node went away meanwhile (it gives no slots)."""
+    import ray
+
+    try:
+        return ray.get(ref, timeout=120)
+    except (ray.exceptions.RayError, TimeoutError):
+        return None
+
+
+def node_slots(nodes: list[NodeInfo], kind: str, cpu_per_node: int, *, joining: bool = False) -> list[Slot]:
     """Every GPU of every node (`kind` "auto" with GPUs somewhere, or "gpu"), else
-    `cpu_per_node` CPU shares of each node."""
+    `cpu_per_node` CPU shares of each node. Nodes `joining` a running pool of GPU slots
+    (`kind` "gpu") give their GPUs, if any."""
     with_gpus = any(n.gpu_ids for n in nodes)
     if kind == "gpu" and not with_gpus:
+        if joining:
+            return []
         raise ConductorError('ray_slot_kind = "gpu" but no node of the Ray cluster has a GPU')
     slots = []
     for n in nodes:
@@ -128,6 +145,6 @@ def node_slots(nodes: list[NodeInfo], kind: str, cpu_per_node: int) -> list[Slot
         else:
             for s in cpu_slots(cpu_per_node, n.cpus):
                 slots.append(Slot(f"{n.name}:{s.name}", "cpu", s.env, f"{n.name} {s.label}", node=n.node_id))
-    if not slots:
+    if not slots and not joining:
         raise ConductorError("the Ray cluster has no live node to run experiments on")
     return slots

@@ -25,10 +25,11 @@ from typing import Any
 from conductor.core.cluster import nodes
 from conductor.core.cluster.nodes import NodeInfo
 from conductor.core.cluster.remote import run_trial
+from conductor.core.cluster.watch import WATCH_PERIOD_S, watch_nodes
 from conductor.core.logfile import CappedLog, LogPump
 from conductor.core.runner import SlotLost, Trial, TrialResult
 from conductor.core.secrets import Redactor
-from conductor.core.slots import Slot
+from conductor.core.slots import Slot, SlotPool
 
 DEFAULT_MAX_TREE_BYTES = 100 * 2**20
 LOST_GRACE_S = 30.0  # how long a crashed worker's node may take to be declared dead
@@ -68,6 +69,8 @@ class RayRunner:
         secret_names: tuple[str, ...] = (),
         max_tree_bytes: int = DEFAULT_MAX_TREE_BYTES,
         lost_grace_s: float = LOST_GRACE_S,
+        cpu_per_node: int = 1,
+        watch_period_s: float = WATCH_PERIOD_S,
     ):
         self.nodes = nodes_by_id
         self.redactor = redactor
@@ -75,6 +78,13 @@ class RayRunner:
         self.secret_names = secret_names
         self.max_tree_bytes = max_tree_bytes
         self.lost_grace_s = lost_grace_s
+        self.cpu_per_node = cpu_per_node
+        self.watch_period_s = watch_period_s
+
+    async def watch_slots(self, pool: SlotPool, notify: Callable[[str], None]) -> None:
+        """Nodes that join give slots, nodes that leave take theirs (core/cluster/watch.py)."""
+        kind = "gpu" if any(s.kind == "gpu" for s in pool.slots) else "cpu"
+        await watch_nodes(self.nodes, pool, kind, self.cpu_per_node, notify, self.watch_period_s)
 
     async def run(
         self,
@@ -129,7 +139,7 @@ class RayRunner:
         summary = await asyncio.to_thread(pump.finish)
         finished = time.time()
         if failure is not None:
-            where = node.name if node is not None else slot.node[:12]
+            where = node.name if node is not None else slot.name.rsplit(":", 1)[0]
             if await self._node_lost(failure, slot.node):
                 why = f"node {where} was lost while running {trial.tag.split(':')[0]}'s trial on {slot.name}"
                 _note(trial.log_path, f"[conductor: {why}: this attempt is interrupted]")

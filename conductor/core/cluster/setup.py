@@ -59,5 +59,6 @@ def ray_runner(cfg: Config) -> tuple[RayRunner, str]:
         sandbox=cfg.sandbox != "off",
         secret_names=cfg.secret_names,
         max_tree_bytes=int(cfg.ray_max_tree_mb * 2**20),
+        cpu_per_node=cfg.cpu_slots,
     )
     return runner, note
