@@ -8,22 +8,25 @@ import asyncio
 import ipaddress
 import os
 import subprocess
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
-from engine_helpers import ScriptedAgent, Step, run_orchestra
+from engine_helpers import ScriptedAgent, Step, check_invariants, run_orchestra
 
 from conductor.config import load_config
+from conductor.core.events import Alert
 from conductor.core.ledger import Ledger
-from conductor.core.orchestra import build_slots, choose_runner
+from conductor.core.orchestra import Orchestra, build_slots, choose_runner
 from conductor.core.rundir import RunDir
 from conductor.core.sandbox import availability
 from conductor.core.slots import SlotPool
 from conductor.core.trial import Trials, workspace_trial
 from conductor.errors import ConductorError
+from conductor.status import slot_status
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before ray is imported: every port on loopback
 ray = pytest.importorskip("ray")
@@ -87,8 +90,10 @@ def test_experiments_run_on_the_nodes_through_the_orchestra(cluster, tmp_path, f
     ledger = Ledger(orch.layout.ledger)
     try:
         rows = ledger.experiments("fast")
+        slot_rows = slot_status(ledger)  # what `conductor status --json` lists
     finally:
         ledger.close()
+    assert {(e["slot"], e["node"]) for e in slot_rows} == {(r.slot, r.slot.split(":")[0]) for r in rows}
     assert len(rows) == 2 and all(r.metric is not None for r in rows), [(r.status, r.reason) for r in rows]
     assert all(r.slot.endswith(":gpu0") for r in rows)
     log = Path(rows[1].log_path).read_text()
@@ -127,76 +132,58 @@ def test_a_tree_over_the_limit_is_refused_with_a_clear_log(cluster, tmp_path, fa
     assert "KiB, over the 1.0 KiB a Ray slot takes (ray_max_tree_mb)" in trial.log_path.read_text()
 
 
-def test_a_worker_killed_mid_experiment_interrupts_the_attempt_and_the_trial_runs_elsewhere(
-    cluster, tmp_path, fastws_repo
-):
+def test_a_worker_killed_mid_experiment_interrupts_the_attempt_and_the_trial_runs_elsewhere(cluster, tmp_path, fastws):
     c, workers = cluster
-    trials, trial = _trials_and_trial(tmp_path, fastws_repo, c.address)
-    victim = next(s for s in trials.pool.slots if s.env["CUDA_VISIBLE_DEVICES"] == "1")
-    trials.pool = SlotPool(sorted(trials.pool.slots, key=lambda s: s is not victim))  # the victim's is leased first
-    lost = []
-    trials.on_interrupted = lambda trial, slot, why: lost.append((slot.name, why))
-    log_path = trial.log_path
-    first_node_only = 'echo "home=$HOME"; if [ "$CUDA_VISIBLE_DEVICES" = 1 ]; then echo started; sleep 60; fi; '
-    trial = replace(trial, command=first_node_only + trial.command, timeout_s=90)
+    cfg = load_config(config(tmp_path, fastws, c.address))
+    slots, _ = build_slots(cfg)
+    victim = next(s for s in slots if s.env["CUDA_VISIBLE_DEVICES"] == "1")
+    slots.sort(key=lambda s: s is victim)  # the baseline runs on the other slot, the experiment on the victim's
+    train = (fastws / "train.py").read_text()
+    slow = train.replace(
+        "time.sleep(SLEEP)\n",
+        'time.sleep(SLEEP)\nprint("home=" + os.environ["HOME"])\n'
+        'if os.environ["CUDA_VISIBLE_DEVICES"] == "1":\n    print("started", flush=True)\n    time.sleep(60)\n',
+        1,
+    )
+    agent = ScriptedAgent([Step("slow on one node", raw={"train.py": slow})])
+    orch = Orchestra(cfg, agent_factory=lambda _: agent, max_experiments=2, slots=slots)
+    events: list = []
+    orch.bus.subscribe(events.append)
+    orch.open()
+    log_dir = orch.layout.log_dir("fast")
 
-    async def scenario():
-        run = asyncio.create_task(trials.run(trial))
-        await _until_logged(log_path, "started")
-        victim_node = next(w for w in workers if w.node_id == victim.node)
-        await asyncio.to_thread(c.remove_node, victim_node, False)
-        return await run
+    def kill_when_started() -> None:
+        deadline = time.monotonic() + 90
+        while not any("started" in f.read_text() for f in log_dir.glob("*.log")):
+            assert time.monotonic() < deadline, "the experiment never started on the victim's node"
+            time.sleep(0.2)
+        c.remove_node(next(w for w in workers if w.node_id == victim.node), allow_graceful=False)
 
-    result = asyncio.run(scenario())
-    assert result.exit_code == 0 and result.value is not None, log_path.read_text()
-    assert result.slot != victim.name
-    assert [name for name, _ in lost] == [victim.name]
-    assert "was lost" in lost[0][1]
-    kept = log_path.with_name("0001.lost1.log").read_text()
+    killer = threading.Thread(target=kill_when_started)
+    killer.start()
+    try:
+        asyncio.run(orch.run())
+    finally:
+        orch.close()
+        killer.join()
+    ledger = Ledger(orch.layout.ledger)
+    try:
+        rows = ledger.experiments("fast")
+    finally:
+        ledger.close()
+    assert [r.description for r in rows][1:] == ["slow on one node"]  # counted once
+    assert rows[1].metric is not None and rows[1].slot != victim.name, (rows[1].status, rows[1].reason)
+    node = victim.name.split(":")[0]
+    alerts = [e.message for e in events if isinstance(e, Alert) and "was lost" in e.message]
+    assert len(alerts) == 1 and f"node {node} was lost" in alerts[0] and "running again" in alerts[0]
+    log = Path(rows[1].log_path)
+    kept = log.with_name(log.stem + ".lost1.log").read_text()
     assert "started" in kept and "this attempt is interrupted" in kept
-    final = log_path.read_text()
-    assert "score:" in final
+    final = log.read_text()
+    assert "score:" in final and "started" not in final
     if availability()[0]:  # the node has bubblewrap: the trial ran in its sandbox
         assert "home=/tmp/home" in final
-    assert victim.name not in {s.name for s in trials.pool.slots}
-
-
-def _trials_and_trial(tmp_path: Path, repo: Path, address: str):
-    """Trials on the cluster's slots and a trial of the repo's HEAD, as the orchestra makes them."""
-    cfg = load_config(config(tmp_path, repo, address))
-    slots, _ = build_slots(cfg)
-    layout = RunDir(tmp_path / "run")
-    runner, _ = choose_runner(cfg, layout)
-    trials = Trials(SlotPool(slots), runner, dict(os.environ), layout.root, layout.pid_dir)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    log_path = tmp_path / "logs" / "0001.log"
-    trial = workspace_trial(cfg.workspaces[0], pane="fast", seq=1, seed=0, commit=commit, cwd=repo, log_path=log_path)
-    return trials, trial
-
-
-async def _until_logged(log_path: Path, text: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not (log_path.exists() and text in log_path.read_text()):
-        assert time.monotonic() < deadline, f"{text!r} never reached {log_path}"
-        await asyncio.sleep(0.2)
-
-
-def _sleepers(arg: str) -> list[int]:
-    return [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", arg]]
-
-
-def _loopback(ip: str) -> bool:
-    """127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address."""
-    addr = ipaddress.ip_address(ip)
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
-
-
-def _connections(p: psutil.Process):
-    try:
-        return p.net_connections(kind="inet")
-    except psutil.Error:
-        return []
+    check_invariants(orch.layout.root)
 
 
 def test_nodes_that_join_and_leave_add_and_remove_their_slots(cluster, tmp_path, fastws_repo):
@@ -236,3 +223,41 @@ def test_the_config_takes_ray_slots_and_refuses_unknown_kinds(tmp_path, fastws):
     bad.write_text(bad.read_text().replace('slots = "ray"', 'slots = "ray"\nray_slot_kind = "tpu"'))
     with pytest.raises(ConductorError, match="ray_slot_kind"):
         load_config(bad)
+
+
+def _trials_and_trial(tmp_path: Path, repo: Path, address: str):
+    """Trials on the cluster's slots and a trial of the repo's HEAD, as the orchestra makes them."""
+    cfg = load_config(config(tmp_path, repo, address))
+    slots, _ = build_slots(cfg)
+    layout = RunDir(tmp_path / "run")
+    runner, _ = choose_runner(cfg, layout)
+    trials = Trials(SlotPool(slots), runner, dict(os.environ), layout.root, layout.pid_dir)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    log_path = tmp_path / "logs" / "0001.log"
+    trial = workspace_trial(cfg.workspaces[0], pane="fast", seq=1, seed=0, commit=commit, cwd=repo, log_path=log_path)
+    return trials, trial
+
+
+async def _until_logged(log_path: Path, text: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (log_path.exists() and text in log_path.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never reached {log_path}"
+        await asyncio.sleep(0.2)
+
+
+def _sleepers(arg: str) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", arg]]
+
+
+def _loopback(ip: str) -> bool:
+    """127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address."""
+    addr = ipaddress.ip_address(ip)
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
+def _connections(p: psutil.Process):
+    try:
+        return p.net_connections(kind="inet")
+    except psutil.Error:
+        return []
