@@ -58,7 +58,10 @@ def _size(n: int) -> str:
 
 
 class RayRunner:
-    """Runs each trial on its slot's node; `nodes_by_id` says which nodes may sandbox."""
+    """Runs each trial on its slot's node; `nodes_by_id` says which nodes may sandbox.
+
+    The experiment's process lives on the node, where the local runner reaps it and its
+    stragglers (by group and tag): no pid file is written here and `on_start` gets no pid."""
 
     def __init__(
         self,
