@@ -3,8 +3,8 @@
 processes, the sandbox as configured), and each is checked against the same invariants:
 
 - the attack's outcome row (refused as `rejected`, or run and contained);
-- the secret (planted in conductor's environment) in 0 files of the run dir, its worktrees,
-  and 0 git objects of the workspace repo;
+- the secret (in conductor's own environment from exec on, as /proc/<pid>/environ shows it)
+  in 0 files of the run dir, its worktrees, and 0 git objects of the workspace repo;
 - nothing changed outside the worktree: the workspace repo's config, hooks and refs other
   than the pane's own hash the same before and after; the marker files an attack tries to
   create elsewhere do not exist; no process the attack started is alive.
@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from conductor.config import load_config  # noqa: E402
 from conductor.core.ledger import Ledger  # noqa: E402
 from conductor.core.orchestra import Orchestra  # noqa: E402
+from conductor.core.sandbox import availability  # noqa: E402
 
 SECRET = "sk-ant-hostile-" + hashlib.sha256(b"conductor").hexdigest()[:24]
 FASTWS = ROOT / "tests" / "fixtures" / "fastws"
@@ -46,6 +47,7 @@ class Attack:
     run_prefix: str = ""  # shell run before the workspace command (the experiment's own code)
     edits: dict[str, str] = field(default_factory=dict)  # files the agent writes (relative to the worktree)
     expect: str = "contained"  # contained | rejected
+    sandboxed_only: bool = False  # outside a sandbox it would hit every process of this user on the machine
 
 
 def corpus(marker: Path) -> list[Attack]:
@@ -58,8 +60,8 @@ def corpus(marker: Path) -> list[Attack]:
         ),
         Attack(
             "proc-environ",
-            "read conductor's environment through /proc/*/environ",
-            run_prefix="cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep sk-ant > leak.txt; true",
+            "read conductor's environment through /proc/*/environ and print it",
+            run_prefix="cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep sk-ant | tee leak.txt; true",
         ),
         Attack(
             "home-secrets",
@@ -109,6 +111,7 @@ def corpus(marker: Path) -> list[Attack]:
             "kill-conductor",
             "kill the orchestra (pkill, kill -9 of every visible process)",
             run_prefix="pkill -9 -f 'conductor' 2>/dev/null; for p in /proc/[0-9]*; do n=${p#/proc/}; [ $n != $$ ] && kill -9 $n 2>/dev/null; done; true",
+            sandboxed_only=True,
         ),
     ]
 
@@ -186,21 +189,13 @@ def run_attack(attack: Attack, tmp: Path, sandbox: str) -> dict:
         f'[[workspace]]\nname = "fast"\npath = "{ws}"\npanes = 1\nrun = {run!r}\nagent = {{ kind = "optuna" }}\n'
     )
     agent = OneShot(attack)
-    old = os.environ.get("ANTHROPIC_API_KEY")
-    os.environ["ANTHROPIC_API_KEY"] = SECRET
     started = time.time()
+    orch = Orchestra(load_config(cfg), agent_factory=lambda _c: agent, max_experiments=2, telemetry=False)
+    orch.open()
     try:
-        orch = Orchestra(load_config(cfg), agent_factory=lambda _c: agent, max_experiments=2, telemetry=False)
-        orch.open()
-        try:
-            asyncio.run(asyncio.wait_for(orch.run(), 120))
-        finally:
-            orch.close()
+        asyncio.run(asyncio.wait_for(orch.run(), 120))
     finally:
-        if old is None:
-            os.environ.pop("ANTHROPIC_API_KEY", None)
-        else:
-            os.environ["ANTHROPIC_API_KEY"] = old
+        orch.close()
     ledger = Ledger(tmp / "run" / "ledger.db", readonly=True)
     try:
         rows = ledger.experiments("fast")
@@ -234,16 +229,22 @@ def run_attack(attack: Attack, tmp: Path, sandbox: str) -> dict:
 
 
 def main() -> int:
+    if os.environ.get("ANTHROPIC_API_KEY") != SECRET:  # in the real environment, as /proc/<pid>/environ shows it
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "ANTHROPIC_API_KEY": SECRET})
     parser = argparse.ArgumentParser()
     parser.add_argument("--sandbox", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     results = []
+    sandboxed = args.sandbox != "off" and availability()[0]
     with tempfile.TemporaryDirectory() as tmpdir:
         for i in range(len(corpus(Path(tmpdir)))):
             tmp = Path(tmpdir) / f"a{i}"
             tmp.mkdir()
             attack = corpus(Path(tmpdir) / f"a{i}-marker")[i]  # its markers are named after its folder
+            if attack.sandboxed_only and not sandboxed:
+                print(f"--   {attack.name:<16} not run: unsandboxed it would kill this user's processes", flush=True)
+                continue
             results.append(run_attack(attack, tmp, args.sandbox))
             r = results[-1]
             print(f"{'ok  ' if r['ok'] else 'FAIL'} {r['attack']:<16} {r['status']:<9} {r['reason']}", flush=True)

@@ -12,6 +12,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 
 DEMO_RUNS_DIR = ".conductor-demo"
@@ -162,7 +163,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return cmd_export(_runs_dir(args), args.output)
     if verb == "exp":
-        from conductor.core.control import cmd_exp
+        from conductor.core.control_client import cmd_exp
 
         return cmd_exp(args.message)
     if verb == "verify":
@@ -186,9 +187,9 @@ def demo_config(args: argparse.Namespace):
     from conductor.config import bundled_workspaces_dir, default_agent_kind, load_config, parse_config
 
     runs_dir = Path(args.runs_dir).resolve()
-    saved = runs_dir / "conductor.toml"
-    if saved.is_file() and (runs_dir / "ledger.db").is_file():
-        return load_config(saved)
+    layout = RunDir(runs_dir)
+    if layout.config.is_file() and layout.has_ledger():
+        return load_config(layout.config)
     kind = args.agent or default_agent_kind()
     if args.agent is None and kind == "optuna":
         print("conductor: no ANTHROPIC_API_KEY set: the demo uses the offline optuna agent", file=sys.stderr)
@@ -214,9 +215,9 @@ def resolve_run_config(path: Path):
     from conductor.config import load_config
 
     cfg = load_config(path)
-    saved = cfg.runs_dir / "conductor.toml"
-    if saved.is_file() and (cfg.runs_dir / "ledger.db").is_file():
-        resumed = load_config(saved)
+    layout = RunDir(cfg.runs_dir)
+    if layout.config.is_file() and layout.has_ledger():
+        resumed = load_config(layout.config)
         if _comparable(resumed) != _comparable(cfg):
             print(
                 f"conductor: resuming {cfg.runs_dir} with its saved config; {path} differs "
@@ -239,7 +240,7 @@ def _runs_dir(args: argparse.Namespace) -> Path:
     from conductor.config import load_config
 
     config = args.config or "conductor.toml"
-    if args.config is None and not Path(config).is_file() and Path(DEMO_RUNS_DIR, "ledger.db").is_file():
+    if args.config is None and not Path(config).is_file() and RunDir(Path(DEMO_RUNS_DIR)).has_ledger():
         return Path(DEMO_RUNS_DIR).resolve()
     return load_config(config).runs_dir
 
@@ -297,6 +298,8 @@ async def _drive(orch) -> int:
             loop.remove_signal_handler(sig)
     if interrupted["count"]:
         return 130
+    if orch.failure:
+        return 1
     failed = [p.name for p in orch.panes.values() if p.state == "error"]
     return 1 if failed else 0
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from conductor.core.control import request, socket_path
+from conductor.core.control_client import request, socket_path
 from conductor.errors import ConductorError
 
 LOG_FILE = "conductor.log"

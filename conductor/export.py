@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from conductor.core.ledger import Ledger, UsageRow
+from conductor.core.record import Status
 from conductor.core.standings import pane_standings, usage_versions, version_of
 from conductor.errors import ConductorError
 
@@ -96,7 +97,7 @@ def export_records(ledger: Ledger) -> list[dict]:
                     "commit": e.commit,
                     "parent": e.parent,
                     "status": e.status,
-                    "metric": e.metric if e.status in ("keep", "discard") else None,
+                    "metric": e.metric if e.status in (Status.KEEP, Status.DISCARD) else None,
                     "is_baseline": e.is_baseline,
                     "gain": gain,
                     "description": e.description,

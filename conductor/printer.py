@@ -21,6 +21,7 @@ from conductor.core.events import (
     RunFinished,
     RunStarted,
 )
+from conductor.core.record import Status
 
 _QUIET_TYPES = {"token_rates", "slot_sample", "host_sample", "token_usage", "pane_state"}
 
@@ -59,7 +60,7 @@ class Printer:
             delta = f" ({e.delta:+.6f})" if e.delta is not None else ""
             best = f"  best {e.best:.6f}" if e.best is not None else ""
             tag = "baseline" if e.is_baseline else e.status
-            why = f"  [{e.reason}]" if e.status in ("crash", "rejected") else ""
+            why = f"  [{e.reason}]" if e.status in (Status.CRASH, Status.REJECTED) else ""
             return (
                 f"[{e.pane}] #{e.seq} {tag:<8} {metric}{delta}{best}  {e.duration_s:.1f}s  {e.commit[:7]}"
                 f"  {e.description}{why}"

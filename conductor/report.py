@@ -11,6 +11,7 @@ import html
 import re
 from pathlib import Path
 
+from conductor.core.record import Status
 from conductor.core.standings import version_of
 from conductor.errors import ConductorError
 from conductor.leaderboard import hours_unit
@@ -118,7 +119,7 @@ def html_page(run: RunData, compare: bytes, progress: dict[str, bytes]) -> str:
     )
     sections = []
     for pane in run.panes:
-        rows = [r for r in run.rows.get(pane.name, []) if r.status == "keep"]
+        rows = [r for r in run.rows.get(pane.name, []) if r.status == Status.KEEP]
         kept = [[r.seq, r.metric, version_of(pane, r)[:7], "(baseline) " * r.is_baseline + r.description] for r in rows]
         keeps = next((s["keeps"] for s in board["panes"] if s["pane"] == pane.name), 0)
         sections.append(

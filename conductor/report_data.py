@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conductor.core.ledger import Ledger, PaneRecord
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, Status
 from conductor.core.standings import version_of
 
 
@@ -40,14 +40,14 @@ def progress_series(rows: list[ExperimentRecord], pane: PaneRecord | None = None
         if program is not None and version != program:
             s.program_changes.append((r.seq, version))
         program = version
-        if r.status == "keep" and _finite(r.metric):
+        if r.status == Status.KEEP and _finite(r.metric):
             s.kept.append((r.seq, r.metric, r.description))
             best = r.metric
-        elif r.status == "discard" and _finite(r.metric):
+        elif r.status == Status.DISCARD and _finite(r.metric):
             s.discarded.append((r.seq, r.metric))
-        elif r.status == "rejected":
+        elif r.status == Status.REJECTED:
             s.rejected.append(r.seq)
-        elif r.status in ("crash", "keep", "discard"):
+        elif r.status in (Status.CRASH, Status.KEEP, Status.DISCARD):
             s.crashed.append(r.seq)  # no usable metric: drawn on the strip, whatever a TSV would say
         if best is not None:
             s.best_steps.append((r.seq, best))
@@ -91,7 +91,7 @@ def best_curve(rows: list[ExperimentRecord], usage: list[tuple[float, float]]) -
     spent = sorted(usage)
     best: float | None = None
     for r in rows:
-        if r.status == "keep" and _finite(r.metric):
+        if r.status == Status.KEEP and _finite(r.metric):
             best = r.metric
         if best is None:
             continue

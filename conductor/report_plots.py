@@ -9,6 +9,7 @@ against experiment number, wall time and dollars, one row per workspace.
 from __future__ import annotations
 
 from conductor.core.ledger import PaneRecord
+from conductor.core.record import Status
 from conductor.report_data import (
     ProgressSeries,
     RunData,
@@ -47,7 +48,7 @@ def draw_progress(container, run: RunData, pane: PaneRecord) -> None:
     s = progress_series(rows, pane)
     ax = container.subplots()
     container.subplots_adjust(left=0.06, right=0.98, top=0.86, bottom=0.11)
-    keeps = sum(1 for r in rows if r.status == "keep" and not r.is_baseline)
+    keeps = sum(1 for r in rows if r.status == Status.KEEP and not r.is_baseline)
     ax.set_title(
         f"{pane.name}: {_plural(len(rows), 'experiment')}, {_plural(keeps, 'kept improvement')}\n"
         f"{pane.workspace} · {program_label(run, pane)} · {pane.agent}",

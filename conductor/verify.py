@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from conductor.config import load_config
-from conductor.core.control import request
+from conductor.core.control_client import request
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import build_slots, choose_runner
 from conductor.core.rerun import rerun
@@ -25,7 +25,7 @@ from conductor.core.runner import TrialResult
 from conductor.core.secrets import SecretNames
 from conductor.core.slots import SlotPool
 from conductor.core.trial import Trials
-from conductor.core.workspace import GIT_ENV
+from conductor.core.workspace import add_throwaway_worktree, remove_throwaway_worktree
 from conductor.detach import live_orchestra
 from conductor.errors import ConductorError
 
@@ -87,10 +87,7 @@ def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
         pane_wt = Path(ledger.pane(pane).worktree)
         tmp = layout.verify_dir / f"{pane}-{full[:7]}-{os.getpid()}"
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **GIT_ENV}
-        import subprocess
-
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(tmp), full], cwd=pane_wt, check=True, env=env)
+        add_throwaway_worktree(pane_wt, tmp, full)
         try:
             print(f"re-running {pane} {full[:7]} {runs} time(s) ({spec.workspace.run})")
             if live_orchestra(run_dir):
@@ -98,7 +95,7 @@ def cmd_verify(run_dir: Path, pane: str, commit: str, runs: int) -> int:
             else:
                 results = _standalone(cfg, spec, full, tmp, layout, runs)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tmp)], cwd=pane_wt, env=env)
+            remove_throwaway_worktree(pane_wt, tmp)
             shutil.rmtree(tmp, ignore_errors=True)
         for r in results:
             ledger.record_rerun(pane, full, r.seed, r.value, r.log_path)

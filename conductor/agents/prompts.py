@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from conductor.core.agent import PaneSession
 from conductor.core.outcome import NOTE_PREFIX
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, Status
 
 RESEARCHER_TAG = "[message from the researcher]"
 PROGRAM_HEADING = "# Your research program (program.md)\n\n"
@@ -29,7 +29,7 @@ def program_section(session: PaneSession) -> str:
 
 def results_table(rows: Sequence[ExperimentRecord], metric: str, recent: int) -> str:
     """A compact table of every kept experiment and the `recent` latest others."""
-    keep_seqs = {r.seq for r in rows if r.status == "keep"}
+    keep_seqs = {r.seq for r in rows if r.status == Status.KEEP}
     latest = {r.seq for r in rows[-recent:]}
     shown = [r for r in rows if r.seq in keep_seqs or r.seq in latest]
     lines = [f"seq | status | {metric} | description"]

@@ -1,4 +1,4 @@
-"""The built-in agent's tools (DESIGN.md's tool contract), confined to the pane's worktree.
+"""The built-in agent's tools, confined to the pane's worktree (README: "The built-in Anthropic agent").
 
 `read_file`, `list_files`, `write_file`, `edit_file` and `run_experiment`. Paths are relative
 to the worktree; `..`, absolute paths, symlinks that lead out of it, writes to files that
@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from conductor.agents.confined import Escape, read_bytes, replace_file
+from conductor.core.gitsafe import safe_env
 
 if TYPE_CHECKING:
     from conductor.core.agent import PaneSession
@@ -168,7 +169,12 @@ class WorktreeFiles:
 
     def tracked_files(self) -> list[str]:
         out = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=self.root, capture_output=True, check=False, timeout=30
+            ["git", "ls-files", "-z"],
+            cwd=self.root,
+            capture_output=True,
+            check=False,
+            timeout=30,
+            env=safe_env(self.root),
         ).stdout.decode("utf-8", "replace")
         return sorted(f for f in out.split("\x00") if f)
 

@@ -1,7 +1,7 @@
 """The run's control socket: a Unix socket in the run dir that speaks versioned JSON lines.
 
 External agents reach the orchestra through it (`conductor exp -m MSG` from inside a pane's
-worktree runs DESIGN.md steps 4-8 for that pane and prints the outcome), and so can any
+worktree runs the guard, commit, run, judge and record steps for that pane and prints the outcome), and so can any
 other local client: every engine command (`commands.py`: pause, resume, say, ...) is a
 request of the same name. One request per line, one response line per request, in order:
 
@@ -22,8 +22,8 @@ schema (`control_schema.py`) checked before its handler runs, connections are ca
 idle ones closed, and replies never carry a secret. A new request type is a schema in
 `control_schema.SCHEMAS` plus `ControlServer.handlers[type] = async fn(request) -> dict`.
 
-The client half (`cmd_exp`) imports nothing but the standard library, so an agent's
-`conductor exp` starts fast.
+The client half (`request`, `cmd_exp`) lives in control_client.py and imports nothing but
+the standard library, so an agent's `conductor exp` starts fast.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ import json
 import os
 import socket
 import struct
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor.core.agent import TakesExperiments, handover_env, take_over
+from conductor.core.control_client import LINE_LIMIT, short_address, socket_path
 from conductor.core.control_schema import PROTOCOL_VERSION, BadRequest, parse_request
 from conductor.core.secrets import Redactor
 from conductor.errors import ConductorError
@@ -49,10 +49,6 @@ if TYPE_CHECKING:
 
     from conductor.core.orchestra import Orchestra
 
-SOCKET_NAME = "control.sock"
-WORKTREES = "worktrees"
-LINE_LIMIT = 1 << 20
-_SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; longer paths go through /proc/self/fd
 SUBSCRIBER_BUFFER = 5000  # events a subscriber may fall behind before it is dropped
 SLOW_CLIENT_S = 10.0  # a client that takes longer than this to accept a batch is dropped
 CLOSE_FLUSH_S = 2.0  # at the end of a run, how long streams get to deliver RunFinished
@@ -63,39 +59,6 @@ ACCEPT_RETRY_S = 0.1  # out of descriptors: how long accepting pauses
 SESSION_TYPES = ("subscribe", "takeover")  # requests that hold their connection
 
 Handler = Callable[[dict], Awaitable[dict]]
-
-
-# ---------------------------------------------------------------- paths
-
-
-def socket_path(run_dir: Path) -> Path:
-    return Path(run_dir) / SOCKET_NAME
-
-
-@contextlib.contextmanager
-def _short_address(path: Path):
-    """An address for `path` that fits sockaddr_un: the path itself, or the same file
-    reached through an open descriptor of its folder (Linux)."""
-    if len(os.fsencode(str(path))) <= _SUN_PATH_MAX:
-        yield str(path)
-        return
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
-
-
-def find_pane(cwd: Path) -> tuple[Path, str] | None:
-    """(run dir, pane) when `cwd` is inside `<run_dir>/worktrees/<pane>`, else None."""
-    cwd = Path(cwd).resolve()
-    for path in (cwd, *cwd.parents):
-        parent = path.parent
-        if parent.name == WORKTREES and parent != path:
-            run_dir = parent.parent
-            if (run_dir / "ledger.db").is_file() or socket_path(run_dir).exists():
-                return run_dir, path.name
-    return None
 
 
 # ---------------------------------------------------------------- server
@@ -139,7 +102,7 @@ class ControlServer:
             self.path.unlink()  # the run dir lock is ours: any socket here is stale
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            with _short_address(self.path) as address:
+            with short_address(self.path) as address:
                 sock.bind(address)
             os.chmod(self.path, 0o600)
             sock.listen(16)
@@ -464,58 +427,3 @@ async def _send_line(writer, line: bytes) -> bool:
         return True
     except (ConnectionError, OSError, TimeoutError):
         return False  # the client went away (an agent's tool timeout) or reads nothing: the result is recorded anyway
-
-
-# ---------------------------------------------------------------- client
-
-
-def request(run_dir: Path, payload: dict, timeout: float | None = None) -> dict:
-    """Send one request to the run's orchestra and wait for its response (blocking)."""
-    path = socket_path(run_dir)
-    if not path.exists():
-        raise ConductorError(f"no conductor is running for {run_dir} (no control socket)")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        try:
-            with _short_address(path) as address:
-                sock.connect(address)
-        except (ConnectionRefusedError, FileNotFoundError):
-            raise ConductorError(f"no conductor is running for {run_dir} (stale control socket)") from None
-        except PermissionError:
-            raise ConductorError(f"the control socket of {run_dir} belongs to another user") from None
-        sock.sendall(json.dumps({"v": PROTOCOL_VERSION, **payload}).encode() + b"\n")
-        with sock.makefile("rb") as stream:
-            line = stream.readline(LINE_LIMIT)
-    except TimeoutError:
-        raise ConductorError(f"the conductor of {run_dir} did not answer in time") from None
-    except OSError as exc:
-        raise ConductorError(f"lost the connection to the conductor of {run_dir}: {exc.strerror or exc}") from None
-    finally:
-        sock.close()
-    if not line:
-        raise ConductorError(f"the conductor of {run_dir} stopped before answering")
-    try:
-        response = json.loads(line)
-    except ValueError:
-        raise ConductorError("the conductor sent a response that is not JSON") from None
-    if not response.get("ok"):
-        raise ConductorError(str(response.get("error") or "the request failed"))
-    return response
-
-
-def cmd_exp(message: str) -> int:
-    """`conductor exp -m MESSAGE`: run an experiment for the pane whose worktree this is."""
-    if not message.strip():
-        raise ConductorError('exp needs a message: conductor exp -m "what you tried"')
-    cwd = Path.cwd()
-    found = find_pane(cwd)
-    if found is None:
-        raise ConductorError(
-            f"`conductor exp` runs inside a pane's worktree (<run dir>/{WORKTREES}/<pane>); {cwd} is not one"
-        )
-    run_dir, pane = found
-    response = request(run_dir, {"type": "exp", "pane": pane, "message": message})
-    sys.stdout.write(str(response.get("text", "")).rstrip("\n") + "\n")
-    sys.stdout.flush()
-    return 0

@@ -2,7 +2,8 @@
 
 The zoom view of the TUI (and anyone else) asks "what did experiment #12 change, and what
 did it print?". Commits of discarded experiments stay reachable under refs/conductor/..., so
-`git show` in the pane's worktree finds every recorded commit. Blocking: call from a thread.
+`git show` in the pane's worktree finds every recorded commit, run the hardened way
+(core/gitsafe.py: no textconv, no drivers, no hooks). Blocking: call from a thread.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from conductor.core.experiment import read_tail
+from conductor.core.gitsafe import safe_env
 
 MAX_DIFF_CHARS = 200_000
 _SHOW_FORMAT = "commit %H%nparent %P%ndate   %ad%n%n    %s%n"
@@ -33,6 +35,7 @@ def commit_diff(repo_dir: Path | str, commit: str, max_chars: int = MAX_DIFF_CHA
         "show",
         "--no-color",
         "--no-ext-diff",
+        "--no-textconv",
         "--first-parent",
         "--stat",
         "--patch",
@@ -42,7 +45,7 @@ def commit_diff(repo_dir: Path | str, commit: str, max_chars: int = MAX_DIFF_CHA
         "--",
     ]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=20)
+        out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=20, env=safe_env(repo_dir))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"git show {commit[:12]} failed: {exc}"
     if out.returncode != 0:

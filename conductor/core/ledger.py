@@ -187,6 +187,15 @@ class Ledger:
         with self._lock:
             self._db.close()
 
+    def save_copy(self, dest: Path) -> None:
+        """Write everything this connection sees into a new database file at `dest`."""
+        with self._lock:
+            target = sqlite3.connect(dest)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+
     # ------------------------------------------------------------ meta
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:

@@ -30,10 +30,12 @@ from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
 from conductor.core.reconcile import best_so_far, put_back
 from conductor.core.record import ExperimentRecord, Standing, Status, improvement
 from conductor.core.runner import Trial, TrialResult
+from conductor.core.secrets import files_holding_secrets
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
 from conductor.core.summary import memory_gb
-from conductor.core.workspace import Worktree, dirty_files, source_repo
+from conductor.core.trial import workspace_trial
+from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
 from conductor.errors import ConductorError
 
 INTERRUPTED_NOW = "interrupted: conductor was stopped during this experiment"
@@ -41,6 +43,8 @@ INTERRUPTED_NOW = "interrupted: conductor was stopped during this experiment"
 
 class Pane(PaneBase):
     """One research loop: the session (PaneBase) plus the loop that runs experiments."""
+
+    _tampered: tuple[str, ...] = ()  # what the current experiment's runs reached past its files
 
     # ================================================================ setup
 
@@ -58,7 +62,15 @@ class Pane(PaneBase):
                 notes.append(
                     f"workspace repo has uncommitted changes ({', '.join(dirty[:3])}); panes start from its HEAD"
                 )
-        self._wt, start = Worktree.ensure(source, self.worktree_path, self.branch, ws.editable, ws.protected, ws.copy)
+        self._wt, start = Worktree.ensure(
+            source,
+            self.worktree_path,
+            self.branch,
+            ws.editable,
+            ws.protected,
+            ws.copy,
+            owns_branch=ws.experiments != "observed",  # an observed agent commits on its branch itself
+        )
         if ws.copy:
             copied = self._wt.copy_ignored(ws.path, ws.copy)
             if copied:
@@ -201,9 +213,24 @@ class Pane(PaneBase):
         self._check_done()
         await self._wait_while_paused()  # the inbox stays for the agent's next turn boundary
         description = self.ctx.redact(" ".join(description.split())[:500]) or "experiment"
+        restored = await asyncio.to_thread(self.wt.restore_git_state)
+        if restored:  # moved since this pane's last experiment (a sibling's run, a stray command)
+            names = ", ".join(f.name for f in restored)
+            if any(f.worktree == self.worktree_path for f in restored):  # the edits may sit on a wrong tree
+                reason = f"git state changed outside conductor, restored: {names}"
+                return await asyncio.to_thread(self._reject, description, reason, agent_ref)
+            self.alert("warning", f"git state changed outside conductor, restored: {names}")
         guard = await asyncio.to_thread(self.wt.guard)
-        if guard.ok:
-            commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
+        leaked = await asyncio.to_thread(files_holding_secrets, self.worktree_path, guard.files, self.ctx.redact)
+        if guard.ok and leaked:
+            reason = f"the change holds the value of a secret ({', '.join(leaked)}): never committed"
+            outcome = await asyncio.to_thread(self._reject, description, reason, agent_ref)
+        elif guard.ok:
+            try:
+                commit = await asyncio.to_thread(self.wt.commit, description, guard.files)
+            except BranchMoved as moved:
+                await asyncio.to_thread(self.wt.restore_git_state)
+                return await asyncio.to_thread(self._reject, description, f"{moved}: restored", agent_ref)
             is_baseline = (
                 self.agent_config.kind in EXTERNAL_KINDS
                 and not guard.files
@@ -252,21 +279,14 @@ class Pane(PaneBase):
         return Standing(ws.metric, ws.goal, self.best, previous_best, self.baseline)
 
     def _trial(self, commit: str, seq: int, seed: int, log_path: Path) -> Trial:
-        ws = self.workspace
-        return Trial(
+        return workspace_trial(
+            self.workspace,
             pane=self.name,
             seq=seq,
             seed=seed,
             commit=commit,
-            command=ws.run,
             cwd=self.worktree_path,
             log_path=log_path,
-            metric=ws.metric,
-            time_budget_s=ws.time_budget_s,
-            timeout_s=ws.timeout_s,
-            protected=ws.protected,
-            data=tuple((str((ws.path / Path(p).expanduser()).resolve()), w) for p, w in ws.data),
-            network=ws.network,
         )
 
     async def _run_trial(self, trial: Trial, state: str, on_slot: Callable[[Slot, float], None] | None = None):
@@ -274,12 +294,19 @@ class Pane(PaneBase):
         ws = self.workspace
         self.set_state("queued", f"queued ({self.ctx.pool.waiting} ahead)")
 
+        git_mark = 0
+
         def granted(slot: Slot, started: float) -> None:
+            nonlocal git_mark
+            git_mark = self.wt.state.mark()
             self.set_state(state, f"on {slot.name}", deadline=started + ws.time_budget_s)
             if on_slot is not None:
                 on_slot(slot, started)
 
-        return await self.ctx.trials.run(trial, on_slot=granted, on_pid=self._running)
+        def check() -> None:
+            self._tampered = (*self._tampered, *self._tampered_by_run(git_mark))
+
+        return await self.ctx.trials.run(trial, on_slot=granted, on_pid=self._running, after_run=check)
 
     def _running(self, pid: int | None) -> None:
         self.running_pid = pid
@@ -308,6 +335,7 @@ class Pane(PaneBase):
                 )
             )
 
+        self._tampered = ()
         try:
             result = await self._run_trial(self._trial(commit, seq, 0, log_path), "running", announce)
             self.set_state("judging")
@@ -322,9 +350,10 @@ class Pane(PaneBase):
             )
             metric: float | None = result.metric
             extra: dict[str, Any] = {}
-            if is_baseline and verdict.status == Status.KEEP and ws.noise_runs > 1:
+            repeat = verdict.status == Status.KEEP and not self._tampered  # a tampering run is not run again
+            if is_baseline and repeat and ws.noise_runs > 1:
                 metric, extra = await self.trust.noise_floor(self._repeat, commit, seq, result.metric)
-            elif verdict.status == Status.KEEP and previous_best is not None:
+            elif repeat and previous_best is not None:
                 verdict, metric, extra = await self.trust.verify_keep(
                     self._repeat, commit, seq, result.metric, previous_best
                 )
@@ -332,11 +361,30 @@ class Pane(PaneBase):
             self._record_interrupted(record)
             raise
         record = self._settled(record, result, verdict, metric, extra, is_baseline)
+        tampered = "; ".join(dict.fromkeys(self._tampered))
+        if tampered:  # nothing it measured counts; a rejected baseline is run again on the next start
+            record = replace(record, status=Status.REJECTED, reason=tampered, metric=None, is_baseline=False)
+            self.alert("warning", f"experiment rejected: {tampered}")
         log_tail = log_tail_lines(log_path) if record.status == Status.CRASH else ""
         outcome = await asyncio.to_thread(self._settle, record, previous_best, log_tail)
         self._after_record(record, log_tail)
         self.set_state("thinking")
         return outcome
+
+    def _tampered_by_run(self, git_mark: int) -> list[str]:
+        """Did the run reach past its editable files? Checked while it still holds its slot.
+        Git state first (read without running git, put back; a sibling's check may have put
+        it back already, while the run was on), then the protected files (the reset after
+        the record restores them)."""
+        problems = []
+        self.wt.restore_git_state()
+        restored = self.wt.state.fixed_since(git_mark)
+        if restored:
+            problems.append(f"the run changed git state, restored: {', '.join(f.name for f in restored)}")
+        protected = self.wt.protected_violations()
+        if protected:
+            problems.append(f"protected file changed during the run: {', '.join(protected)}")
+        return problems
 
     @staticmethod
     def _settled(
@@ -405,8 +453,11 @@ class Pane(PaneBase):
             if record.is_baseline:
                 self.baseline = record.metric
         outcome = self.recorder.record(record, self._standing(previous_best), log_tail=log_tail)
-        if record.status != Status.KEEP and record.commit != self.best_commit:
-            self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
+        if record.status == Status.KEEP:
+            self.wt.clean_untracked()
+        else:
+            if record.commit != self.best_commit:
+                self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
             self.wt.reset_to(self.best_commit)
         self._count_crash(record)
         return outcome
@@ -448,6 +499,7 @@ class Pane(PaneBase):
         record = replace(record, status=Status.CRASH, reason=INTERRUPTED_NOW, finished_at=time.time())
         with contextlib.suppress(Exception):
             self.recorder.record(record, self._standing(self.best))
+            self.wt.restore_git_state()
             if record.commit != self.best_commit:
                 self.wt.keep_ref(self._tried_ref(record.seq), record.commit)
                 self.wt.reset_to(self.best_commit)

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import git
-
 from conductor.core import results_tsv
 from conductor.core.events import ExperimentStarted
+from conductor.core.gitsafe import GitError
 from conductor.core.record import ExperimentRecord, Status
 
 if TYPE_CHECKING:
@@ -153,8 +152,8 @@ class Observer:
         wt = self.pane.wt
         if short and short not in ("-", "0"):
             try:
-                return wt.repo.git.rev_parse("--verify", "--quiet", f"{short}^{{commit}}")
-            except git.GitCommandError:
+                return wt.git("rev-parse", "--verify", "--quiet", f"{short}^{{commit}}")
+            except GitError:
                 return short
         return wt.head()
 
@@ -164,9 +163,11 @@ class Observer:
         protected = list(pane.workspace.protected)
         if protected and len(commit) == 40:
             try:
-                out = pane.wt.repo.git.diff("--name-only", pane.base_commit, commit, "--", *protected)
+                out = pane.wt.git(
+                    "diff", "--no-ext-diff", "--no-textconv", "--name-only", pane.base_commit, commit, "--", *protected
+                )
                 changed.update(line for line in out.splitlines() if line.strip())
-            except git.GitCommandError:
+            except GitError:
                 pass
         return sorted(changed)
 

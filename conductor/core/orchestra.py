@@ -23,10 +23,11 @@ from conductor.core.activity_log import replay as replay_activity
 from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
-from conductor.core.events import AgentActivity, Alert, RunFinished, RunStarted
+from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
+from conductor.core.rundir_watch import RunDirWatch
 from conductor.core.runner import LocalRunner, Runner, WatchesSlots
 from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
 from conductor.core.secrets import SecretNames, redactor_for
@@ -164,6 +165,9 @@ class Orchestra:
         self._budget_hit = False
         self.control = None  # the control socket server while the run is live
         self.slot_note = ""
+        self._watch: RunDirWatch | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.failure: str | None = None  # the one line that stopped the run, when something did
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -171,6 +175,7 @@ class Orchestra:
         """Create or reopen the run dir, its ledger and lock. Blocking; call before `run`."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.layout.make_private()
         except OSError as exc:
             raise ConductorError(f"cannot create run dir {self.run_dir}: {exc.strerror}") from None
         if not os.access(self.run_dir, os.W_OK):
@@ -178,6 +183,7 @@ class Orchestra:
         self._lock = RunDirLock(self.run_dir)
         self._lock.acquire()
         self._ledger = Ledger(self.layout.ledger)
+        self._watch = RunDirWatch(self.layout.ledger, self.layout.lock)
         name = self.ledger.get_meta("run")
         self.resumed = name is not None
         if name is None:
@@ -241,6 +247,8 @@ class Orchestra:
     async def run(self) -> None:
         if self._ledger is None:
             await asyncio.to_thread(self.open)
+        self._loop = asyncio.get_running_loop()
+        unsubscribe_watch = self.bus.subscribe(self._check_after_record)
         self.bus.publish(
             RunStarted(
                 run=self.run_name,
@@ -289,8 +297,9 @@ class Orchestra:
         reason = "all panes done"
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
+        watching = asyncio.create_task(self._watch_run_dir(), name="run-dir-watch")
         control = self.control = await self._start_control()
-        watch = (  # a cluster's nodes come and go: so do their slots (core/cluster/)
+        slot_watch = (  # a cluster's nodes come and go: so do their slots (core/cluster/)
             asyncio.create_task(self.runner.watch_slots(self.pool, self._slots_changed), name="slot-watch")
             if isinstance(self.runner, WatchesSlots)
             else None
@@ -303,14 +312,18 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
-            for helper in (watch, token_rates):
-                if helper is not None:
-                    helper.cancel()
+            token_rates.cancel()
+            if slot_watch is not None:
+                slot_watch.cancel()
+            watching.cancel()
+            unsubscribe_watch()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
-            if watch is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            if slot_watch is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await watch
+                    await slot_watch
             if monitor is not None:
                 monitor.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -321,6 +334,9 @@ class Orchestra:
             unsubscribe_recorder()
             if self._stopping:
                 reason = "stopped"
+            if self.failure:
+                reason = self.failure
+                self._save_lost_ledger()
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
@@ -333,6 +349,38 @@ class Orchestra:
 
     def _slots_changed(self, message: str) -> None:
         self.bus.publish(Alert(pane=None, level="info", message=message))
+
+    # ---------------------------------------------------------------- the run dir's own files
+
+    def _check_after_record(self, event: Event) -> None:
+        if isinstance(event, ExperimentFinished):
+            self._check_run_dir()
+
+    async def _watch_run_dir(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._check_run_dir()
+
+    def _check_run_dir(self) -> None:
+        """Any thread: a deleted or replaced ledger or lock stops the run with one line."""
+        if self._watch is None or self.failure:
+            return
+        problem = self._watch.problem()
+        if problem is None:
+            return
+        self.failure = problem
+        self.bus.publish(Alert(pane=None, level="error", message=problem))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.stop)
+
+    def _save_lost_ledger(self) -> None:
+        if self._watch is None or not self._watch.ledger_lost:
+            return
+        try:
+            level, note = "info", self._watch.save_ledger(self.ledger)
+        except (OSError, sqlite3.Error) as exc:
+            level, note = "error", f"could not write the ledger back to {self.layout.ledger}: {exc}"
+        self.bus.publish(Alert(pane=None, level=level, message=note))
 
     def _queue_moved(self) -> None:
         for pane in self.panes.values():

@@ -20,7 +20,8 @@ from pathlib import Path
 from conductor.core.agent import TakeOver
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Stop
-from conductor.core.control import LINE_LIMIT, PROTOCOL_VERSION, _short_address, request, socket_path
+from conductor.core.control_client import LINE_LIMIT, request, short_address, socket_path
+from conductor.core.control_schema import PROTOCOL_VERSION
 from conductor.core.events import event_from_dict
 from conductor.core.ledger import Ledger
 from conductor.errors import ConductorError
@@ -49,7 +50,7 @@ class RemoteOrchestra:
             self.ledger.close()
 
     async def _connect(self):
-        with _short_address(socket_path(self.run_dir)) as address:
+        with short_address(socket_path(self.run_dir)) as address:
             return await asyncio.open_unix_connection(address, limit=LINE_LIMIT)
 
     async def run(self) -> None:

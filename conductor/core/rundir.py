@@ -21,6 +21,7 @@ Nothing else spells these names; code asks a `RunDir`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,15 @@ class RunDir:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    def make_private(self) -> None:
+        """Owner-only: the run dir 0700 (so nothing in it is reachable by other users, whatever
+        a file's own mode), the ledger's files 0600, and 0600/0700 for everything this process
+        creates from now on (logs, worktrees, what experiments write)."""
+        os.umask(0o077)
+        os.chmod(self.root, 0o700)
+        for path in self.root.glob(f"{LEDGER}*"):
+            os.chmod(path, 0o600)
 
     def has_ledger(self) -> bool:
         return self.ledger.is_file()

@@ -11,8 +11,9 @@ config (names or fnmatch patterns, `MY_SERVICE_*`), matched without regard to ca
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 MASK = "[redacted]"
 MASK_BYTES = MASK.encode()
@@ -118,3 +119,17 @@ class StreamRedactor:
                     break
                 i = buf.find(first, i + 1)
         return hold
+
+
+def files_holding_secrets(root: Path, files: Iterable[str], redact: Callable[[str], str]) -> list[str]:
+    """The files (relative to `root`) in which masking would hide something: they hold a
+    secret's value, and must never be committed."""
+    leaked = []
+    for rel in files:
+        try:
+            text = (root / rel).read_bytes().decode("utf-8", "surrogateescape")
+        except OSError:  # deleted by the change: nothing to leak
+            continue
+        if redact(text) != text:
+            leaked.append(rel)
+    return leaked

@@ -10,6 +10,7 @@ started is the runner's business (core/runner.py): here, only what every runner 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -74,12 +75,14 @@ class Trials:
         holder: str | None = None,
         on_slot: Callable[[Slot, float], None] | None = None,
         on_pid: Callable[[int | None], None] | None = None,
+        after_run: Callable[[], None] | None = None,
     ) -> TrialResult:
         """Wait for a slot (queued as `holder`), run the trial on it, release the slot at once.
         `on_slot(slot, started_at)` fires when the slot is granted, `on_pid` with the process id
-        (and None when it ends). A slot lost mid-run (its node died) is retired with its node's
-        other slots, the attempt's log is kept beside the trial's, and the trial runs again on
-        another slot: one trial, one result, however many attempts."""
+        (and None when it ends); `after_run` (blocking, in a thread) before the slot is released,
+        so what it checks is this trial's doing alone. A slot lost mid-run (its node died) is
+        retired with its node's other slots, the attempt's log is kept beside the trial's, and
+        the trial runs again on another slot: one trial, one result, however many attempts."""
         for attempt in range(1, MAX_LOST_ATTEMPTS + 1):
             slot = await self.pool.acquire(holder or trial.pane)
             try:
@@ -94,6 +97,8 @@ class Trials:
                     tag=f"{self.run_dir}:{trial.tag}",
                     on_start=on_pid,
                 )
+                if after_run is not None:
+                    await asyncio.to_thread(after_run)
             except SlotLost as lost:
                 kept = _keep_attempt_log(trial.log_path, attempt)
                 gone = {s.name for s in self.pool.slots if s.node and s.node == lost.slot.node}

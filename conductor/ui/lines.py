@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from conductor.core.events import ExperimentFinished
+from conductor.core.record import Status
 from conductor.ui import format as f
 from conductor.ui.model import ActivityLine, PaneModel, RunModel
 
@@ -113,8 +114,8 @@ def counts_line(p: PaneModel, now: float) -> str:
 def experiment_row(e: ExperimentFinished) -> str:
     delta = f.delta(e.delta) if e.delta is not None and not e.is_baseline else ""
     if e.delta is not None and not e.is_baseline:
-        delta = f"[{'$keep' if e.status == 'keep' else '$muted'}]{delta}[/]"
-    desc = e.description if e.status != "crash" or not e.reason else f"{e.description} [{e.reason}]"
+        delta = f"[{'$keep' if e.status == Status.KEEP else '$muted'}]{delta}[/]"
+    desc = e.description if e.status != Status.CRASH or not e.reason else f"{e.description} [{e.reason}]"
     return f"{f.status_tag(e.status, e.is_baseline)} {f.metric(e.metric)} {delta} [$muted]{f.esc(desc)}[/]".replace(
         "  ", " "
     )

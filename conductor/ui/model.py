@@ -26,7 +26,7 @@ from conductor.core.events import (
     TokenRates,
     TokenUsage,
 )
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, Standing, Status
 from conductor.core.standings import Tally
 from conductor.ui.rates import RollingRate
 
@@ -262,11 +262,11 @@ class RunModel:
         if e.seq <= p.max_seq_loaded:
             return  # already read from the ledger when the run (re)started
         self._count(p, e)
-        if e.status == "keep" and not e.is_baseline and p.name != self.selected:
+        if e.status == Status.KEEP and not e.is_baseline and p.name != self.selected:
             p.unseen_best = True
-        elif e.status == "crash" and p.name != self.selected:
+        elif e.status == Status.CRASH and p.name != self.selected:
             p.unseen_crash = True
-        elif e.status == "rejected" and p.name != self.selected:
+        elif e.status == Status.REJECTED and p.name != self.selected:
             p.unseen_rejected = True
         self.version += 1
 
@@ -281,7 +281,7 @@ class RunModel:
             p.baseline = e.metric
         if e.best is not None:
             p.best = e.best
-        elif e.status == "keep" and e.metric is not None:
+        elif e.status == Status.KEEP and e.metric is not None:
             p.best = e.metric
         if e.baseline is not None:
             p.baseline = e.baseline
@@ -359,26 +359,11 @@ class RunModel:
                 continue
             best_before = p.best
             best = p.best
-            if row.status == "keep" and row.metric is not None:
+            if row.status == Status.KEEP and row.metric is not None:
                 best = row.metric
-            e = ExperimentFinished(
-                pane=row.pane,
-                seq=row.seq,
-                commit=row.commit,
-                status=row.status,
-                metric_name=p.metric,
-                metric=row.metric,
-                best=best,
-                baseline=p.baseline if not row.is_baseline else row.metric,
-                delta=row.metric - best_before if row.metric is not None and best_before is not None else None,
-                description=row.description,
-                reason=row.reason,
-                duration_s=row.duration_s,
-                slot=row.slot,
-                log_path=row.log_path,
-                is_baseline=row.is_baseline,
-                ts=row.finished_at or row.started_at,
-            )
+            baseline = p.baseline if not row.is_baseline else row.metric
+            standing = Standing(p.metric, p.goal, best, best_before, baseline)
+            e = ExperimentFinished.of(row, standing, ts=row.finished_at or row.started_at)
             self._count(p, e)
             p.max_seq_loaded = row.seq
             first = row.started_at or row.finished_at

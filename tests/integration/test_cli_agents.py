@@ -19,7 +19,7 @@ from engine_helpers import check_invariants
 from conductor.agents.base import create_agent
 from conductor.agents.launch import takeover_argv
 from conductor.config import load_config
-from conductor.core import control
+from conductor.core import control, control_client
 from conductor.core.agent import take_over
 from conductor.core.commands import ReloadProgram, Say
 from conductor.core.events import AgentActivity, Alert, ExperimentFinished, PaneState, TokenUsage
@@ -335,20 +335,20 @@ def test_control_socket_owner_only_commands_pause_and_take_over(tmp_path, fastws
         run_dir = orch.run_dir
         sock = control.socket_path(run_dir)
         seen["mode"] = stat.S_IMODE(sock.stat().st_mode)
-        hello = await asyncio.to_thread(control.request, run_dir, {"type": "hello"})
+        hello = await asyncio.to_thread(control_client.request, run_dir, {"type": "hello"})
         seen["panes"] = hello["panes"]
         with pytest.raises(ConductorError, match="protocol version 99"):
-            await asyncio.to_thread(control.request, run_dir, {"type": "hello", "v": 99})
+            await asyncio.to_thread(control_client.request, run_dir, {"type": "hello", "v": 99})
         with pytest.raises(ConductorError, match="no pane named 'nope'"):
-            await asyncio.to_thread(control.request, run_dir, {"type": "pause", "pane": "nope"})
+            await asyncio.to_thread(control_client.request, run_dir, {"type": "pause", "pane": "nope"})
         # pause through the socket: the agent's process group is stopped, then continued
-        await asyncio.to_thread(control.request, run_dir, {"type": "pause", "pane": "fast"})
+        await asyncio.to_thread(control_client.request, run_dir, {"type": "pause", "pane": "fast"})
         agent_pid = json.loads((run_dir / "agents" / "fast" / "agent.pid").read_text())["pid"]
         deadline = time.monotonic() + 10
         while psutil.Process(agent_pid).status() != psutil.STATUS_STOPPED and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         seen["stopped"] = psutil.Process(agent_pid).status()
-        await asyncio.to_thread(control.request, run_dir, {"type": "resume", "pane": "fast"})
+        await asyncio.to_thread(control_client.request, run_dir, {"type": "resume", "pane": "fast"})
         # take over: the headless process goes, the interactive CLI resumes the same session
         pane = orch.panes["fast"]
         async with take_over(pane) as handover:
@@ -427,10 +427,10 @@ def test_control_socket_in_a_run_dir_too_deep_for_sockaddr_un(tmp_path):
         server = control.ControlServer(stub)
         await server.start()
         try:
-            hello = await asyncio.to_thread(control.request, run_dir, {"type": "hello", "id": 7})
-            said = await asyncio.to_thread(control.request, run_dir, {"type": "say", "pane": "p", "text": "hi"})
+            hello = await asyncio.to_thread(control_client.request, run_dir, {"type": "hello", "id": 7})
+            said = await asyncio.to_thread(control_client.request, run_dir, {"type": "say", "pane": "p", "text": "hi"})
             with pytest.raises(ConductorError, match="unknown request type 'dance'"):
-                await asyncio.to_thread(control.request, run_dir, {"type": "dance"})
+                await asyncio.to_thread(control_client.request, run_dir, {"type": "dance"})
         finally:
             await server.close()
         return stub, hello, said

@@ -18,7 +18,7 @@ from conftest import write_config
 from engine_helpers import check_invariants
 
 from conductor.core.commands import Pause, Resume, Say
-from conductor.core.control import request
+from conductor.core.control_client import request
 from conductor.core.ledger import Ledger
 from conductor.core.remote import RemoteOrchestra
 

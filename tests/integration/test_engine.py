@@ -282,3 +282,33 @@ def test_each_experiment_is_credited_to_the_program_its_agent_followed(tmp_path,
         assert texts[v1] == original and texts[v2] == "# v2: try bigger steps\n"
     finally:
         ledger.close()
+
+
+def test_a_change_holding_a_secret_is_rejected_and_never_committed(tmp_path, fastws, monkeypatch):
+    secret = "sk-ant-test-" + "9" * 24
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    steps = [Step("store the key", raw={"train.py": (fastws / "train.py").read_text() + f'\nKEY = "{secret}"\n'})]
+    cfg = write_config(tmp_path, fastws)
+    run_orchestra(cfg, {"fast": ScriptedAgent(steps)}, max_experiments=2)
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    try:
+        row = ledger.experiments("fast")[-1]
+    finally:
+        ledger.close()
+    assert row.status == "rejected" and "secret" in row.reason and "train.py" in row.reason
+    repo = tmp_path / ".conductor" / "repos" / "fast"
+    objects = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"], cwd=repo, capture_output=True)
+    assert secret.encode() not in objects.stdout
+    hits = [p for p in (tmp_path / ".conductor").rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert hits == []
+
+
+def test_the_run_dir_is_owner_only(tmp_path, fastws):
+    import stat
+
+    cfg = write_config(tmp_path, fastws)
+    run_orchestra(cfg, max_experiments=2)
+    run_dir = tmp_path / ".conductor"
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    for path in [run_dir / "ledger.db", *(run_dir / "logs").rglob("*.log")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path

@@ -16,7 +16,7 @@ from conftest import settle
 
 from conductor.agents.base import create_agent
 from conductor.config import load_config
-from conductor.core.control import request, socket_path
+from conductor.core.control_client import request, socket_path
 from conductor.core.orchestra import Orchestra
 from conductor.core.remote import RemoteOrchestra
 from conductor.leaderboard import leaderboard_from_ledger

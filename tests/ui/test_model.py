@@ -7,6 +7,7 @@ from fakes import NOW, T0, scripted_run
 from textual.content import Content
 
 from conductor.core.events import AgentActivity, ExperimentFinished, PaneState, RunStarted, TokenRates, TokenUsage
+from conductor.core.record import ExperimentRecord
 from conductor.ui import format as f
 from conductor.ui import lines
 from conductor.ui.bridge import Bridge
@@ -157,13 +158,23 @@ def test_bridge_reads_the_ledger_on_run_start_and_skips_what_it_holds():
     events = scripted_run(1)
     rows = [e for e in events if isinstance(e, ExperimentFinished)]
 
-    class Row:
-        def __init__(self, e):
-            self.pane, self.seq, self.commit, self.status, self.metric = e.pane, e.seq, e.commit, e.status, e.metric
-            self.description, self.reason, self.slot, self.log_path = e.description, e.reason, e.slot, e.log_path
-            self.is_baseline, self.duration_s, self.finished_at, self.started_at = e.is_baseline, 1.0, e.ts, e.ts
+    def record(e):  # the ledger's row for an event
+        return ExperimentRecord(
+            pane=e.pane,
+            seq=e.seq,
+            commit=e.commit,
+            status=e.status,
+            metric=e.metric,
+            description=e.description,
+            reason=e.reason,
+            slot=e.slot,
+            log_path=e.log_path,
+            is_baseline=e.is_baseline,
+            started_at=e.ts - 1.0,
+            finished_at=e.ts,
+        )
 
-    bridge = Bridge(m, on_run_started=lambda _: m.load_history([Row(e) for e in rows[:3]]))
+    bridge = Bridge(m, on_run_started=lambda _: m.load_history([record(e) for e in rows[:3]]))
     for e in events:
         bridge(e)
     bridge.drain()

@@ -234,7 +234,7 @@ def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
 def pane_totals(screen: str) -> dict[str, int]:
     """Experiments per pane as its card counts them (K+D+C+R, the baseline apart)."""
     totals = {}
-    names = re.findall(r"\d (fastws-\d) ·", screen)
+    names = re.findall(r"\d (fastws-\d) · optuna", screen)  # card titles, not the slot line's holder
     counts = re.findall(r"K(\d+) D(\d+) C(\d+) R(\d+)", screen)
     for name, c in zip(names, counts, strict=False):
         totals[name] = sum(int(x) for x in c)
@@ -265,7 +265,7 @@ def test_a_detached_run_outlives_its_terminal_and_a_new_one_attaches(tmp_path):
         check=True,
         timeout=10,
     )
-    from conductor.core.control import request, socket_path
+    from conductor.core.control_client import request, socket_path
     from conductor.core.ledger import Ledger
 
     def recorded() -> list:

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 
 from conductor.core.history import commit_diff, log_tail
+from conductor.core.record import Status, delta
 from conductor.ui import format as f
 from conductor.ui import keys, lines
 from conductor.ui.widgets.key_bar import KeyBar
@@ -157,7 +158,7 @@ class ZoomScreen(Screen):
                 continue
             self._rows[key] = row
             table.add_row(*self._cells(row, self._best_before), key=key)
-            if row.status == "keep" and row.metric is not None:
+            if row.status == Status.KEEP and row.metric is not None:
                 self._best_before = row.metric
             added = True
         if added and follow:
@@ -172,15 +173,15 @@ class ZoomScreen(Screen):
         status = "base" if row.is_baseline else row.status
         style = colours.get("cool" if row.is_baseline else row.status, "")
         muted = colours.get("muted", "")
-        delta = row.metric - best_before if row.metric is not None and best_before is not None else None
-        why = f"  [{row.reason}]" if row.status in ("crash", "rejected") and row.reason else ""
+        change = delta(row.metric, best_before)
+        why = f"  [{row.reason}]" if row.status in (Status.CRASH, Status.REJECTED) and row.reason else ""
         return (
             Text(str(row.seq)),
             Text(status, style=style),
             Text(
                 f.metric(row.metric) if row.metric is not None else "-", style="" if row.metric is not None else muted
             ),
-            Text("" if row.is_baseline or delta is None else f.delta(delta)),
+            Text("" if row.is_baseline or change is None else f.delta(change)),
             Text(f"{row.duration_s:.1f}s"),
             Text(row.description + why),
         )
@@ -200,7 +201,7 @@ class ZoomScreen(Screen):
         p = self.model
         if row.is_baseline:
             diff = f"[$cool]baseline[/]: the unmodified workspace at {row.commit[:12]}; no diff to show"
-        elif row.status == "rejected":
+        elif row.status == Status.REJECTED:
             diff = f"[$rejected]rejected[/]: {f.esc(row.reason)}\nnothing was committed; the worktree was reset"
         else:
             text = await asyncio.to_thread(commit_diff, p.worktree, row.commit)
