@@ -68,7 +68,10 @@ def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
     spans = sorted((r.started_at, r.finished_at, r.slot) for r in ledger.experiments() if r.slot)
     out: dict[str, dict] = {}
     for start, finish, slot in spans:
-        entry = out.setdefault(slot, {"slot": slot, "experiments": 0, "busy_s": 0.0, "busy_last_hour_s": 0.0})
+        entry = out.setdefault(
+            slot,
+            {"slot": slot, "node": _node_of(slot), "experiments": 0, "busy_s": 0.0, "busy_last_hour_s": 0.0},
+        )
         entry["experiments"] += 1
         entry["busy_s"] += max(0.0, finish - start)
         entry["busy_last_hour_s"] += max(0.0, finish - max(start, now - 3600))
@@ -87,6 +90,11 @@ def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
             {"ts": last.ts, "util": last.util, "mem_used_mb": last.mem_used_mb, "temp_c": last.temp_c} if last else None
         )
     return sorted(out.values(), key=lambda e: e["slot"])
+
+
+def _node_of(slot: str) -> str:
+    """The cluster node a slot lives on (`NODE:gpuN`, core/cluster/), "" for this machine's."""
+    return slot.rsplit(":", 1)[0] if ":" in slot else ""
 
 
 def _fmt(v: float | None, width: int = 9) -> str:

@@ -168,15 +168,16 @@ def pane_name(v: Any) -> str:
 
 
 def slots(v: Any) -> Any:
-    """ "auto", a count of CPU slots, or a list of GPU indices / UUIDs."""
-    ok = (v == "auto") or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SLOTS)
+    """ "auto", "ray" (a Ray cluster's nodes), a count of CPU slots, or a list of GPU indices / UUIDs."""
+    ok = v in ("auto", "ray") or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SLOTS)
     ok = ok or (isinstance(v, list) and bool(v) and all(isinstance(x, (int, str)) for x in v))
     if not ok:
-        raise Invalid(f'"auto", a count up to {MAX_SLOTS}, or a list of GPU indices or UUIDs')
+        raise Invalid(f'"auto", "ray", a count up to {MAX_SLOTS}, or a list of GPU indices or UUIDs')
     return v
 
 
 sandbox_mode = _one_of("auto", "on", "off")
+ray_slot_kind = _one_of("auto", "gpu", "cpu")
 
 
 def data_dirs(v: Any) -> tuple[tuple[str, bool], ...]:

@@ -310,7 +310,8 @@ class Config:
         default="auto",
         metadata=key(
             checks.slots,
-            '"auto" (one per GPU, else cpu_slots), a count of CPU slots, or GPU indices / UUIDs: [0, 2]',
+            '"auto" (one per GPU, else cpu_slots), "ray" (every GPU of a Ray cluster\'s nodes), a count of '
+            "CPU slots, or GPU indices / UUIDs: [0, 2]",
             active=True,
         ),
     )
@@ -344,6 +345,28 @@ class Config:
             checks.string_list,
             "more environment variables (names or patterns) kept from experiments and masked in logs",
             example=["MY_SERVICE_*", "DB_URL"],
+        ),
+    )
+    ray_address: str = field(
+        default="",
+        metadata=key(
+            checks.string,
+            'with slots = "ray": the cluster to join (host:port); empty: RAY_ADDRESS, else the local `ray start` one',
+            example="127.0.0.1:6379",
+        ),
+    )
+    ray_slot_kind: str = field(
+        default="auto",
+        metadata=key(
+            checks.ray_slot_kind,
+            'with slots = "ray": "auto" (every GPU, else cpu_slots CPU slots per node), "gpu", or "cpu" (cpu_slots '
+            "per node even where there are GPUs)",
+        ),
+    )
+    ray_max_tree_mb: float = field(
+        default=100.0,
+        metadata=key(
+            checks.positive_number, 'with slots = "ray": the largest commit tree shipped to a node, in MiB', example=100
         ),
     )
     agent: AgentConfig = field(default_factory=AgentConfig)

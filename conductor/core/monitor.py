@@ -145,7 +145,7 @@ class Monitor:
     # ---------------------------------------------------------------- ledger and alerts
 
     def _accumulate(self, s: SlotSample) -> None:
-        w = self._windows[s.slot]
+        w = self._windows.setdefault(s.slot, _Window())  # a slot may join mid-run (core/cluster/)
         w.n += 1
         w.busy += int(s.busy)
         if s.util is not None:

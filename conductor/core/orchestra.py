@@ -28,7 +28,7 @@ from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
 from conductor.core.rundir_watch import RunDirWatch
-from conductor.core.runner import LocalRunner, Runner
+from conductor.core.runner import LocalRunner, Runner, WatchesSlots
 from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
 from conductor.core.secrets import SecretNames, redactor_for
 from conductor.core.session import RunContext
@@ -51,6 +51,10 @@ def agents_md_text() -> str:
 def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> tuple[list[Slot], str]:
     """Slots from `slots` (auto | count | GPU list) and the GPUs found; plus a one-line note."""
     spec = cfg.slots
+    if spec == "ray":
+        from conductor.core.cluster.setup import ray_slots
+
+        return ray_slots(cfg)
     if isinstance(spec, int):
         return cpu_slots(spec), f"{spec} CPU slot(s)"
     if gpus is None:
@@ -76,6 +80,10 @@ def build_slots(cfg: Config, gpus: list[tuple[int, str, str]] | None = None) -> 
 
 def choose_runner(cfg: Config, layout: RunDir) -> tuple[Runner, str]:
     """`sandbox = "auto" | "on" | "off"`: the runner, and one line when experiments are not sandboxed."""
+    if cfg.slots == "ray":
+        from conductor.core.cluster.setup import ray_runner
+
+        return ray_runner(cfg)
     local = LocalRunner(redactor_for(os.environ, cfg.secret_names))
     if cfg.sandbox == "off":
         return local, f'{NOT_SANDBOXED} (sandbox = "off")'
@@ -194,6 +202,7 @@ class Orchestra:
         self.ledger.set_meta("sandbox", self.sandbox_note or "on")
         secret_names = SecretNames(self.config.secret_names)
         self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir, secret_names)
+        self._trials.on_interrupted = self._attempt_interrupted
         reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
             run_name=self.run_name,
@@ -290,6 +299,11 @@ class Orchestra:
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
         watching = asyncio.create_task(self._watch_run_dir(), name="run-dir-watch")
         control = self.control = await self._start_control()
+        slot_watch = (  # a cluster's nodes come and go: so do their slots (core/cluster/)
+            asyncio.create_task(self.runner.watch_slots(self.pool, self._slots_changed), name="slot-watch")
+            if isinstance(self.runner, WatchesSlots)
+            else None
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, p in self.panes.items():
@@ -299,12 +313,17 @@ class Orchestra:
             raise
         finally:
             token_rates.cancel()
+            if slot_watch is not None:
+                slot_watch.cancel()
             watching.cancel()
             unsubscribe_watch()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
+            if slot_watch is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await slot_watch
             if monitor is not None:
                 monitor.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -321,6 +340,15 @@ class Orchestra:
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
+
+    def _attempt_interrupted(self, trial, slot: Slot, why: str) -> None:
+        """A trial's slot was lost under it (core/trial.py runs it again elsewhere)."""
+        message = f"{why}: interrupted, running again on another slot"
+        self.bus.publish(Alert(pane=trial.pane, level="warning", message=message))
+        self.bus.publish(AgentActivity(pane=trial.pane, kind="info", text=message))
+
+    def _slots_changed(self, message: str) -> None:
+        self.bus.publish(Alert(pane=None, level="info", message=message))
 
     # ---------------------------------------------------------------- the run dir's own files
 

@@ -14,12 +14,12 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from conductor.core.experiment import run_process
 from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES
 from conductor.core.secrets import Redactor
-from conductor.core.slots import Slot
+from conductor.core.slots import Slot, SlotPool
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,17 @@ class TrialResult:
         return cls(**data)
 
 
+class SlotLost(Exception):
+    """The slot went away under a running trial (its cluster node died): the attempt is
+    interrupted, not the experiment's fault, so `Trials` runs it again on another slot.
+    The runner has closed the attempt's log before raising."""
+
+    def __init__(self, slot: Slot, why: str):
+        super().__init__(why)
+        self.slot = slot
+        self.why = why
+
+
 class Runner(Protocol):
     async def run(
         self,
@@ -99,6 +110,15 @@ class Runner(Protocol):
     ) -> TrialResult:
         """Run the trial once; on cancellation kill everything it started and re-raise."""
         ...
+
+
+@runtime_checkable
+class WatchesSlots(Protocol):
+    """A runner whose slots come and go while the run is live (the nodes of a cluster): the
+    orchestra runs `watch_slots` beside the panes; it adds and retires slots of `pool` and
+    says what changed through `notify`."""
+
+    async def watch_slots(self, pool: SlotPool, notify: Callable[[str], None]) -> None: ...
 
 
 class LocalRunner:

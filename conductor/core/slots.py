@@ -23,6 +23,7 @@ class Slot:
     label: str = ""  # "H100 #1", "CPU (2 threads)"
     uuid: str = ""
     index: int | None = None
+    node: str = ""  # the cluster node it lives on ("" = this machine; core/cluster/)
 
 
 def cpu_slots(count: int, cores: int | None = None) -> list[Slot]:
@@ -56,6 +57,7 @@ class SlotPool:
         self._state = {s.name: _SlotState(s) for s in slots}
         self._free: deque[str] = deque(s.name for s in slots)
         self._waiters: deque[tuple[str, asyncio.Future]] = deque()
+        self._retired: set[str] = set()
         self.on_queue_change: Callable[[], None] | None = None  # the queue grew, shrank or moved
 
     # ---------------------------------------------------------------- leasing
@@ -79,6 +81,8 @@ class SlotPool:
 
     def release(self, slot: Slot) -> None:
         self._state[slot.name].holder = None
+        if slot.name in self._retired:
+            return
         while self._waiters:
             pane, fut = self._waiters.popleft()
             if not fut.done():
@@ -86,6 +90,22 @@ class SlotPool:
                 self._queue_changed()
                 return
         self._free.append(slot.name)
+
+    def add(self, slot: Slot) -> None:
+        """A new slot (a node joined): handed at once to the head of the queue, else free."""
+        if slot.name in self._state and slot.name not in self._retired:
+            return
+        self._retired.discard(slot.name)
+        self._state[slot.name] = _SlotState(slot)
+        self.slots.append(slot)
+        self.release(slot)
+
+    def retire(self, names: set[str]) -> None:
+        """Take slots out for good (their node is gone): a free one leaves at once, a held one
+        when it is released. Waiters keep waiting for the slots that remain."""
+        self.slots = [s for s in self.slots if s.name not in names]
+        self._free = deque(n for n in self._free if n not in names)
+        self._retired.update(names)
 
     def _queue_changed(self) -> None:
         if self.on_queue_change is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conductor.config import WorkspaceConfig
 from conductor.core.experiment import experiment_env, reap_pidfile
-from conductor.core.runner import Runner, Trial, TrialResult
+from conductor.core.runner import Runner, SlotLost, Trial, TrialResult
 from conductor.core.secrets import SecretNames
 from conductor.core.slots import Slot, SlotPool
 from conductor.core.summary import metric_from
@@ -47,6 +47,8 @@ class Trials:
         self.secret_names = secret_names or SecretNames()
         self.run_dir = run_dir
         self.pid_dir = pid_dir
+        # (trial, slot, why): an attempt was interrupted by its slot's loss (the orchestra alerts)
+        self.on_interrupted: Callable[[Trial, Slot, str], None] | None = None
 
     def pidfile(self, trial: Trial) -> Path:
         if trial.kind == "experiment":
@@ -78,27 +80,51 @@ class Trials:
         """Wait for a slot (queued as `holder`), run the trial on it, release the slot at once.
         `on_slot(slot, started_at)` fires when the slot is granted, `on_pid` with the process id
         (and None when it ends); `after_run` (blocking, in a thread) before the slot is released,
-        so what it checks is this trial's doing alone."""
-        slot = await self.pool.acquire(holder or trial.pane)
-        try:
-            if on_slot is not None:
-                on_slot(slot, time.time())
-            self.pid_dir.mkdir(parents=True, exist_ok=True)
-            result = await self.runner.run(
-                trial,
-                slot,
-                self.env(trial, slot),
-                pidfile=self.pidfile(trial),
-                tag=f"{self.run_dir}:{trial.tag}",
-                on_start=on_pid,
-            )
-            if after_run is not None:
-                await asyncio.to_thread(after_run)
-        finally:
-            if on_pid is not None:
-                on_pid(None)
-            self.pool.release(slot)
-        return with_metric(result, trial.metric)
+        so what it checks is this trial's doing alone. A slot lost mid-run (its node died) is
+        retired with its node's other slots, the attempt's log is kept beside the trial's, and
+        the trial runs again on another slot: one trial, one result, however many attempts."""
+        for attempt in range(1, MAX_LOST_ATTEMPTS + 1):
+            slot = await self.pool.acquire(holder or trial.pane)
+            try:
+                if on_slot is not None:
+                    on_slot(slot, time.time())
+                self.pid_dir.mkdir(parents=True, exist_ok=True)
+                result = await self.runner.run(
+                    trial,
+                    slot,
+                    self.env(trial, slot),
+                    pidfile=self.pidfile(trial),
+                    tag=f"{self.run_dir}:{trial.tag}",
+                    on_start=on_pid,
+                )
+                if after_run is not None:
+                    await asyncio.to_thread(after_run)
+            except SlotLost as lost:
+                kept = _keep_attempt_log(trial.log_path, attempt)
+                gone = {s.name for s in self.pool.slots if s.node and s.node == lost.slot.node}
+                self.pool.retire(gone | {lost.slot.name})
+                if self.on_interrupted is not None:
+                    self.on_interrupted(trial, lost.slot, f"{lost.why}; its log: {kept}")
+                continue
+            finally:
+                if on_pid is not None:
+                    on_pid(None)
+                self.pool.release(slot)
+            return with_metric(result, trial.metric)
+        now = time.time()
+        trial.log_path.write_text(f"[conductor: {MAX_LOST_ATTEMPTS} attempts lost their node; not run again]\n")
+        return TrialResult(None, False, now, now, str(trial.log_path), "", trial.seed)
+
+
+MAX_LOST_ATTEMPTS = 3  # a trial whose node dies under it this often is recorded as a crash
+
+
+def _keep_attempt_log(log_path: Path, attempt: int) -> Path:
+    """The interrupted attempt's log, moved beside the trial's (which the next attempt writes)."""
+    kept = log_path.with_name(f"{log_path.stem}.lost{attempt}{log_path.suffix}")
+    if log_path.exists():
+        log_path.replace(kept)
+    return kept
 
 
 def reap_verify_pidfiles(pid_dir: Path) -> int:

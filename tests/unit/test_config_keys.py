@@ -83,7 +83,18 @@ def test_the_dump_parses_back_to_an_equal_config(tmp_path):
 
 
 def test_the_keys_users_depend_on():
-    assert list(keys(Config)) == ["runs_dir", "slots", "cpu_slots", "sandbox", "max_usd", "max_tokens", "secret_names"]
+    assert list(keys(Config)) == [
+        "runs_dir",
+        "slots",
+        "cpu_slots",
+        "sandbox",
+        "max_usd",
+        "max_tokens",
+        "secret_names",
+        "ray_address",
+        "ray_slot_kind",
+        "ray_max_tree_mb",
+    ]
     assert list(keys(AgentConfig)) == ["kind", "model", "command", "args", "max_usd", "max_tokens", "context_limit"]
     assert list(keys(Price)) == ["input", "output", "cache_write", "cache_read"]
     assert set(keys(WorkspaceConfig)) == {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import conductor.core
 
-HEAVY = ("textual", "torch", "anthropic", "optuna", "matplotlib", "rich")
+HEAVY = ("textual", "torch", "anthropic", "optuna", "matplotlib", "rich", "ray")
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -109,3 +109,29 @@ async def test_every_queue_move_is_announced_with_the_new_positions():
     assert seen[-1] == {"b": None, "c": None, "d": None}
     pool.release(await tasks["d"])
     assert len(seen) == 6
+
+
+async def test_a_retired_slot_leaves_at_once_when_free_and_on_release_when_held():
+    a, b, c = cpu_slots(3, cores=3)
+    pool = SlotPool([a, b, c])
+    held = await pool.acquire("p")
+    assert held == a
+    pool.retire({a.name, b.name})
+    assert [s.name for s in pool.slots] == [c.name]
+    pool.release(held)  # its node is gone: it is not handed on
+    assert await pool.acquire("q") == c
+    waiting = asyncio.create_task(pool.acquire("r"))
+    await asyncio.sleep(0)
+    assert pool.waiting == 1  # the retired slots are never granted again
+    waiting.cancel()
+
+
+async def test_an_added_slot_goes_to_the_head_of_the_queue():
+    pool = SlotPool(cpu_slots(1, cores=1))
+    await pool.acquire("a")
+    waiting = asyncio.create_task(pool.acquire("b"))
+    await asyncio.sleep(0)
+    joined = gpu_slot(0, "GPU-x", "fake")
+    pool.add(joined)
+    assert await waiting == joined and pool.holder(joined.name) == "b"
+    assert [s.name for s in pool.slots] == ["cpu0", "gpu0"]
