@@ -67,34 +67,24 @@ def draw_progress(container, run: RunData, pane: PaneRecord) -> None:
         ax.set_ylim(*window)
         _draw_points(ax, s, window)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fractions: nothing on it is a metric value
-    if s.crashed:
-        ax.scatter(
-            s.crashed,
-            [STRIP] * len(s.crashed),
-            transform=strip,
-            marker="x",
-            s=40,
-            c=CRASH_COLOR,
-            linewidths=1.5,
-            zorder=5,
-            label=f"crash, no metric ({len(s.crashed)})",
-            gid="crash-strip",
-            clip_on=False,
-        )
-    if s.rejected:
-        ax.scatter(
-            s.rejected,
-            [STRIP] * len(s.rejected),
-            transform=strip,
-            marker="|",
-            s=80,
-            c=REJECT_COLOR,
-            linewidths=1.5,
-            zorder=5,
-            label=f"rejected edit ({len(s.rejected)})",
-            gid="rejected-strip",
-            clip_on=False,
-        )
+    for seqs, marker, size, color, what, gid in (
+        (s.crashed, "x", 40, CRASH_COLOR, "crash, no metric", "crash-strip"),
+        (s.rejected, "|", 80, REJECT_COLOR, "rejected edit", "rejected-strip"),
+    ):
+        if seqs:
+            ax.scatter(
+                seqs,
+                [STRIP] * len(seqs),
+                transform=strip,
+                marker=marker,
+                s=size,
+                c=color,
+                linewidths=1.5,
+                zorder=5,
+                label=f"{what} ({len(seqs)})",
+                gid=gid,
+                clip_on=False,
+            )
     for seq, sha in s.program_changes:  # where the researcher's edit of program.md took effect
         ax.vlines(seq - 0.5, 0, 1, transform=strip, colors=PROGRAM_COLOR, linestyles=":", zorder=1, gid="program")
         ax.text(seq - 0.5, 0.98, f" program {sha[:7]}", transform=strip, fontsize=8, color=PROGRAM_COLOR, va="top")
