@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from conductor.core.cluster import nodes
 from conductor.core.cluster.nodes import NodeInfo
 from conductor.core.cluster.remote import run_trial
 from conductor.core.cluster.watch import WATCH_PERIOD_S, watch_nodes
+from conductor.core.gitsafe import GitError, run_git_bytes
 from conductor.core.logfile import CappedLog, LogPump
 from conductor.core.runner import SlotLost, Trial, TrialResult
 from conductor.core.secrets import Redactor
@@ -40,17 +40,18 @@ class TreeTooLarge(Exception):
 
 
 def commit_tree(repo: Path, commit: str, max_bytes: int) -> bytes:
-    """The commit's files as a tar (`git archive`): what the node runs."""
-    out = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo, capture_output=True, check=False)
-    if out.returncode != 0:
-        raise TreeTooLarge(f"git archive {commit[:12]} failed: {out.stderr.decode(errors='replace').strip()}")
-    if len(out.stdout) > max_bytes:
+    """The commit's files as a tar (`git archive`, the hardened way like every git call): what the node runs."""
+    try:
+        tree = run_git_bytes(repo, "archive", "--format=tar", commit)
+    except GitError as exc:
+        raise TreeTooLarge(f"git archive {commit[:12]} failed: {exc.stderr.strip()}") from None
+    if len(tree) > max_bytes:
         raise TreeTooLarge(
-            f"the tree of commit {commit[:12]} is {_size(len(out.stdout))}, over the "
+            f"the tree of commit {commit[:12]} is {_size(len(tree))}, over the "
             f"{_size(max_bytes)} a Ray slot takes (ray_max_tree_mb): keep data out of git "
             "and give it to the nodes through the workspace's data folders"
         )
-    return out.stdout
+    return tree
 
 
 def _size(n: int) -> str:
