@@ -143,8 +143,7 @@ class Orchestra:
         self.config = config
         self.run_dir = config.runs_dir
         self.layout = RunDir(config.runs_dir)
-        self._runner_override = runner
-        self.runner: Runner = LocalRunner()
+        self.runner = runner  # chosen at open when not given (core/sandbox.py, core/cluster)
         self.sandbox_note = ""  # one line, shown everywhere, when experiments are not sandboxed
         self.bus = bus or EventBus()
         self.snapshot = Snapshot()  # what a client attaching mid-run needs to see
@@ -195,9 +194,7 @@ class Orchestra:
         slots, self.slot_note = (self._slots_override, "") if self._slots_override else build_slots(self.config)
         self._pool = SlotPool(slots)
         self.pool.on_queue_change = self._queue_moved
-        if self._runner_override is not None:
-            self.runner = self._runner_override
-        else:
+        if self.runner is None:
             self.runner, self.sandbox_note = choose_runner(self.config, self.layout)
         self.ledger.set_meta("sandbox", self.sandbox_note or "on")
         secret_names = SecretNames(self.config.secret_names)
