@@ -154,6 +154,17 @@ class WorkspaceConfig:
             checks.text, "the experiment command, run in the pane's worktree", example="python train.py", active=True
         )
     )
+    setup: str = field(
+        default="",
+        metadata=key(
+            checks.string,
+            "run once on each machine before its first experiment (again when the protected files change)",
+            example="python prepare.py",
+        ),
+    )
+    setup_timeout_s: float = field(
+        default=1800.0, metadata=key(checks.positive_number, "a setup running longer than this fails")
+    )
     metric: str = field(
         metadata=key(
             checks.text, "read from the `---` summary block as `val_bpb: 1.234`", example="val_bpb", active=True

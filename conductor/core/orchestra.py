@@ -200,6 +200,7 @@ class Orchestra:
         secret_names = SecretNames(self.config.secret_names)
         self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir, secret_names)
         self._trials.on_interrupted = self._attempt_interrupted
+        self._trials.on_machine_failed = self._machine_failed
         reap_verify_pidfiles(self.layout.pid_dir)
         ctx = RunContext(
             run_name=self.run_name,
@@ -343,6 +344,9 @@ class Orchestra:
         message = f"{why}: interrupted, running again on another slot"
         self.bus.publish(Alert(pane=trial.pane, level="warning", message=message))
         self.bus.publish(AgentActivity(pane=trial.pane, kind="info", text=message))
+
+    def _machine_failed(self, message: str) -> None:
+        self.bus.publish(Alert(pane=None, level="error", message=message))
 
     def _slots_changed(self, message: str) -> None:
         self.bus.publish(Alert(pane=None, level="info", message=message))

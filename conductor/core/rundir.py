@@ -14,6 +14,8 @@
       pids/<pane>.pid      the experiment process now running (for kill -9 recovery)
       pids/<pane>.verify.<run>.<seed>.pid   a `conductor verify` re-run now running
       verify/              throwaway worktrees of `conductor verify`
+      setup/<key>/         the workspace setup's checkout on this machine; setup/<node>-<key>.ok
+                           and .log: a machine's setup done, and its output (core/node_setup.py)
       report/              `conductor report`'s default output
 
 Nothing else spells these names; code asks a `RunDir`.
@@ -94,6 +96,10 @@ class RunDir:
 
     def log_dir(self, pane: str) -> Path:
         return self.root / "logs" / pane
+
+    @property
+    def setup_dir(self) -> Path:
+        return self.root / "setup"
 
     @property
     def pid_dir(self) -> Path:

@@ -9,6 +9,7 @@ a node of a Ray cluster) plugs in here without touching the loop.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from conductor.core.experiment import run_process
+from conductor.core.gitsafe import run_git_bytes
 from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES
+from conductor.core.node_setup import SetupRequest, SetupResult, run_setup_in
 from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot, SlotPool
 
@@ -42,6 +45,8 @@ class Trial:
     data: tuple[tuple[str, bool], ...] = ()  # (folder, writable) the experiment may use
     network: bool = True
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # the log keeps its head and tail past this
+    setup: str = ""  # the workspace's setup command, run once per machine first (core/node_setup.py)
+    setup_timeout_s: float = 1800.0
 
     @property
     def tag(self) -> str:
@@ -113,6 +118,14 @@ class Runner(Protocol):
 
 
 @runtime_checkable
+class SetsUpMachines(Protocol):
+    """A runner that can run a workspace's setup command on the machine a slot is on; `base`
+    is the folder a setup on this machine keeps its checkout in."""
+
+    async def run_setup(self, request: SetupRequest, slot: Slot, env: dict[str, str], base: Path) -> SetupResult: ...
+
+
+@runtime_checkable
 class WatchesSlots(Protocol):
     """A runner whose slots come and go while the run is live (the nodes of a cluster): the
     orchestra runs `watch_slots` beside the panes; it adds and retires slots of `pool` and
@@ -129,6 +142,10 @@ class LocalRunner:
 
     def __init__(self, redactor: Redactor | None = None):
         self.redactor = redactor if redactor is not None else Redactor(os.environ)
+
+    async def run_setup(self, request: SetupRequest, slot: Slot, env: dict[str, str], base: Path) -> SetupResult:
+        tree = await asyncio.to_thread(run_git_bytes, request.repo, "archive", "--format=tar", request.commit)
+        return await asyncio.to_thread(run_setup_in, base, tree, request.command, env, request.timeout_s)
 
     async def run(
         self,

@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from conductor.core.runner import Runner, Trial, TrialResult
+from conductor.core.node_setup import SetupRequest, SetupResult
+from conductor.core.runner import Runner, SetsUpMachines, Trial, TrialResult
 from conductor.core.slots import Slot
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys")
@@ -146,6 +147,12 @@ class SandboxRunner:
         self.inner = inner
         self.hidden = [Path(h) for h in hidden]
         self.exe = exe or shutil.which("bwrap") or "bwrap"
+
+    async def run_setup(self, request: SetupRequest, slot: Slot, env: dict[str, str], base: Path) -> SetupResult:
+        """The researcher's own setup runs outside the sandbox (core/node_setup.py says why)."""
+        if not isinstance(self.inner, SetsUpMachines):
+            return SetupResult(None, False, "this runner cannot run a setup command")
+        return await self.inner.run_setup(request, slot, env, base)
 
     async def run(
         self,

@@ -18,10 +18,13 @@ from pathlib import Path
 
 from conductor.config import WorkspaceConfig
 from conductor.core.experiment import experiment_env, reap_pidfile
-from conductor.core.runner import Runner, SlotLost, Trial, TrialResult
-from conductor.core.secrets import SecretNames
+from conductor.core.node_setup import SetupFailed, SetupRequest, failure_line, setup_key
+from conductor.core.rundir import RunDir
+from conductor.core.runner import Runner, SetsUpMachines, SlotLost, Trial, TrialResult
+from conductor.core.secrets import Redactor, SecretNames
 from conductor.core.slots import Slot, SlotPool
 from conductor.core.summary import metric_from
+from conductor.errors import ConductorError
 
 
 def with_metric(result: TrialResult, metric_name: str) -> TrialResult:
@@ -49,6 +52,8 @@ class Trials:
         self.pid_dir = pid_dir
         # (trial, slot, why): an attempt was interrupted by its slot's loss (the orchestra alerts)
         self.on_interrupted: Callable[[Trial, Slot, str], None] | None = None
+        self.on_machine_failed: Callable[[str], None] | None = None  # one line (the orchestra alerts)
+        self.setups = Setups(runner, RunDir(run_dir).setup_dir, Redactor(base_env, self.secret_names))
 
     def pidfile(self, trial: Trial) -> Path:
         if trial.kind == "experiment":
@@ -86,19 +91,32 @@ class Trials:
         for attempt in range(1, MAX_LOST_ATTEMPTS + 1):
             slot = await self.pool.acquire(holder or trial.pane)
             try:
+                env = self.env(trial, slot)
+                await self.setups.ensure(trial, slot, env)
                 if on_slot is not None:
                     on_slot(slot, time.time())
                 self.pid_dir.mkdir(parents=True, exist_ok=True)
                 result = await self.runner.run(
                     trial,
                     slot,
-                    self.env(trial, slot),
+                    env,
                     pidfile=self.pidfile(trial),
                     tag=f"{self.run_dir}:{trial.tag}",
                     on_start=on_pid,
                 )
                 if after_run is not None:
                     await asyncio.to_thread(after_run)
+            except SetupFailed as failed:
+                if not failed.node:
+                    raise ConductorError(f"setup failed on this machine: {failed.why}") from None
+                gone = {s.name for s in self.pool.slots if s.node == failed.node}
+                self.pool.retire(gone)
+                if gone and self.on_machine_failed is not None:
+                    self.on_machine_failed(
+                        f"setup failed on Ray node {failed.where}: {failed.why}; "
+                        f"its slot(s) {', '.join(sorted(gone))} leave the pool"
+                    )
+                continue
             except SlotLost as lost:
                 kept = _keep_attempt_log(trial.log_path, attempt)
                 gone = {s.name for s in self.pool.slots if s.node and s.node == lost.slot.node}
@@ -117,6 +135,46 @@ class Trials:
 
 
 MAX_LOST_ATTEMPTS = 3  # a trial whose node dies under it this often is recorded as a crash
+
+
+class Setups:
+    """The workspace's setup command, once per machine and setup key (core/node_setup.py):
+    trials on one machine wait for the one setup there; a marker under `state_dir` keeps a
+    success across restarts, a failure is remembered for the run (it raises `SetupFailed`
+    for every later trial on that machine)."""
+
+    def __init__(self, runner: Runner, state_dir: Path, redactor: Redactor):
+        self.runner = runner
+        self.state_dir = state_dir
+        self.redactor = redactor
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._failed: dict[tuple[str, str], str] = {}
+
+    async def ensure(self, trial: Trial, slot: Slot, env: dict[str, str]) -> None:
+        if not trial.setup:
+            return
+        key = await asyncio.to_thread(setup_key, trial.cwd, trial.commit, trial.setup, trial.protected)
+        machine = (slot.node, key)
+        where = slot.name.rsplit(":", 1)[0] if slot.node else "this machine"
+        name = f"{slot.node or 'local'}-{key}"
+        async with self._locks.setdefault(machine, asyncio.Lock()):
+            if machine in self._failed:
+                raise SetupFailed(slot.node, where, self._failed[machine])
+            marker = self.state_dir / f"{name}.ok"
+            if marker.exists():
+                return
+            if not isinstance(self.runner, SetsUpMachines):
+                raise SetupFailed(slot.node, where, "this runner cannot run a setup command")
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            request = SetupRequest(trial.setup, key, trial.commit, trial.cwd, trial.setup_timeout_s)
+            result = await self.runner.run_setup(request, slot, env, self.state_dir / key)
+            log = self.state_dir / f"{name}.log"
+            log.write_text(self.redactor(result.output))
+            if result.ok:
+                marker.write_text(f"{trial.setup}\n")
+                return
+            self._failed[machine] = f"{failure_line(result, trial.setup, trial.setup_timeout_s)} (log: {log})"
+            raise SetupFailed(slot.node, where, self._failed[machine])
 
 
 def _keep_attempt_log(log_path: Path, attempt: int) -> Path:
@@ -161,4 +219,6 @@ def workspace_trial(
         data=tuple((str((ws.path / Path(p).expanduser()).resolve()), w) for p, w in ws.data),
         network=ws.network,
         max_log_bytes=int(ws.max_log_mb * 2**20),
+        setup=ws.setup,
+        setup_timeout_s=ws.setup_timeout_s,
     )

@@ -8,6 +8,7 @@ import asyncio
 import ipaddress
 import os
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -184,6 +185,31 @@ def test_a_worker_killed_mid_experiment_interrupts_the_attempt_and_the_trial_run
     if availability()[0]:  # the node has bubblewrap: the trial ran in its sandbox
         assert "home=/tmp/home" in final
     check_invariants(orch.layout.root)
+
+
+def test_setup_runs_once_on_each_node_and_a_node_whose_setup_fails_leaves_the_pool(cluster, tmp_path, fastws):
+    c, workers = cluster
+    counter, script = tmp_path / "setups", tmp_path / "setup.py"
+    script.write_text(
+        "import os, sys\n"
+        f"open({str(counter)!r}, 'a').write(os.environ['CUDA_VISIBLE_DEVICES'] + '\\n')\n"
+        "print('preparing on', os.environ['CUDA_VISIBLE_DEVICES'])\n"
+        "sys.exit(os.environ['CUDA_VISIBLE_DEVICES'] == '2')\n"
+    )
+    cfg = config(tmp_path, fastws, c.address)
+    cfg.write_text(cfg.read_text() + f'setup = "{sys.executable} {script}"\npanes = 2\n')
+    orch, events = run_orchestra(cfg, max_experiments=3)
+    ledger = Ledger(orch.layout.ledger)
+    try:
+        rows = ledger.experiments()
+    finally:
+        ledger.close()
+    assert sorted(counter.read_text().split()) == ["1", "2"]  # once a node, six runs
+    assert len(rows) == 6 and {r.status for r in rows} <= {"keep", "discard"}, [(r.status, r.reason) for r in rows]
+    good = next(w for w in workers if w.node_id in {s.node for s in orch.pool.slots})
+    assert {r.slot for r in rows} == {s.name for s in orch.pool.slots if s.node == good.node_id}
+    failed = [e.message for e in events if isinstance(e, Alert) and "setup failed" in e.message]
+    assert len(failed) == 1 and "exited 1: preparing on 2" in failed[0] and "leave the pool" in failed[0], failed
 
 
 def test_nodes_that_join_and_leave_add_and_remove_their_slots(cluster, tmp_path, fastws_repo):

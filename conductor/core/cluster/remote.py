@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.core.experiment import experiment_env
+from conductor.core.node_setup import OUTPUT_TAIL_BYTES, SetupRequest, SetupResult, run_setup_in
 from conductor.core.runner import LocalRunner, Runner, Trial
 from conductor.core.sandbox import SandboxRunner
 from conductor.core.secrets import Redactor, SecretNames
@@ -82,6 +83,16 @@ class _LocalRun:
         if self._task is not None and self.thread.is_alive():
             self._loop.call_soon_threadsafe(self._task.cancel)
         self.thread.join(timeout=30)
+
+
+def run_setup(
+    tree: bytes, request: SetupRequest, changed: dict[str, str], dropped: list[str], secret_names: tuple[str, ...]
+) -> SetupResult:
+    """The node side of `RayRunner.run_setup`: the checkout is kept in the node's temp folder
+    per setup key, the output's tail goes back to the head."""
+    base = Path(tempfile.gettempdir()) / "conductor-setup" / request.key
+    result = run_setup_in(base, tree, request.command, node_env(changed, dropped, secret_names), request.timeout_s)
+    return replace(result, output=result.output[-OUTPUT_TAIL_BYTES:])
 
 
 def run_trial(

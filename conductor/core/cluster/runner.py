@@ -23,10 +23,11 @@ from typing import Any
 
 from conductor.core.cluster import nodes
 from conductor.core.cluster.nodes import NodeInfo
-from conductor.core.cluster.remote import run_trial
+from conductor.core.cluster.remote import run_setup, run_trial
 from conductor.core.cluster.watch import WATCH_PERIOD_S, watch_nodes
 from conductor.core.gitsafe import GitError, run_git_bytes
 from conductor.core.logfile import CappedLog, LogPump
+from conductor.core.node_setup import SetupRequest, SetupResult
 from conductor.core.runner import SlotLost, Trial, TrialResult
 from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot, SlotPool
@@ -90,6 +91,26 @@ class RayRunner:
         kind = "gpu" if any(s.kind == "gpu" for s in pool.slots) else "cpu"
         await watch_nodes(self.nodes, pool, kind, self.cpu_per_node, notify, self.watch_period_s)
 
+    async def run_setup(self, request: SetupRequest, slot: Slot, env: dict[str, str], base: Path) -> SetupResult:
+        """The workspace's setup on the slot's node, in a checkout kept there per key."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        try:
+            tree = await asyncio.to_thread(commit_tree, request.repo, request.commit, self.max_tree_bytes)
+        except TreeTooLarge as exc:
+            return SetupResult(None, False, str(exc))
+        changed, dropped = _env_delta(env)
+        task = _remote_setup().options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(slot.node, soft=False),
+            name=f"conductor:setup:{request.key}",
+        )
+        try:
+            return await task.remote(ray.put(tree), request, changed, dropped, self.secret_names)
+        except ray.exceptions.RayError as exc:
+            first = str(exc).strip().splitlines()[:1] or [""]
+            return SetupResult(None, False, f"the setup task failed in Ray: {type(exc).__name__}: {first[0][:300]}")
+
     async def run(
         self,
         trial: Trial,
@@ -109,8 +130,7 @@ class RayRunner:
             tree = await asyncio.to_thread(commit_tree, trial.cwd, trial.commit, self.max_tree_bytes)
         except TreeTooLarge as exc:
             return self._refused(trial, slot, started, str(exc))
-        changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
-        dropped = [k for k in os.environ if k not in env]
+        changed, dropped = _env_delta(env)
         sandboxed = self.sandbox and node is not None and node.sandbox
         task = _remote_run_trial().options(
             num_returns="streaming",
@@ -194,6 +214,19 @@ def _remote_run_trial() -> Any:
     import ray
 
     return ray.remote(num_cpus=0, max_retries=0)(run_trial)
+
+
+@functools.cache
+def _remote_setup() -> Any:
+    import ray
+
+    return ray.remote(num_cpus=0, max_retries=0)(run_setup)
+
+
+def _env_delta(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What the trial's env sets or changes against the head's, and what it drops (secrets):
+    the node applies them to its own environment."""
+    return {k: v for k, v in env.items() if os.environ.get(k) != v}, [k for k in os.environ if k not in env]
 
 
 def _write_all(fd: int, data: bytes) -> None:
