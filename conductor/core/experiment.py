@@ -137,6 +137,25 @@ def kill_tagged(tag: str, since: float) -> list[int]:
     return killed
 
 
+def kill_tagged_under(prefix: str) -> list[int]:
+    """Kill every process (and its group) whose tag starts with `prefix`: what a killed
+    conductor of one run dir left running on this machine."""
+    killed = []
+    me = os.getpid()
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.pid != me and p.environ().get(TAG_VAR, "").startswith(prefix):
+                pgid = os.getpgid(p.pid)
+                if pgid != os.getpgid(0):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pgid, signal.SIGKILL)
+                p.kill()
+                killed.append(p.pid)
+        except (psutil.Error, OSError):
+            continue
+    return killed
+
+
 def write_pidfile(path: Path, pid: int, tag: str | None = None) -> None:
     try:
         started = psutil.Process(pid).create_time()

@@ -28,7 +28,7 @@ from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
 from conductor.core.rundir_watch import RunDirWatch
-from conductor.core.runner import LocalRunner, Runner, WatchesSlots
+from conductor.core.runner import LocalRunner, ReapsLeftovers, Runner, WatchesSlots
 from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
 from conductor.core.secrets import SecretNames, redactor_for
 from conductor.core.session import RunContext
@@ -164,6 +164,7 @@ class Orchestra:
         self._budget_hit = False
         self.control = None  # the control socket server while the run is live
         self.slot_note = ""
+        self.reaped: list[str] = []  # NODE:pid of experiments an earlier conductor left on other nodes
         self._watch: RunDirWatch | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.failure: str | None = None  # the one line that stopped the run, when something did
@@ -202,6 +203,8 @@ class Orchestra:
         self._trials.on_interrupted = self._attempt_interrupted
         self._trials.on_machine_failed = self._machine_failed
         reap_verify_pidfiles(self.layout.pid_dir)
+        if isinstance(self.runner, ReapsLeftovers):
+            self.reaped = self.runner.reap_leftovers(f"{self.run_dir}:")
         ctx = RunContext(
             run_name=self.run_name,
             layout=self.layout,
@@ -275,6 +278,11 @@ class Orchestra:
         )
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
+        if self.reaped:
+            message = (
+                f"killed {len(self.reaped)} process(es) an earlier conductor left running: {', '.join(self.reaped)}"
+            )
+            self.bus.publish(Alert(pane=None, level="info", message=message))
         if self.sandbox_note:
             self.bus.publish(Alert(pane=None, level="warning", message=self.sandbox_note))
             for name in self.panes:

@@ -126,6 +126,15 @@ class SetsUpMachines(Protocol):
 
 
 @runtime_checkable
+class ReapsLeftovers(Protocol):
+    """A runner whose experiments run where this process's pid files cannot reach (other
+    nodes): at start, it kills what an earlier conductor of the run dir left running there,
+    every process whose tag starts with `tag_prefix`, and says what it killed (blocking)."""
+
+    def reap_leftovers(self, tag_prefix: str) -> list[str]: ...
+
+
+@runtime_checkable
 class WatchesSlots(Protocol):
     """A runner whose slots come and go while the run is live (the nodes of a cluster): the
     orchestra runs `watch_slots` beside the panes; it adds and retires slots of `pool` and

@@ -212,6 +212,70 @@ def test_setup_runs_once_on_each_node_and_a_node_whose_setup_fails_leaves_the_po
     assert len(failed) == 1 and "exited 1: preparing on 2" in failed[0] and "leave the pool" in failed[0], failed
 
 
+def test_a_restart_after_kill_9_kills_what_ran_on_the_nodes_and_records_it_interrupted(cluster, tmp_path, fastws):
+    """Ray kills the task of a dead driver, not the experiment's own process group: the next
+    conductor of the run dir finds and kills it on its node."""
+    c, _ = cluster
+    train = (fastws / "train.py").read_text()
+    (fastws / "train.py").write_text(
+        train.replace(
+            "time.sleep(SLEEP)\n",
+            "if X != 0.5:  # the experiments, not the baseline\n"
+            '    print("started", flush=True)\n    os.execvp("sleep", ["sleep", "61.75"])\n',
+            1,
+        )
+    )
+    cfg = config(tmp_path, fastws, c.address)
+    cfg.write_text(cfg.read_text().replace("[[workspace]]", 'sandbox = "off"\n\n[[workspace]]') + "timeout_s = 120\n")
+    cmd = [sys.executable, "-m", "conductor", "run", "-c", str(cfg)]
+    first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not _sleepers("61.75"):
+        assert first.poll() is None and time.monotonic() < deadline, "the experiment never started on a node"
+        time.sleep(0.2)
+    first.kill()
+    first.wait()
+    time.sleep(3)  # Ray has seen its driver die and dropped the task
+    left = _sleepers("61.75")  # a SIGKILLed worker leaves it; a worker given time to clean up does not
+    # a restart that only reconciles: the baseline and the interrupted experiment are two
+    done = subprocess.run(cmd + ["--max-experiments", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if left:
+        assert "killed 1 process(es) an earlier conductor left running" in done.stdout + done.stderr
+    assert not _sleepers("61.75")
+    ledger = Ledger(tmp_path / "run" / "ledger.db")
+    try:
+        rows = ledger.experiments("fast")
+    finally:
+        ledger.close()
+    assert [r.status for r in rows][1:] == ["interrupted"], [(r.status, r.reason) for r in rows]
+
+
+def test_leftovers_of_a_run_dir_are_killed_on_every_node_and_nothing_else(cluster, tmp_path, fastws_repo):
+    c, _ = cluster
+    trials, _ = _trials_and_trial(tmp_path, fastws_repo, c.address)
+    ours, theirs = f"{tmp_path / 'run'}:fast:experiment:3", f"{tmp_path / 'other'}:fast:experiment:3"
+
+    def start(tag: str, arg: str) -> None:
+        env = {**os.environ, "CONDUCTOR_EXPERIMENT": tag}
+        subprocess.Popen(["sleep", arg], env=env, start_new_session=True)
+
+    spawn = ray.remote(num_cpus=0)(start)
+    ray.get([spawn.remote(ours, "62.25"), spawn.remote(theirs, "62.5")])
+    try:
+        assert _sleepers("62.25") and _sleepers("62.5")
+        killed = trials.runner.reap_leftovers(f"{tmp_path / 'run'}:")
+        assert len(killed) == 1 and killed[0].split(":")[1].isdigit(), killed
+        deadline = time.monotonic() + 10
+        while _sleepers("62.25"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert _sleepers("62.5")  # another run dir's experiment is not ours to kill
+    finally:
+        for pid in _sleepers("62.5") + _sleepers("62.25"):
+            psutil.Process(pid).kill()
+
+
 def test_nodes_that_join_and_leave_add_and_remove_their_slots(cluster, tmp_path, fastws_repo):
     c, _ = cluster
     trials, _ = _trials_and_trial(tmp_path, fastws_repo, c.address)

@@ -25,6 +25,7 @@ from conductor.core.cluster import nodes
 from conductor.core.cluster.nodes import NodeInfo
 from conductor.core.cluster.remote import run_setup, run_trial
 from conductor.core.cluster.watch import WATCH_PERIOD_S, watch_nodes
+from conductor.core.experiment import kill_tagged_under
 from conductor.core.gitsafe import GitError, run_git_bytes
 from conductor.core.logfile import CappedLog, LogPump
 from conductor.core.node_setup import SetupRequest, SetupResult
@@ -90,6 +91,24 @@ class RayRunner:
         """Nodes that join give slots, nodes that leave take theirs (core/cluster/watch.py)."""
         kind = "gpu" if any(s.kind == "gpu" for s in pool.slots) else "cpu"
         await watch_nodes(self.nodes, pool, kind, self.cpu_per_node, notify, self.watch_period_s)
+
+    def reap_leftovers(self, tag_prefix: str) -> list[str]:
+        """On every live node, kill what a killed conductor of this run dir left running
+        there (the Ray task died with its driver; the experiment's own process group did not)."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        reap = ray.remote(num_cpus=0, max_retries=0)(kill_tagged_under)
+        live = [n for n in self.nodes.values() if nodes.node_alive(n.node_id)]
+        refs = [
+            reap.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)).remote(tag_prefix)
+            for n in live
+        ]
+        killed = []
+        for node, ref in zip(live, refs, strict=True):
+            with contextlib.suppress(ray.exceptions.RayError, TimeoutError):
+                killed += [f"{node.name}:{pid}" for pid in ray.get(ref, timeout=60)]
+        return killed
 
     async def run_setup(self, request: SetupRequest, slot: Slot, env: dict[str, str], base: Path) -> SetupResult:
         """The workspace's setup on the slot's node, in a checkout kept there per key."""
