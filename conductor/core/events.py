@@ -164,6 +164,7 @@ class HostSample(Event):
     cpu_percent: float
     mem_used_mb: float
     mem_total_mb: float
+    slots: tuple[str, ...] = ()  # the pool's slots now (nodes of a cluster come and go)
 
 
 @dataclass(frozen=True)

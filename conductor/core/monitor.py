@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from conductor.core.bus import EventBus
 from conductor.core.events import Alert, HostSample, SlotSample
 from conductor.core.ledger import Ledger
+from conductor.core.runner import SamplesNodes
 from conductor.core.slots import SlotPool
-from conductor.telemetry.gpu import GpuSampler, attribute_pids
+from conductor.telemetry.gpu import GpuSampler, NodeGpus, attribute_pids
 from conductor.telemetry.host import HostSampler
 
 IDLE_WAIT_ALERT_S = 5.0
@@ -46,6 +47,7 @@ class Monitor:
         ledger: Ledger,
         *,
         gpu: GpuSampler | None = None,
+        nodes: SamplesNodes | None = None,
         interval_s: float = 1.0,
         persist_every_s: float = 60.0,
     ):
@@ -54,6 +56,7 @@ class Monitor:
         self.bus = bus
         self.ledger = ledger
         self.gpu = gpu
+        self.nodes = nodes  # GPU slots on cluster nodes are sampled there (core/cluster/telemetry.py)
         self.host = HostSampler()
         self.interval_s = interval_s
         self.persist_every_s = persist_every_s
@@ -64,7 +67,7 @@ class Monitor:
         self._last_alert: dict[str, float] = {}
 
     async def run(self) -> None:
-        has_gpu_slots = any(s.kind == "gpu" for s in self.pool.slots)
+        has_gpu_slots = any(s.kind == "gpu" and not s.node for s in self.pool.slots)
         if has_gpu_slots:
             self.gpu = self.gpu or GpuSampler()
             if not self.gpu.available and not await asyncio.to_thread(self.gpu.start):
@@ -92,19 +95,31 @@ class Monitor:
     def _running_roots(self) -> dict[int, str]:
         return {p.running_pid: name for name, p in self.panes.items() if getattr(p, "running_pid", None)}
 
+    def _node_readings(self) -> dict[str, NodeGpus]:
+        remote = {s.node for s in self.pool.slots if s.kind == "gpu" and s.node}
+        if not remote or self.nodes is None:
+            return {}
+        try:
+            return self.nodes.sample_nodes(remote)
+        except Exception:  # noqa: BLE001 - a tick without the cluster's readings; the next one asks again
+            return {}
+
     def _collect(self) -> tuple[list[SlotSample], HostSample]:
         readings = {r.uuid: r for r in (self.gpu.sample() if self.gpu and self.gpu.available else [])}
+        on_nodes = self._node_readings()
         roots = self._running_roots()
         out = []
         for slot in self.pool.slots:
             holder = self.pool.holder(slot.name)
             if slot.kind == "gpu":
-                r = readings.get(slot.uuid)
+                node = on_nodes.get(slot.node) if slot.node else None
+                r = node.of(slot.env.get("CUDA_VISIBLE_DEVICES", "")) if node else readings.get(slot.uuid)
                 extra: dict = {}
                 if r is not None:
                     extra = {"sm_clock_mhz": r.sm_clock_mhz, "throttle": list(r.throttle), "sm_activity": r.sm_activity}
                     if r.processes is not None:
-                        owners = attribute_pids([pid for pid, _ in r.processes], roots)
+                        pids = [pid for pid, _ in r.processes]
+                        owners = {p: node.owners.get(p) for p in pids} if node else attribute_pids(pids, roots)
                         extra["processes"] = [
                             {"pid": pid, "mem_mb": round(mb, 1), "pane": owners.get(pid) or holder}
                             for pid, mb in r.processes
@@ -140,7 +155,8 @@ class Monitor:
                     )
                 )
         cpu, used, total = self.host.host()
-        return out, HostSample(cpu_percent=cpu, mem_used_mb=used, mem_total_mb=total)
+        slots = tuple(s.name for s in self.pool.slots)
+        return out, HostSample(cpu_percent=cpu, mem_used_mb=used, mem_total_mb=total, slots=slots)
 
     # ---------------------------------------------------------------- ledger and alerts
 

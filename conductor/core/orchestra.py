@@ -28,7 +28,7 @@ from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
 from conductor.core.rundir_watch import RunDirWatch
-from conductor.core.runner import LocalRunner, ReapsLeftovers, Runner, WatchesSlots
+from conductor.core.runner import LocalRunner, ReapsLeftovers, Runner, SamplesNodes, WatchesSlots
 from conductor.core.sandbox import NOT_SANDBOXED, SandboxRunner, availability
 from conductor.core.secrets import SecretNames, redactor_for
 from conductor.core.session import RunContext
@@ -450,7 +450,8 @@ class Orchestra:
     def _monitor(self):
         from conductor.core.monitor import Monitor
 
-        return Monitor(self.pool, self.panes, self.bus, self.ledger)
+        nodes = self.runner if isinstance(self.runner, SamplesNodes) else None
+        return Monitor(self.pool, self.panes, self.bus, self.ledger, nodes=nodes)
 
     def stop(self, pane: str | None = None) -> None:
         """Cancel one pane, or all of them (the orchestra then finishes)."""

@@ -23,6 +23,7 @@ from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES
 from conductor.core.node_setup import SetupRequest, SetupResult, run_setup_in
 from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot, SlotPool
+from conductor.telemetry.gpu import NodeGpus
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,14 @@ class ReapsLeftovers(Protocol):
     every process whose tag starts with `tag_prefix`, and says what it killed (blocking)."""
 
     def reap_leftovers(self, tag_prefix: str) -> list[str]: ...
+
+
+@runtime_checkable
+class SamplesNodes(Protocol):
+    """A runner whose GPU slots live on other nodes: it samples their GPUs (blocking, once a
+    tick, from the monitor's thread), node id -> that node's GPUs."""
+
+    def sample_nodes(self, node_ids: set[str]) -> dict[str, NodeGpus]: ...
 
 
 @runtime_checkable

@@ -150,6 +150,20 @@ class GpuReading:
     processes: tuple[tuple[int, float], ...] | None = None  # (pid, MiB); None on ticks without a read
 
 
+@dataclass(frozen=True)
+class NodeGpus:
+    """One cluster node's GPUs in one tick: its readings, and the pane each GPU process
+    serves (attributed on the node, core/cluster/telemetry.py)."""
+
+    readings: list[GpuReading]
+    owners: dict[int, str]
+    note: str = ""
+
+    def of(self, gpu_id: str) -> GpuReading | None:
+        """The reading of the GPU a slot names by its NVML index or its UUID."""
+        return next((r for r in self.readings if gpu_id in (str(r.index), r.uuid)), None)
+
+
 @dataclass
 class GpuSampler:
     """One NVML sampler for all GPUs: call `sample()` once a second, from a thread."""

@@ -174,22 +174,27 @@ def top_line(run: RunModel, now: float) -> str:
 
 
 def slots_text(run: RunModel) -> str:
-    parts = []
+    """Every slot with its use and holder; slots of cluster nodes (`NODE:gpuN`) grouped by node."""
+    groups: dict[str, list[str]] = {}
     for slot in run.slots:
+        node, _, local = slot.rpartition(":")
         sample = run.slot_samples.get(slot)
         user = run.slot_user(slot)
         who = f.esc(user) if user else "[$muted]idle[/]"
         if sample is not None and sample.util is not None:
             mem = f" {f.gigabytes(sample.mem_used_mb, sample.mem_total_mb)}" if sample.mem_used_mb is not None else ""
-            parts.append(f"{f.esc(slot)} {f.percent(sample.util)}{mem} {who}")
+            groups.setdefault(node, []).append(f"{f.esc(local)} {f.percent(sample.util)}{mem} {who}")
         else:
-            parts.append(f"{f.esc(slot)} {who}")
+            groups.setdefault(node, []).append(f"{f.esc(local)} {who}")
+    parts = [
+        (f"[b]{f.esc(node)}[/]: " if node else "") + " [$muted]|[/] ".join(items) for node, items in groups.items()
+    ]
     host = run.host
     if host is not None:
         hosttext = f"host cpu {f.percent(host.cpu_percent)} mem {f.gigabytes(host.mem_used_mb, host.mem_total_mb)}"
     else:
         hosttext = f"host cpu {f.DASH} mem {f.DASH}"
-    return ("slots " + " [$muted]|[/] ".join(parts) if parts else f"slots {f.DASH}") + f" [$muted]·[/] {hosttext}"
+    return ("slots " + " [$muted]·[/] ".join(parts) if parts else f"slots {f.DASH}") + f" [$muted]·[/] {hosttext}"
 
 
 ALERT_STYLE = {"error": "$crash", "warning": "$warm", "info": "$muted"}

@@ -333,6 +333,8 @@ class RunModel:
 
     def _host_sample(self, e: HostSample) -> None:
         self.host = e
+        if e.slots:  # the pool now: slots of nodes that joined or left a cluster
+            self.slots = tuple(e.slots)
         self.version += 1
 
     def _alert(self, e: Alert) -> None:

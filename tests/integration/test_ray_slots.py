@@ -276,6 +276,21 @@ def test_leftovers_of_a_run_dir_are_killed_on_every_node_and_nothing_else(cluste
             psutil.Process(pid).kill()
 
 
+def test_every_node_answers_for_its_gpus_through_its_sampler_actor(cluster, tmp_path, fastws_repo):
+    c, workers = cluster
+    trials, _ = _trials_and_trial(tmp_path, fastws_repo, c.address)
+    ids = {w.node_id for w in workers}
+    deadline = time.monotonic() + 60
+    answers = trials.runner.sample_nodes(ids)
+    while set(answers) != ids:  # the actors start within the first ticks
+        assert time.monotonic() < deadline, answers
+        time.sleep(0.5)
+        answers = trials.runner.sample_nodes(ids)
+    for node in answers.values():  # these fake GPUs have no NVML behind them: a note, no readings
+        assert node.readings == [] and node.note
+    assert set(trials.runner.sample_nodes({workers[0].node_id})) <= {workers[0].node_id}
+
+
 def test_nodes_that_join_and_leave_add_and_remove_their_slots(cluster, tmp_path, fastws_repo):
     c, _ = cluster
     trials, _ = _trials_and_trial(tmp_path, fastws_repo, c.address)

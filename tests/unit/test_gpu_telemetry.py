@@ -164,3 +164,40 @@ def test_attribution_walks_parents_to_the_experiment_root():
         other.kill()
         root.wait()
         other.wait()
+
+
+def test_a_node_sampler_attributes_gpu_processes_to_panes_on_its_node(with_pynvml):
+    """What a node's actor answers (core/cluster/telemetry.py), read back on the head, and
+    the monitor's samples of Ray slots made from it."""
+    from conductor.core.bus import EventBus
+    from conductor.core.cluster.telemetry import NodeSampler, _reading
+    from conductor.core.monitor import Monitor
+    from conductor.core.slots import Slot, SlotPool
+    from conductor.telemetry.gpu import NodeGpus
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], env={**os.environ, "CONDUCTOR_PANE": "p2"}
+    )
+    try:
+        mod = fake_pynvml(count=2)
+        mod.nvmlDeviceGetComputeRunningProcesses = lambda h: [SimpleNamespace(pid=child.pid, usedGpuMemory=2**30)]
+        with_pynvml(mod)
+        answer = NodeSampler().sample()
+        assert answer["owners"] == {child.pid: "p2"} and answer["note"] == ""
+        node = NodeGpus([_reading(r) for r in answer["readings"]], answer["owners"])
+        assert node.of("1").uuid == "GPU-h1" and node.of("GPU-h0").index == 0 and node.of("7") is None
+
+        class Cluster:
+            def sample_nodes(self, node_ids):
+                assert node_ids == {"n1"}
+                return {"n1": node}
+
+        slots = [Slot("box2:gpu0", "gpu", {"CUDA_VISIBLE_DEVICES": "1"}, node="n1")]
+        monitor = Monitor(SlotPool(slots), {}, EventBus(), ledger=None, nodes=Cluster())
+        samples, host = monitor._collect()
+        assert [(s.slot, s.util) for s in samples] == [("box2:gpu0", 87.0)]
+        assert samples[0].extra["processes"] == [{"pid": child.pid, "mem_mb": 1024.0, "pane": "p2"}]
+        assert host.slots == ("box2:gpu0",)
+    finally:
+        child.kill()
+        child.wait()

@@ -24,6 +24,7 @@ from typing import Any
 from conductor.core.cluster import nodes
 from conductor.core.cluster.nodes import NodeInfo
 from conductor.core.cluster.remote import run_setup, run_trial
+from conductor.core.cluster.telemetry import NodeTelemetry
 from conductor.core.cluster.watch import WATCH_PERIOD_S, watch_nodes
 from conductor.core.experiment import kill_tagged_under
 from conductor.core.gitsafe import GitError, run_git_bytes
@@ -32,6 +33,7 @@ from conductor.core.node_setup import SetupRequest, SetupResult
 from conductor.core.runner import SlotLost, Trial, TrialResult
 from conductor.core.secrets import Redactor
 from conductor.core.slots import Slot, SlotPool
+from conductor.telemetry.gpu import NodeGpus
 
 DEFAULT_MAX_TREE_BYTES = 100 * 2**20
 LOST_GRACE_S = 30.0  # how long a crashed worker's node may take to be declared dead
@@ -86,11 +88,18 @@ class RayRunner:
         self.lost_grace_s = lost_grace_s
         self.cpu_per_node = cpu_per_node
         self.watch_period_s = watch_period_s
+        self._telemetry: NodeTelemetry | None = None
 
     async def watch_slots(self, pool: SlotPool, notify: Callable[[str], None]) -> None:
         """Nodes that join give slots, nodes that leave take theirs (core/cluster/watch.py)."""
         kind = "gpu" if any(s.kind == "gpu" for s in pool.slots) else "cpu"
         await watch_nodes(self.nodes, pool, kind, self.cpu_per_node, notify, self.watch_period_s)
+
+    def sample_nodes(self, node_ids: set[str]) -> dict[str, NodeGpus]:
+        """Every node's GPUs, from its NVML sampler actor (core/cluster/telemetry.py)."""
+        if self._telemetry is None:
+            self._telemetry = NodeTelemetry()
+        return self._telemetry.sample(node_ids)
 
     def reap_leftovers(self, tag_prefix: str) -> list[str]:
         """On every live node, kill what a killed conductor of this run dir left running
