@@ -248,3 +248,17 @@ def test_a_workspace_plateau_sets_when_its_panes_count_as_stuck():
     assert m.panes["a"].attention(10) == "stuck: 4 without keep"
     assert m.panes["b"].attention(10) is None  # the default, 10, is not reached
     assert ("warning", "a stuck: 4 without keep") in m.derived_alerts(NOW)
+
+
+def test_the_slots_line_follows_the_pool_and_groups_cluster_slots_by_node():
+    from conductor.core.events import HostSample, SlotSample
+
+    m = model_with([RunStarted(run="r", run_dir="/x", panes=({"name": "a"},), slots=("box2:gpu0",), ts=T0)])
+    m.apply(
+        HostSample(cpu_percent=10, mem_used_mb=1024, mem_total_mb=4096, slots=("box2:gpu0", "box2:gpu1", "box3:gpu0"))
+    )
+    m.apply(SlotSample(slot="box2:gpu1", kind="gpu", busy=True, pane="a", util=87.0, mem_used_mb=None, ts=T0))
+    text = Content.from_markup(lines.slots_text(m)).plain
+    assert text.startswith("slots box2: gpu0 idle | gpu1 87% a · box3: gpu0 idle · host cpu")
+    m.apply(HostSample(cpu_percent=10, mem_used_mb=1024, mem_total_mb=4096, slots=("box3:gpu0",)))  # box2 left
+    assert "box2" not in Content.from_markup(lines.slots_text(m)).plain
