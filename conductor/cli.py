@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
 
+    ev = sub.add_parser("evolve", help="write the next program.md variant of a workspace from the ledger")
+    ev.add_argument("workspace", nargs="?", default=None)
+    ev.add_argument("--apply", action="append", default=[], metavar="PANE", help="hand the variant to this pane")
+    g = ev.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
     sub.add_parser("doctor", help="check git, GPUs, API key and agent CLIs")
     return p
 
@@ -170,6 +177,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from conductor.verify import cmd_verify
 
         return cmd_verify(_runs_dir(args), args.pane, args.commit, args.runs)
+    if verb == "evolve":
+        from conductor.evolve import cmd_evolve
+
+        return cmd_evolve(_runs_dir(args), args.workspace, args.apply)
     if verb == "doctor":
         from conductor.doctor import cmd_doctor
 

@@ -92,6 +92,8 @@ class ProgramScore:
     improvement_per_usd: float | None
     tokens: int
     tokens_per_experiment: float | None
+    parent: str = ""  # lineage: the version it evolved from (conductor evolve), and how many steps
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,16 +202,25 @@ def _pool(workspace: str, sha: str, title: str, members: list[tuple[PaneStanding
     )
 
 
-def build_leaderboard(standings: list[PaneStandings], titles: Mapping[str, str] | None = None) -> Leaderboard:
-    """`titles`: program sha -> title; a version without one shows its sha alone."""
+def build_leaderboard(
+    standings: list[PaneStandings],
+    titles: Mapping[str, str] | None = None,
+    lineage: Mapping[str, tuple[str, int]] | None = None,
+) -> Leaderboard:
+    """`titles`: program sha -> title; a version without one shows its sha alone. `lineage`:
+    sha -> (parent sha, generation) of evolved versions."""
     titles = titles or {}
+    lineage = lineage or {}
     scores = [score_pane(s, titles.get(s.pane.program_sha, "")) for s in standings]
     groups: dict[tuple[str, str], list[tuple[PaneStandings, Tally]]] = {}
     for s in standings:
         for sha, share in s.versions.items():
             if share.experiments or sha == s.pane.program_sha:
                 groups.setdefault((s.pane.workspace, sha), []).append((s, share))
-    pooled = [_pool(ws, sha, titles.get(sha, ""), members) for (ws, sha), members in groups.items()]
+    pooled = [
+        replace(_pool(ws, sha, titles.get(sha, ""), members), **_lineage_of(lineage, sha))
+        for (ws, sha), members in groups.items()
+    ]
     workspace_order = list(dict.fromkeys(s.pane.workspace for s in standings))
     ranked: list[ProgramScore] = []
     for ws in workspace_order:
@@ -217,6 +228,11 @@ def build_leaderboard(standings: list[PaneStandings], titles: Mapping[str, str] 
         mine.sort(key=lambda p: (p.improvement is None, -(p.improvement or 0.0)))
         ranked += [replace(p, rank=i) for i, p in enumerate(mine, 1)]
     return Leaderboard(programs=tuple(ranked), panes=tuple(scores))
+
+
+def _lineage_of(lineage: Mapping[str, tuple[str, int]], sha: str) -> dict:
+    parent, generation = lineage.get(sha, ("", 0))
+    return {"parent": parent, "generation": generation}
 
 
 def program_titles(ledger: Ledger, panes: Iterable[PaneRecord]) -> dict[str, str]:
@@ -242,7 +258,8 @@ def _title(v: ProgramVersion) -> str:
 def leaderboard_from_ledger(ledger: Ledger, standings: list[PaneStandings] | None = None) -> Leaderboard:
     """The leaderboard of a run; the TUI's leaderboard screen calls this (cheap: a few queries)."""
     standings = standings_from_ledger(ledger) if standings is None else standings
-    return build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]))
+    lineage = {v.sha: (v.parent, v.generation) for v in ledger.programs() if v.parent}
+    return build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]), lineage)
 
 
 # ---------------------------------------------------------------- text
@@ -270,7 +287,8 @@ def leaderboard_lines(board: dict) -> list[str]:
     )
     lines.append(header)
     for p in board["programs"]:
-        label = f"{p['program_sha'][:7]} {p['program_title']}"[:30]
+        evolved = f"g{p['generation']}<{p['parent'][:5]} " if p.get("parent") else ""
+        label = f"{p['program_sha'][:7]} {evolved}{p['program_title']}"[:30]
         usd = f"${p['usd']:.2f}" if p["usd"] else "-"
         lines.append(
             f"{p['rank']:>2} {p['workspace'][:12]:<12} {label:<30} {len(p['panes']):>5}"
@@ -279,6 +297,8 @@ def leaderboard_lines(board: dict) -> list[str]:
             f" {fmt_num(p['improvement_per_slot_hour']):>9} {fmt_num(p['slot_hours']):>9} {p['slot_kind'] or '-':>4}"
             f" {fmt_num(p['improvement_per_usd']):>9} {usd:>7} {fmt_num(p['tokens_per_experiment'], '.0f'):>8}"
         )
+    if any(p.get("parent") for p in board["programs"]):
+        lines.append("  gN<PARENT: a variant `conductor evolve` wrote, N generations from the original, from PARENT")
     lines.append(
         "  slot-h: summed experiment time on slots; GPU-hours where kind is gpu, CPU-slot-hours where it is cpu"
     )

@@ -4,6 +4,8 @@ Knobs are module-level constants in an editable file (`LEARNING_RATE = 1e-3`). E
 rewrites only their values, keeping the rest of each line (spacing, comments), and runs it
 as an experiment; the outcome is told to the study (a crash is a failed trial). The study
 lives in the pane's agent dir as an Optuna journal, so a resumed run continues it.
+Before each trial it reads the pane's program.md: its search section (agents/search_space.py)
+says which knobs to tune over which ranges, so a new program variant changes the search.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ import hashlib
 import re
 from pathlib import Path
 
+from conductor.agents.search_space import DEFAULT_STARTUP_TRIALS, Search, search_from
 from conductor.config import AgentConfig, Knob
 from conductor.core.agent import PaneSession
 from conductor.core.outcome import PaneFinished
 from conductor.errors import AgentFatal
-
-N_STARTUP_TRIALS = 5
 
 
 def _line_pattern(name: str) -> re.Pattern:
@@ -71,16 +72,26 @@ class OptunaAgent:
         session.activity(
             "info", f"optuna TPE over {', '.join(k.name for k in knobs)} ({len(study.trials)} trials so far)"
         )
+        search: Search | None = None
         while True:
             await session.checkpoint()
+            current = search_from(session.program_text(), knobs)
+            if current != search:  # the program changed: the researcher's `e`, or `conductor evolve`
+                if search is not None or current.from_program:
+                    session.activity("info", f"following {current.describe()}")
+                for note in current.notes:
+                    session.activity("info", note)
+                if search is None or current.n_startup_trials != search.n_startup_trials:
+                    study.sampler = _sampler(optuna, session, current.n_startup_trials, len(study.trials))
+                search = current
             trial = await asyncio.to_thread(study.ask)
             params = {}
-            for k in knobs:
+            for k in search.knobs:
                 if k.type == "int":
                     params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
                 else:
                     params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
-            description = await asyncio.to_thread(self._apply, session, knobs, params)
+            description = await asyncio.to_thread(self._apply, session, search.knobs, params)
             session.activity("tool", f"trial {trial.number}: {description}")
             try:
                 outcome = await session.run_experiment(description, agent_ref=f"trial:{trial.number}")
@@ -99,17 +110,14 @@ class OptunaAgent:
 
         path = Path(session.agent_dir) / "optuna.journal"
         storage = JournalStorage(JournalFileBackend(str(path)))
-        seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
-        sampler = optuna.samplers.TPESampler(multivariate=True, seed=seed, n_startup_trials=N_STARTUP_TRIALS)
         direction = "minimize" if session.workspace.goal == "min" else "maximize"
-        study = optuna.create_study(
-            study_name=session.name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+        return optuna.create_study(
+            study_name=session.name,
+            storage=storage,
+            sampler=_sampler(optuna, session, DEFAULT_STARTUP_TRIALS, 0),
+            direction=direction,
+            load_if_exists=True,
         )
-        if study.trials:  # resumed: a sampler seeded as at the first start would propose the same trials again
-            study.sampler = optuna.samplers.TPESampler(
-                multivariate=True, seed=seed + len(study.trials), n_startup_trials=N_STARTUP_TRIALS
-            )
-        return study
 
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
         """Trials left open by a stop get the result the ledger recorded, or fail."""
@@ -154,6 +162,13 @@ class OptunaAgent:
                     changes.append(f"{name} {old}->{literal}")
             path.write_text(write_knobs(text, values), encoding="utf-8")
         return ", ".join(changes) if changes else "re-run of the best settings"
+
+
+def _sampler(optuna, session: PaneSession, n_startup_trials: int, trials_so_far: int):
+    """Multivariate TPE seeded by the pane's name, and by how far its study got: a resumed
+    study must not propose the trials of its first start again."""
+    seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16) + trials_so_far
+    return optuna.samplers.TPESampler(multivariate=True, seed=seed, n_startup_trials=n_startup_trials)
 
 
 def _import_optuna():

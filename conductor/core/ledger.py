@@ -321,6 +321,23 @@ class Ledger:
     def program(self, sha: str) -> ProgramVersion | None:
         return next((p for p in self.programs() if p.sha == sha), None)
 
+    def record_variant(self, sha: str, workspace: str, evolver: str, reasoning: str) -> None:
+        """Why an evolved program version was written, and by which evolver (conductor/evolve.py)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO variants (sha, workspace, evolver, reasoning, created_at) VALUES (?,?,?,?,?)",
+                (sha, workspace, evolver, reasoning, time.time()),
+            )
+
+    def variant_reasons(self) -> dict[str, tuple[str, str]]:
+        """sha -> (evolver, reasoning) of every evolved version; empty for a file without the table."""
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT sha, evolver, reasoning FROM variants").fetchall()
+            except sqlite3.OperationalError:  # read-only and older than the table
+                return {}
+        return {sha: (evolver, why) for sha, evolver, why in rows}
+
     # ------------------------------------------------------------ tokens and messages
 
     def record_usage(

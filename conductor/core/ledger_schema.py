@@ -110,6 +110,13 @@ CREATE TABLE IF NOT EXISTS reruns (
     metric REAL,
     log_path TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS variants (
+    sha TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    evolver TEXT NOT NULL,
+    reasoning TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     ts REAL NOT NULL,
     slot TEXT NOT NULL,

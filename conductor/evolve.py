@@ -1,0 +1,196 @@
+"""`conductor evolve`: the next program.md variant, written from the ledger's own data.
+
+The offline evolver (no API key needed) rewrites a program's search section
+(agents/search_space.py), which the Optuna agent follows: from every experiment the
+workspace's panes ran with a metric, it reads the knob values of each tried commit, keeps
+the best quarter, and narrows each knob's range around where those lie (widened by a
+quarter of their spread on each side, in log space for a log knob, inside the declared
+range); knobs whose importance is nil by Optuna's PED-ANOVA evaluator (no scikit-learn needed) are dropped, so the search
+spends its trials where the metric moves. The parent is the variant with the best result;
+the child records its parent, its generation and the reasoning (in the ledger, beside the
+text), and `--apply PANE` hands it to panes (their agent reads it before its next trial).
+The protected files, the metric and the editable set are not a program's to change: they
+live in conductor.toml and workspace.toml, and the evolver only writes program.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from conductor.agents.optuna import read_knob
+from conductor.agents.search_space import Search, render, search_from, with_section
+from conductor.config import Knob, WorkspaceConfig, load_config
+from conductor.core.gitsafe import GitError, run_git
+from conductor.core.ledger import Ledger
+from conductor.core.record import ExperimentRecord
+from conductor.core.rundir import RunDir
+from conductor.errors import ConductorError
+
+MIN_OBSERVATIONS = 8
+TOP_FRACTION = 0.25
+MIN_IMPORTANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Observation:
+    params: dict[str, float]
+    metric: float
+    program_sha: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    sha: str
+    text: str
+    parent: str
+    generation: int
+    reasoning: str
+
+
+def observations(ledger: Ledger, ws: WorkspaceConfig) -> list[Observation]:
+    """Each experiment of the workspace with a metric, with the knob values of its commit."""
+    out = []
+    for pane in (p for p in ledger.panes() if p.workspace == ws.name):
+        for row in ledger.experiments(pane.name):
+            params = _knob_values(Path(pane.worktree), row, ws.knobs) if row.metric is not None else None
+            if params is not None and row.metric is not None and math.isfinite(row.metric):
+                out.append(Observation(params, row.metric, row.program_sha))
+    return out
+
+
+def _knob_values(worktree: Path, row: ExperimentRecord, knobs: tuple[Knob, ...]) -> dict[str, float] | None:
+    texts: dict[str, str] = {}
+    params = {}
+    for k in knobs:
+        try:
+            texts.setdefault(k.file, run_git(worktree, "show", f"{row.commit}:{k.file}"))
+        except GitError:
+            return None
+        value = read_knob(texts[k.file], k.name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        params[k.name] = float(value)
+    return params
+
+
+def next_search(obs: list[Observation], current: Search, declared: tuple[Knob, ...], goal: str) -> tuple[Search, str]:
+    """The narrowed search and why, from the best quarter of the observations."""
+    ranked = sorted(obs, key=lambda o: o.metric, reverse=goal == "max")
+    top = ranked[: max(3, math.ceil(len(ranked) * TOP_FRACTION))]
+    importance = _importances(obs, declared, goal)
+    reasons = [f"from {len(obs)} experiments with a metric; the best {len(top)} reach {top[0].metric:.6g}"]
+    nil = {k.name for k in current.knobs if importance.get(k.name, 1.0) < MIN_IMPORTANCE}
+    if len(nil) == len(current.knobs):  # keep the knob that matters most
+        nil.discard(max(current.knobs, key=lambda k: importance.get(k.name, 0.0)).name)
+    knobs = []
+    by_name = {k.name: k for k in declared}
+    for k in current.knobs:
+        weight = importance.get(k.name)
+        if k.name in nil:
+            reasons.append(f"dropped {k.name} (PED-ANOVA importance {weight:.3f})")
+            continue
+        knobs.append(_narrowed(by_name[k.name], [o.params[k.name] for o in top]))
+        now = knobs[-1]
+        if (k.low, k.high) != (now.low, now.high):
+            reasons.append(
+                f"{k.name} [{k.low:g}, {k.high:g}] -> [{now.low:g}, {now.high:g}]"
+                + (f" (importance {weight:.2f})" if weight is not None else "")
+            )
+    return Search(tuple(knobs), current.n_startup_trials, True), "; ".join(reasons)
+
+
+def _narrowed(declared: Knob, values: list[float]) -> Knob:
+    """The range around `values`, widened by a quarter of their spread each side (a tenth of the
+    declared width when they agree), in log space for a log knob, inside `declared`."""
+    scale = (lambda v: math.log(v)) if declared.log else (lambda v: v)
+    unscale = (lambda v: math.exp(v)) if declared.log else (lambda v: v)
+    lo, hi = scale(min(values)), scale(max(values))
+    width = hi - lo or (scale(declared.high) - scale(declared.low)) * 0.1
+    low = max(declared.low, unscale(lo - width * 0.25))
+    high = min(declared.high, unscale(hi + width * 0.25))
+    if declared.type == "int":
+        low, high = float(math.floor(low)), float(math.ceil(high))
+    if high <= low:
+        return declared
+    return replace(declared, low=float(f"{low:.6g}"), high=float(f"{high:.6g}"))
+
+
+def _importances(obs: list[Observation], declared: tuple[Knob, ...], goal: str) -> dict[str, float]:
+    """PED-ANOVA importance of each knob over the observations (Optuna's own evaluator)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {
+        k.name: optuna.distributions.IntDistribution(int(k.low), int(k.high), log=k.log)
+        if k.type == "int"
+        else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
+        for k in declared
+    }
+    study = optuna.create_study(direction="minimize" if goal == "min" else "maximize")
+    by_name = {k.name: k for k in declared}
+    for o in obs:
+        if all(by_name[n].low <= v <= by_name[n].high for n, v in o.params.items()):
+            params = {n: int(v) if by_name[n].type == "int" else v for n, v in o.params.items()}
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=o.metric))
+    if len(study.trials) < MIN_OBSERVATIONS:
+        return {}
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+
+
+def evolve(run_dir: Path, workspace: str | None = None) -> Variant:
+    """Write (and record) the next variant of `workspace`'s program from its best variant."""
+    layout = RunDir(run_dir)
+    if not layout.has_ledger():
+        raise ConductorError(f"no run in {run_dir}")
+    cfg = load_config(layout.config)
+    names = [w.name for w in cfg.workspaces]
+    ws = next((w for w in cfg.workspaces if w.name == (workspace or names[0])), None)
+    if ws is None:
+        raise ConductorError(f"no workspace {workspace!r} in this run (it has {', '.join(names)})")
+    if not ws.knobs:
+        raise ConductorError(f"workspace {ws.name} declares no [[knob]]: the offline evolver has no search to rewrite")
+    ledger = Ledger(layout.ledger)
+    try:
+        obs = observations(ledger, ws)
+        if len(obs) < MIN_OBSERVATIONS:
+            raise ConductorError(
+                f"workspace {ws.name} has {len(obs)} experiments with a metric; evolve needs {MIN_OBSERVATIONS}"
+            )
+        parent = _best_variant(ledger, obs, ws.goal)
+        search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
+        block = render(search, header=f"written by `conductor evolve` (generation {parent.generation + 1}): {why}")
+        text = with_section(parent.text, block)
+        sha = ledger.record_program(text, parent=parent.sha, generation=parent.generation + 1)
+        ledger.record_variant(sha, ws.name, "offline", why)
+        return Variant(sha, text, parent.sha, parent.generation + 1, why)
+    finally:
+        ledger.close()
+
+
+def _best_variant(ledger: Ledger, obs: list[Observation], goal: str):
+    """The program version whose experiments reached the best metric."""
+    pick = min if goal == "min" else max
+    best = pick(obs, key=lambda o: o.metric)
+    version = ledger.program(best.program_sha)
+    if version is None or not version.text_known:
+        raise ConductorError(f"the text of program version {best.program_sha or '?'} is not in the ledger")
+    return version
+
+
+def cmd_evolve(run_dir: Path, workspace: str | None, apply_to: list[str]) -> int:
+    variant = evolve(run_dir, workspace)
+    layout = RunDir(run_dir)
+    print(f"variant {variant.sha}: generation {variant.generation}, parent {variant.parent}")
+    print(f"  {variant.reasoning}")
+    for pane in apply_to:
+        path = layout.program(pane)
+        if not path.is_file():
+            raise ConductorError(f"no pane {pane} in this run")
+        path.write_text(variant.text, encoding="utf-8")
+        print(f"  {pane} follows it from its next trial")
+    if not apply_to:
+        print("  apply it with: conductor evolve --apply PANE")
+    return 0

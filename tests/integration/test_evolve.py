@@ -1,0 +1,89 @@
+"""program.md as the Optuna agent's search, and `conductor evolve` writing the next one from
+the ledger: real orchestra, real git, real Optuna, the real CLI verb."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import write_config
+from engine_helpers import run_orchestra
+
+from conductor.agents.optuna import read_knob
+from conductor.cli import main
+from conductor.core.events import AgentActivity
+from conductor.core.gitsafe import run_git
+from conductor.core.ledger import Ledger
+
+SECTION = """
+```toml conductor-search
+n_startup_trials = 2
+[knobs.X]
+low = 1.0
+high = 2.0
+```
+"""
+
+
+def knob_values(worktree: Path, commit: str) -> tuple[float, float]:
+    text = run_git(worktree, "show", f"{commit}:train.py")
+    return read_knob(text, "X"), read_knob(text, "Y")
+
+
+def test_the_optuna_agent_tunes_what_program_md_says(tmp_path, fastws):
+    (fastws / "program.md").write_text((fastws / "program.md").read_text() + SECTION)
+    cfg = write_config(tmp_path, fastws)
+    _, events = run_orchestra(cfg, max_experiments=6)
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    try:
+        pane = ledger.panes()[0]
+        rows = [r for r in ledger.experiments() if not r.is_baseline]
+    finally:
+        ledger.close()
+    assert len(rows) == 5
+    for r in rows:
+        x, y = knob_values(Path(pane.worktree), r.commit)
+        assert 1.0 <= x <= 2.0 and y == 2.0, (r.description, x, y)  # Y is not in the search: untouched
+    texts = [e.text for e in events if isinstance(e, AgentActivity)]
+    assert any("following program.md's search section: X [1, 2]; 2 startup trials" in t for t in texts), texts
+
+
+def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_it(tmp_path, fastws, capsys):
+    cfg = write_config(tmp_path, fastws, panes=2)
+    run_orchestra(cfg, max_experiments=8)
+    assert main(["evolve", "-c", str(cfg), "--apply", "fast-1"]) == 0
+    out = capsys.readouterr().out
+    assert "generation 1" in out and "fast-1 follows it" in out
+    run_dir = tmp_path / ".conductor"
+    ledger = Ledger(run_dir / "ledger.db")
+    try:
+        programs = {p.sha: p for p in ledger.programs()}
+        child = next(p for p in programs.values() if p.generation == 1)
+        assert child.parent in programs and programs[child.parent].generation == 0
+        evolver, why = ledger.variant_reasons()[child.sha]
+        assert evolver == "offline" and "from 16 experiments with a metric" in why
+    finally:
+        ledger.close()
+    assert (run_dir / "programs" / "fast-1.md").read_text() == child.text
+    assert "```toml conductor-search" in child.text and child.text.startswith("# fast test workspace")
+    before = {r.commit for r in Ledger(run_dir / "ledger.db").experiments("fast-1")}
+
+    run_orchestra(cfg, max_experiments=12)  # resumed: fast-1 now follows the variant
+    ledger = Ledger(run_dir / "ledger.db")
+    try:
+        pane = next(p for p in ledger.panes() if p.name == "fast-1")
+        after = [r for r in ledger.experiments("fast-1") if r.commit not in before]
+    finally:
+        ledger.close()
+    assert len(after) == 4 and all(r.program_sha == child.sha for r in after), [r.program_sha for r in after]
+    from conductor.agents.search_space import search_from
+    from conductor.config import load_config
+
+    search = search_from(child.text, load_config(cfg).workspaces[0].knobs)
+    for r in after:
+        values = dict(zip(("X", "Y"), knob_values(Path(pane.worktree), r.commit), strict=True))
+        for k in search.knobs:
+            assert k.low <= values[k.name] <= k.high, (k, values)
+    capsys.readouterr()
+    assert main(["status", "-c", str(cfg)]) == 0
+    board = capsys.readouterr().out
+    assert f"{child.sha[:7]} g1<{child.parent[:5]}" in board and "generations from the original" in board
