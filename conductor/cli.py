@@ -277,7 +277,9 @@ def run_headless(cfg, max_experiments: int | None, as_json: bool = False) -> int
     from conductor.printer import Printer
 
     check_agent_keys(cfg)
-    orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=max_experiments)
+    from conductor.evolve import tournament
+
+    orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=max_experiments, evolver=tournament)
     orch.bus.subscribe(Printer(as_json=as_json))
     orch.open()
     try:
@@ -322,8 +324,9 @@ def run_tui(cfg, max_experiments: int | None) -> int:
         raise ConductorError(f"the TUI is not available ({exc}); use --headless") from None
     check_agent_keys(cfg)
     from conductor.agents.base import create_agent
+    from conductor.evolve import tournament
 
-    return run_app(cfg, max_experiments, create_agent)
+    return run_app(cfg, max_experiments, create_agent, evolver=tournament)
 
 
 def attach_tui(run_dir: Path) -> int:

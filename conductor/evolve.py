@@ -24,7 +24,7 @@ from conductor.agents.search_space import Search, render, search_from, with_sect
 from conductor.config import Knob, WorkspaceConfig, load_config
 from conductor.core.gitsafe import GitError, run_git
 from conductor.core.ledger import Ledger
-from conductor.core.record import ExperimentRecord
+from conductor.core.record import ExperimentRecord, improvement
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 
@@ -194,3 +194,80 @@ def cmd_evolve(run_dir: Path, workspace: str | None, apply_to: list[str]) -> int
     if not apply_to:
         print("  apply it with: conductor evolve --apply PANE")
     return 0
+
+
+# ---------------------------------------------------------------- the scheduled tournament
+
+
+@dataclass(frozen=True)
+class Standing:
+    pane: str
+    program_sha: str
+    fitness: float  # the best's gain over the run of experiments under the pane's current program
+
+
+def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str], str]:
+    """Once every pane of `workspace` has run `every` experiments under its current program
+    (equal budgets): the variant with the most mean gain wins, a child of it is written, and
+    the panes of the variants that lost (the worse half, when all follow one) get the child.
+    Returns (pane -> program text, one line), or ({}, "") when budgets are not equal yet."""
+    layout = RunDir(run_dir)
+    cfg = load_config(layout.config)
+    ws = next(w for w in cfg.workspaces if w.name == workspace)
+    ledger = Ledger(layout.ledger)
+    try:
+        standings = _standings(ledger, ws, every)
+        if len(standings) < 2:
+            return {}, ""
+        by_variant: dict[str, list[float]] = {}
+        for s in standings:
+            by_variant.setdefault(s.program_sha, []).append(s.fitness)
+        means = {sha: sum(v) / len(v) for sha, v in by_variant.items()}
+        winner = max(means, key=lambda sha: means[sha])
+        if len(means) > 1:
+            losers = [s.pane for s in standings if means[s.program_sha] < means[winner]]
+        else:
+            ranked = sorted(standings, key=lambda s: s.fitness)
+            losers = [s.pane for s in ranked[: len(ranked) // 2]]
+        if not losers:
+            return {}, ""
+        parent = ledger.program(winner)
+        if parent is None or not parent.text_known:
+            return {}, ""
+        obs = observations(ledger, ws)
+        if len(obs) < MIN_OBSERVATIONS or not ws.knobs:
+            return {}, ""
+        search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
+        scores = ", ".join(f"{sha[:7]} {m:+.4g} (n={len(by_variant[sha])})" for sha, m in means.items())
+        line = f"tournament after {every} experiments a pane: {scores}; winner {winner[:7]}"
+        block = render(search, header=f"written by the tournament (generation {parent.generation + 1}): {why}")
+        text = with_section(parent.text, block)
+        sha = ledger.record_program(text, parent=winner, generation=parent.generation + 1)
+        ledger.record_variant(sha, ws.name, "offline-tournament", f"{line}; {why}")
+        return {pane: text for pane in losers}, f"{line}; its child {sha[:7]} goes to {', '.join(losers)}"
+    finally:
+        ledger.close()
+
+
+def _standings(ledger: Ledger, ws: WorkspaceConfig, every: int) -> list[Standing]:
+    """Each pane's gain over its last `every` experiments, all under its current program;
+    none when some pane has not run that many under it yet. Gains within `min_delta` are 0."""
+    out = []
+    for pane in (p for p in ledger.panes() if p.workspace == ws.name):
+        rows = [r for r in ledger.experiments(pane.name) if not r.is_baseline]
+        if len(rows) < every:
+            return []
+        current = rows[-1].program_sha
+        run = rows[-every:]
+        if any(r.program_sha != current for r in run):
+            return []
+        before = [
+            r.metric for r in ledger.experiments(pane.name)[:-every] if r.status == "keep" and r.metric is not None
+        ]
+        kept = [r.metric for r in run if r.status == "keep" and r.metric is not None]
+        gain = 0.0
+        if before and kept:
+            pick = min if ws.goal == "min" else max
+            gain = max(0.0, improvement(ws.goal, pick(before), pick(kept)))
+        out.append(Standing(pane.name, current, gain if gain > ws.min_delta else 0.0))
+    return out

@@ -276,6 +276,14 @@ class WorkspaceConfig:
             checks.positive_int, "alert (and nudge LLM agents) after this many experiments without a keep", example=10
         ),
     )
+    evolve_every: int | None = field(
+        default=None,
+        metadata=key(
+            checks.positive_int,
+            "every N experiments a pane, the losing panes' programs are replaced by a new variant (conductor evolve)",
+            example=10,
+        ),
+    )
     data: tuple[tuple[str, bool], ...] = field(
         default=(),
         metadata=key(

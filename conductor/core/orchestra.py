@@ -24,6 +24,7 @@ from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
+from conductor.core.evolution import EvolutionSchedule, Evolver
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
@@ -139,6 +140,7 @@ class Orchestra:
         slots: list[Slot] | None = None,
         runner: Runner | None = None,
         telemetry: bool = True,
+        evolver: Evolver | None = None,
     ):
         self.config = config
         self.run_dir = config.runs_dir
@@ -151,6 +153,7 @@ class Orchestra:
         self.max_experiments = max_experiments
         self._slots_override = slots
         self._agent_factory = agent_factory
+        self._evolver = evolver  # programs evolve on a schedule where a workspace asks (core/evolution.py)
         self.telemetry = telemetry
         self.panes: dict[str, Pane] = {}
         self._tasks: dict[str, asyncio.Task] = {}
@@ -310,6 +313,8 @@ class Orchestra:
             if isinstance(self.runner, WatchesSlots)
             else None
         )
+        evolution = self._evolution()
+        unsubscribe_evolution = self.bus.subscribe(evolution) if evolution is not None else None
         try:
             async with asyncio.TaskGroup() as tg:
                 for name, p in self.panes.items():
@@ -318,6 +323,9 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
+            if evolution is not None and unsubscribe_evolution is not None:
+                unsubscribe_evolution()
+                await evolution.close()
             token_rates.cancel()
             if slot_watch is not None:
                 slot_watch.cancel()
@@ -352,6 +360,13 @@ class Orchestra:
         message = f"{why}: interrupted, running again on another slot"
         self.bus.publish(Alert(pane=trial.pane, level="warning", message=message))
         self.bus.publish(AgentActivity(pane=trial.pane, kind="info", text=message))
+
+    def _evolution(self) -> EvolutionSchedule | None:
+        every = {ws.name: ws.evolve_every for ws in self.config.workspaces if ws.evolve_every}
+        if self._evolver is None or not every:
+            return None
+        workspace_of = {name: p.workspace.name for name, p in self.panes.items()}
+        return EvolutionSchedule(self.run_dir, every, workspace_of, self.layout.program, self._evolver, self.bus)
 
     def _machine_failed(self, message: str) -> None:
         self.bus.publish(Alert(pane=None, level="error", message=message))

@@ -30,11 +30,12 @@ class PsutilHostProbe:
         )
 
 
-def run_app(cfg, max_experiments: int | None, agent_factory) -> int:
+def run_app(cfg, max_experiments: int | None, agent_factory, evolver=None) -> int:
     """`conductor up` / `conductor demo`: the TUI over an orchestra in this process."""
     from conductor.core.orchestra import Orchestra
 
-    return _run_over(Orchestra(cfg, agent_factory=agent_factory, max_experiments=max_experiments))
+    orch = Orchestra(cfg, agent_factory=agent_factory, max_experiments=max_experiments, evolver=evolver)
+    return _run_over(orch)
 
 
 def attach_app(run_dir: Path) -> int:

@@ -87,3 +87,35 @@ def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_
     assert main(["status", "-c", str(cfg)]) == 0
     board = capsys.readouterr().out
     assert f"{child.sha[:7]} g1<{child.parent[:5]}" in board and "generations from the original" in board
+
+
+def test_a_scheduled_tournament_hands_the_losing_pane_a_child_of_the_winner(tmp_path, fastws):
+    import asyncio
+
+    from conductor.agents.base import create_agent
+    from conductor.config import load_config
+    from conductor.core.events import Alert
+    from conductor.core.orchestra import Orchestra
+    from conductor.evolve import tournament
+
+    cfg = load_config(write_config(tmp_path, fastws, panes=2, extra="evolve_every = 4\n"))
+    orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=12, evolver=tournament)
+    events: list = []
+    orch.bus.subscribe(events.append)
+    orch.open()
+    try:
+        asyncio.run(orch.run())
+    finally:
+        orch.close()
+    lines = [e.message for e in events if isinstance(e, Alert) and "tournament" in e.message]
+    assert lines and "tournament after 4 experiments a pane" in lines[0], lines
+    ledger = Ledger(orch.layout.ledger)
+    try:
+        children = [p for p in ledger.programs() if p.generation == 1]
+        reasons = ledger.variant_reasons()
+        rows = ledger.experiments()
+    finally:
+        ledger.close()
+    assert children and reasons[children[0].sha][0] == "offline-tournament"
+    handed = [r for r in rows if r.program_sha == children[0].sha]
+    assert handed and len({r.pane for r in handed}) == 1  # the loser follows the child; the winner keeps its own

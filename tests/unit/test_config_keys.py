@@ -101,7 +101,7 @@ def test_the_keys_users_depend_on():
         *("name", "path", "program", "run", "metric", "goal", "editable", "protected", "time_budget_s"),
         *("timeout_s", "panes", "agent", "experiments", "min_delta", "copy", "noise_runs", "noise_k", "verify"),
         *("sanity_gain", "plausible", "crash_limit", "max_experiments", "max_hours", "target", "plateau"),
-        *("data", "network", "max_log_mb", "setup", "setup_timeout_s"),
+        *("data", "network", "max_log_mb", "setup", "setup_timeout_s", "evolve_every"),
     }
 
 
