@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evolve", help="write the next program.md variant of a workspace from the ledger")
     ev.add_argument("workspace", nargs="?", default=None)
     ev.add_argument("--apply", action="append", default=[], metavar="PANE", help="hand the variant to this pane")
+    ev.add_argument("--offline", action="store_true", help="rewrite the search section, even with an API key")
     g = ev.add_mutually_exclusive_group()
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
@@ -180,7 +181,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if verb == "evolve":
         from conductor.evolve import cmd_evolve
 
-        return cmd_evolve(_runs_dir(args), args.workspace, args.apply)
+        return cmd_evolve(_runs_dir(args), args.workspace, args.apply, args.offline)
     if verb == "doctor":
         from conductor.doctor import cmd_doctor
 

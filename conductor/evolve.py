@@ -1,6 +1,8 @@
 """`conductor evolve`: the next program.md variant, written from the ledger's own data.
 
-The offline evolver (no API key needed) rewrites a program's search section
+With ANTHROPIC_API_KEY set the model writes it (conductor/evolve_llm.py: the variants'
+history with their fitness, and what the best and worst variants' experiments tried). The
+offline evolver (no API key needed) rewrites a program's search section
 (agents/search_space.py), which the Optuna agent follows: from every experiment the
 workspace's panes ran with a metric, it reads the knob values of each tried commit, keeps
 the best quarter, and narrows each knob's range around where those lie (widened by a
@@ -16,6 +18,7 @@ live in conductor.toml and workspace.toml, and the evolver only writes program.m
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -140,8 +143,9 @@ def _importances(obs: list[Observation], declared: tuple[Knob, ...], goal: str) 
     return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
 
 
-def evolve(run_dir: Path, workspace: str | None = None) -> Variant:
-    """Write (and record) the next variant of `workspace`'s program from its best variant."""
+def evolve(run_dir: Path, workspace: str | None = None, *, llm: bool = False) -> Variant:
+    """Write (and record) the next variant of `workspace`'s program from its best variant:
+    by the model (`llm`, conductor/evolve_llm.py) or offline, by the search section."""
     layout = RunDir(run_dir)
     if not layout.has_ledger():
         raise ConductorError(f"no run in {run_dir}")
@@ -150,10 +154,15 @@ def evolve(run_dir: Path, workspace: str | None = None) -> Variant:
     ws = next((w for w in cfg.workspaces if w.name == (workspace or names[0])), None)
     if ws is None:
         raise ConductorError(f"no workspace {workspace!r} in this run (it has {', '.join(names)})")
-    if not ws.knobs:
-        raise ConductorError(f"workspace {ws.name} declares no [[knob]]: the offline evolver has no search to rewrite")
     ledger = Ledger(layout.ledger)
     try:
+        if llm:
+            return _by_the_model(ledger, ws, cfg.agent.model)
+        if not ws.knobs:
+            raise ConductorError(
+                f"workspace {ws.name} declares no [[knob]]: the offline evolver has no search to rewrite"
+                " (set ANTHROPIC_API_KEY for the model to write a variant)"
+            )
         obs = observations(ledger, ws)
         if len(obs) < MIN_OBSERVATIONS:
             raise ConductorError(
@@ -170,6 +179,20 @@ def evolve(run_dir: Path, workspace: str | None = None) -> Variant:
         ledger.close()
 
 
+def _by_the_model(ledger: Ledger, ws: WorkspaceConfig, model: str) -> Variant:
+    from conductor.evolve_llm import prompt, write_variant
+
+    text_in, parent_sha = prompt(ledger, ws.name)
+    parent = ledger.program(parent_sha)
+    if parent is None or not parent.text_known:
+        raise ConductorError(f"the text of program version {parent_sha} is not in the ledger")
+    why, text, usage = write_variant(text_in, model)
+    why = f"{why} ({model}: {usage['input']} input, {usage['output']} output tokens)"
+    sha = ledger.record_program(text, parent=parent.sha, generation=parent.generation + 1)
+    ledger.record_variant(sha, ws.name, f"llm:{model}", why)
+    return Variant(sha, text, parent.sha, parent.generation + 1, why)
+
+
 def _best_variant(ledger: Ledger, obs: list[Observation], goal: str):
     """The program version whose experiments reached the best metric."""
     pick = min if goal == "min" else max
@@ -180,8 +203,8 @@ def _best_variant(ledger: Ledger, obs: list[Observation], goal: str):
     return version
 
 
-def cmd_evolve(run_dir: Path, workspace: str | None, apply_to: list[str]) -> int:
-    variant = evolve(run_dir, workspace)
+def cmd_evolve(run_dir: Path, workspace: str | None, apply_to: list[str], offline: bool = False) -> int:
+    variant = evolve(run_dir, workspace, llm=not offline and bool(os.environ.get("ANTHROPIC_API_KEY")))
     layout = RunDir(run_dir)
     print(f"variant {variant.sha}: generation {variant.generation}, parent {variant.parent}")
     print(f"  {variant.reasoning}")

@@ -47,7 +47,10 @@ def test_the_optuna_agent_tunes_what_program_md_says(tmp_path, fastws):
     assert any("following program.md's search section: X [1, 2]; 2 startup trials" in t for t in texts), texts
 
 
-def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_it(tmp_path, fastws, capsys):
+def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_it(
+    tmp_path, fastws, capsys, monkeypatch
+):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the offline evolver
     cfg = write_config(tmp_path, fastws, panes=2)
     run_orchestra(cfg, max_experiments=8)
     assert main(["evolve", "-c", str(cfg), "--apply", "fast-1"]) == 0
@@ -119,3 +122,28 @@ def test_a_scheduled_tournament_hands_the_losing_pane_a_child_of_the_winner(tmp_
     assert children and reasons[children[0].sha][0] == "offline-tournament"
     handed = [r for r in rows if r.program_sha == children[0].sha]
     assert handed and len({r.pane for r in handed}) == 1  # the loser follows the child; the winner keeps its own
+
+
+def test_with_a_key_the_model_writes_the_variant_from_the_variants_history(tmp_path, fastws, capsys, monkeypatch):
+    from fixtures.messages_server import MessagesServer, reply, text
+
+    cfg = write_config(tmp_path, fastws, panes=1)
+    run_orchestra(cfg, max_experiments=5)
+    new_program = "# fast test workspace, v2\nMove X towards 3 in steps of 0.5; leave Y alone.\n"
+    answer = f"<reasoning>X moved the score most; Y barely.</reasoning>\n<program>\n{new_program}</program>"
+    with MessagesServer([reply(text(answer))]) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        assert main(["evolve", "-c", str(cfg)]) == 0
+    asked = server.requests[0].body["messages"][0]["content"]
+    assert "### variant" in asked and "fitness: improvement" in asked and "what its experiments tried" in asked
+    assert "# fast test workspace" in asked  # the parent's text, for the model to rewrite
+    ledger = Ledger(tmp_path / ".conductor" / "ledger.db")
+    try:
+        child = next(p for p in ledger.programs() if p.generation == 1)
+        evolver, why = ledger.variant_reasons()[child.sha]
+    finally:
+        ledger.close()
+    assert child.text == new_program and evolver.startswith("llm:")
+    assert why.startswith("X moved the score most") and "output tokens" in why
+    assert "generation 1" in capsys.readouterr().out
