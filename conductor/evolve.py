@@ -30,6 +30,7 @@ from conductor.core.ledger import Ledger
 from conductor.core.record import ExperimentRecord, improvement
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
+from conductor.leaderboard import CHAMPION_META
 
 MIN_OBSERVATIONS = 8
 TOP_FRACTION = 0.25
@@ -230,18 +231,23 @@ class Standing:
 
 
 def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str], str]:
-    """Once every pane of `workspace` has run `every` experiments under its current program
-    (equal budgets): the variant with the most mean gain wins, a child of it is written, and
-    the panes of the variants that lost (the worse half, when all follow one) get the child.
+    """Once every competing pane of `workspace` has run `every` experiments under its current
+    program (equal budgets): the variant with the most mean gain wins, a child of it is
+    written, and the panes of the variants that lost (the worse half, when all follow one) get
+    the child. With three panes or more the last one is held out of the contest: it runs each
+    winner in turn, and a winner that gains there too is confirmed as the champion.
     Returns (pane -> program text, one line), or ({}, "") when budgets are not equal yet."""
     layout = RunDir(run_dir)
     cfg = load_config(layout.config)
     ws = next(w for w in cfg.workspaces if w.name == workspace)
     ledger = Ledger(layout.ledger)
     try:
-        standings = _standings(ledger, ws, every)
+        panes = [p.name for p in ledger.panes() if p.workspace == ws.name]
+        held_out = panes[-1] if len(panes) >= 3 else None
+        notes = _confirm(ledger, ws, held_out, every) if held_out else []
+        standings = _standings(ledger, ws, every, [p for p in panes if p != held_out])
         if len(standings) < 2:
-            return {}, ""
+            return {}, "; ".join(notes)
         by_variant: dict[str, list[float]] = {}
         for s in standings:
             by_variant.setdefault(s.program_sha, []).append(s.fitness)
@@ -252,14 +258,10 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
         else:
             ranked = sorted(standings, key=lambda s: s.fitness)
             losers = [s.pane for s in ranked[: len(ranked) // 2]]
-        if not losers:
-            return {}, ""
         parent = ledger.program(winner)
-        if parent is None or not parent.text_known:
-            return {}, ""
         obs = observations(ledger, ws)
-        if len(obs) < MIN_OBSERVATIONS or not ws.knobs:
-            return {}, ""
+        if not losers or parent is None or not parent.text_known or len(obs) < MIN_OBSERVATIONS or not ws.knobs:
+            return {}, "; ".join(notes)
         search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
         scores = ", ".join(f"{sha[:7]} {m:+.4g} (n={len(by_variant[sha])})" for sha, m in means.items())
         line = f"tournament after {every} experiments a pane: {scores}; winner {winner[:7]}"
@@ -267,30 +269,58 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
         text = with_section(parent.text, block)
         sha = ledger.record_program(text, parent=winner, generation=parent.generation + 1)
         ledger.record_variant(sha, ws.name, "offline-tournament", f"{line}; {why}")
-        return {pane: text for pane in losers}, f"{line}; its child {sha[:7]} goes to {', '.join(losers)}"
+        handed = {pane: text for pane in losers}
+        notes.insert(0, f"{line}; its child {sha[:7]} goes to {', '.join(losers)}")
+        if held_out and _following(ledger, held_out) != winner and ledger.get_meta(CHAMPION_META + ws.name) != winner:
+            handed[held_out] = parent.text
+            notes.append(f"held-out pane {held_out} now tests {winner[:7]}")
+        return handed, "; ".join(notes)
     finally:
         ledger.close()
 
 
-def _standings(ledger: Ledger, ws: WorkspaceConfig, every: int) -> list[Standing]:
+def champion(ledger: Ledger, workspace: str) -> str:
+    return ledger.get_meta(CHAMPION_META + workspace) or ""
+
+
+def _following(ledger: Ledger, pane: str) -> str:
+    rows = ledger.experiments(pane)
+    return rows[-1].program_sha if rows else ""
+
+
+def _confirm(ledger: Ledger, ws: WorkspaceConfig, held_out: str, every: int) -> list[str]:
+    """The held-out pane's verdict on the variant it runs, once it has run it `every` times:
+    a gain beyond `min_delta` makes that variant the champion."""
+    standing = _standings(ledger, ws, every, [held_out])
+    if not standing or standing[0].program_sha == champion(ledger, ws.name):
+        return []
+    s = standing[0]
+    if not any(v.sha == s.program_sha and v.parent for v in ledger.programs()):
+        return []  # the original program is the reference, not a candidate
+    if s.fitness > 0:
+        ledger.set_meta(CHAMPION_META + ws.name, s.program_sha)
+        return [f"{s.program_sha[:7]} confirmed on held-out pane {held_out} ({s.fitness:+.4g}): the champion"]
+    return [f"{s.program_sha[:7]} not confirmed on held-out pane {held_out} (no gain in {every})"]
+
+
+def _standings(ledger: Ledger, ws: WorkspaceConfig, every: int, panes: list[str]) -> list[Standing]:
     """Each pane's gain over its last `every` experiments, all under its current program;
     none when some pane has not run that many under it yet. Gains within `min_delta` are 0."""
     out = []
-    for pane in (p for p in ledger.panes() if p.workspace == ws.name):
-        rows = [r for r in ledger.experiments(pane.name) if not r.is_baseline]
+    for name in panes:
+        all_rows = ledger.experiments(name)
+        rows = [r for r in all_rows if not r.is_baseline]
         if len(rows) < every:
             return []
         current = rows[-1].program_sha
         run = rows[-every:]
         if any(r.program_sha != current for r in run):
             return []
-        before = [
-            r.metric for r in ledger.experiments(pane.name)[:-every] if r.status == "keep" and r.metric is not None
-        ]
+        before = [r.metric for r in all_rows[:-every] if r.status == "keep" and r.metric is not None]
         kept = [r.metric for r in run if r.status == "keep" and r.metric is not None]
         gain = 0.0
         if before and kept:
             pick = min if ws.goal == "min" else max
             gain = max(0.0, improvement(ws.goal, pick(before), pick(kept)))
-        out.append(Standing(pane.name, current, gain if gain > ws.min_delta else 0.0))
+        out.append(Standing(name, current, gain if gain > ws.min_delta else 0.0))
     return out

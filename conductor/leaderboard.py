@@ -31,6 +31,7 @@ from conductor.core.ledger_schema import program_sha
 from conductor.core.standings import PaneStandings, Tally, standings_from_ledger
 
 UNKNOWN_TEXT = "(program text not recorded)"
+CHAMPION_META = "champion:"  # + workspace: the variant confirmed on a held-out pane
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class ProgramScore:
     tokens_per_experiment: float | None
     parent: str = ""  # lineage: the version it evolved from (conductor evolve), and how many steps
     generation: int = 0
+    champion: bool = False  # confirmed on a held-out pane (conductor/evolve.py)
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,11 @@ def leaderboard_from_ledger(ledger: Ledger, standings: list[PaneStandings] | Non
     """The leaderboard of a run; the TUI's leaderboard screen calls this (cheap: a few queries)."""
     standings = standings_from_ledger(ledger) if standings is None else standings
     lineage = {v.sha: (v.parent, v.generation) for v in ledger.programs() if v.parent}
-    return build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]), lineage)
+    board = build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]), lineage)
+    champions = {(ws, ledger.get_meta(CHAMPION_META + ws)) for ws in {p.workspace for p in board.programs}}
+    return replace(
+        board, programs=tuple(replace(p, champion=(p.workspace, p.program_sha) in champions) for p in board.programs)
+    )
 
 
 # ---------------------------------------------------------------- text
@@ -287,7 +293,9 @@ def leaderboard_lines(board: dict) -> list[str]:
     )
     lines.append(header)
     for p in board["programs"]:
-        evolved = f"g{p['generation']}<{p['parent'][:5]} " if p.get("parent") else ""
+        evolved = ("* " if p.get("champion") else "") + (
+            f"g{p['generation']}<{p['parent'][:5]} " if p.get("parent") else ""
+        )
         label = f"{p['program_sha'][:7]} {evolved}{p['program_title']}"[:30]
         usd = f"${p['usd']:.2f}" if p["usd"] else "-"
         lines.append(
@@ -298,7 +306,10 @@ def leaderboard_lines(board: dict) -> list[str]:
             f" {fmt_num(p['improvement_per_usd']):>9} {usd:>7} {fmt_num(p['tokens_per_experiment'], '.0f'):>8}"
         )
     if any(p.get("parent") for p in board["programs"]):
-        lines.append("  gN<PARENT: a variant `conductor evolve` wrote, N generations from the original, from PARENT")
+        lines.append(
+            "  gN<PARENT: a variant `conductor evolve` wrote, N generations from the original, from PARENT;"
+            " *: the champion, confirmed on a held-out pane"
+        )
     lines.append(
         "  slot-h: summed experiment time on slots; GPU-hours where kind is gpu, CPU-slot-hours where it is cpu"
     )
