@@ -16,6 +16,7 @@ from conductor.core.standings import version_of
 from conductor.errors import ConductorError
 from conductor.leaderboard import hours_unit
 from conductor.report_data import RunData, load_run
+from conductor.report_lineage import lineage_png
 from conductor.report_plots import compare_png, progress_png, sheet_png
 
 
@@ -175,6 +176,10 @@ def write_report(run_dir: Path, output: str | None = None, html_path: str | None
             path = folder / f"progress-{_safe(name)}.png"
             path.write_bytes(png)
             written.append(path)
+        generations = lineage_png(run)
+        if generations is not None:
+            (folder / "generations.png").write_bytes(generations)
+            written.append(folder / "generations.png")
     if html_path is not None:
         page = (
             Path(html_path) if html_path else (Path(output).with_suffix(".html") if sheet else folder / "report.html")

@@ -90,6 +90,9 @@ def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_
     assert main(["status", "-c", str(cfg)]) == 0
     board = capsys.readouterr().out
     assert f"{child.sha[:7]} g1<{child.parent[:5]}" in board and "generations from the original" in board
+    assert main(["report", "-c", str(cfg)]) == 0
+    generations = run_dir / "report" / "generations.png"
+    assert generations.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(generations) in capsys.readouterr().out
 
 
 def test_a_scheduled_tournament_hands_the_losing_pane_a_child_of_the_winner(tmp_path, fastws):
