@@ -211,27 +211,15 @@ def demo_config(args: argparse.Namespace):
 
 
 def resolve_run_config(path: Path):
-    """The config to run: the given file, or the run dir's saved one when resuming."""
+    """The config to run: the given file; when resuming, the same, if it only adds to the saved one."""
     from conductor.config import load_config
+    from conductor.config.resume import config_for_resume
 
     cfg = load_config(path)
     layout = RunDir(cfg.runs_dir)
     if layout.config.is_file() and layout.has_ledger():
-        resumed = load_config(layout.config)
-        if _comparable(resumed) != _comparable(cfg):
-            print(
-                f"conductor: resuming {cfg.runs_dir} with its saved config; {path} differs "
-                "(use a new runs_dir to run the changed config)",
-                file=sys.stderr,
-            )
-        return resumed
+        return config_for_resume(load_config(layout.config), cfg)
     return cfg
-
-
-def _comparable(cfg) -> dict:
-    from conductor.config import config_to_dict
-
-    return config_to_dict(cfg)
 
 
 def _runs_dir(args: argparse.Namespace) -> Path:
@@ -267,11 +255,16 @@ def run_headless(cfg, max_experiments: int | None, as_json: bool = False) -> int
 
     check_agent_keys(cfg)
     orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=max_experiments)
+    from conductor.notify import attach
+
     orch.bus.subscribe(Printer(as_json=as_json))
     orch.open()
+    notifier = attach(orch)
     try:
         return asyncio.run(_drive(orch))
     finally:
+        if notifier is not None:
+            notifier.close()
         orch.close()
 
 

@@ -176,6 +176,23 @@ def slots(v: Any) -> Any:
     return v
 
 
+NOTIFY_EVENTS = ("new_best", "paused", "stuck", "rate_limited", "quota", "finished")
+
+
+def notify_urls(v: Any) -> tuple[str, ...]:
+    out = string_list(v)
+    if not all(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$", x) for x in out):
+        raise Invalid("a list of apprise URLs (scheme://...)")
+    return out
+
+
+def notify_events(v: Any) -> tuple[str, ...]:
+    out = string_list(v)
+    if not all(x in NOTIFY_EVENTS for x in out):
+        raise Invalid("a list of " + " | ".join(NOTIFY_EVENTS))
+    return out
+
+
 sandbox_mode = _one_of("auto", "on", "off")
 ray_slot_kind = _one_of("auto", "gpu", "cpu")
 

@@ -17,7 +17,7 @@ from conductor.config.checks import Check
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 # The top-level tables of conductor.toml: [conductor] holds Config's own keys.
-SECTIONS = ("conductor", "agent", "prices", "workspace")
+SECTIONS = ("conductor", "agent", "prices", "workspace", "notify")
 _KEY = "conductor.key"
 _DEFAULT = object()
 
@@ -104,6 +104,43 @@ class Price:
     )
     cache_read: float = field(
         metadata=key(checks.nonneg_number, "cache reads (left out: 0.1 x input)", example=0.30, active=True)
+    )
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """[notify]: what reaches the researcher outside the TUI (apprise URLs, the bell, a shell hook)."""
+
+    urls: tuple[str, ...] = field(
+        default=(),
+        metadata=key(
+            checks.notify_urls,
+            "apprise URLs (ntfy://, slack://, tgram://, discord://, mailto://, json://...); secrets masked when shown",
+            example=["ntfys://ntfy.sh/my-topic"],
+        ),
+    )
+    events: tuple[str, ...] = field(
+        default=checks.NOTIFY_EVENTS,
+        metadata=key(checks.notify_events, "which events notify: " + " | ".join(checks.NOTIFY_EVENTS)),
+    )
+    bell: bool = field(default=False, metadata=key(checks.boolean, "ring the terminal bell on each notification"))
+    command: str = field(
+        default="",
+        metadata=key(
+            checks.string,
+            "a shell hook run per notification: CONDUCTOR_NOTIFY_TITLE, _BODY and _EVENTS in its environment",
+            example='notify-send "$CONDUCTOR_NOTIFY_TITLE" "$CONDUCTOR_NOTIFY_BODY"',
+        ),
+    )
+    batch_s: float = field(
+        default=30.0, metadata=key(checks.nonneg_number, "events within this many seconds go out as one message")
+    )
+    max_per_hour: int = field(
+        default=12, metadata=key(checks.positive_int, "at most this many messages an hour; more are batched")
+    )
+    rate_limited_after_s: float = field(
+        default=900.0,
+        metadata=key(checks.positive_number, "notify rate_limited when a pane has waited on a usage limit this long"),
     )
 
 
@@ -372,6 +409,7 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     prices: dict[str, Price] = field(default_factory=dict)
     workspaces: tuple[WorkspaceConfig, ...] = ()
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def panes(self) -> tuple[PaneSpec, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from conductor.config import AgentConfig, Config, write_resolved
+from conductor.config.masking import shown_notify
 from conductor.core.activity_log import ActivityRecorder
 from conductor.core.activity_log import replay as replay_activity
 from conductor.core.agent import Agent
@@ -197,6 +199,8 @@ class Orchestra:
         if self.runner is None:
             self.runner, self.sandbox_note = choose_runner(self.config, self.layout)
         self.ledger.set_meta("sandbox", self.sandbox_note or "on")
+        notify = self.config.notify
+        self.ledger.set_meta("notify", json.dumps(shown_notify(notify.urls, notify.events)))
         secret_names = SecretNames(self.config.secret_names)
         self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir, secret_names)
         self._trials.on_interrupted = self._attempt_interrupted

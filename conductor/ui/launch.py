@@ -47,11 +47,17 @@ def attach_app(run_dir: Path) -> int:
 
 def _run_over(engine) -> int:
     """Open the engine, run the app over it, close the engine; the app's exit status."""
+    from conductor.core.orchestra import Orchestra
+    from conductor.notify import attach
+
     engine.open()
+    notifier = attach(engine) if isinstance(engine, Orchestra) else None  # attached: the orchestra notifies
     try:
         app = ConductorApp(engine=engine, host_probe=PsutilHostProbe(), handle_signals=True)
         result = app.run()
     finally:
+        if notifier is not None:
+            notifier.close()
         engine.close()
     if app.return_code not in (None, 0):
         return app.return_code
