@@ -91,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
 
+    ad = sub.add_parser("adopt", help="a pane's best commit onto a new branch of your own repo")
+    ad.add_argument("pane", nargs="?", default=None, help="the pane (or --best)")
+    ad.add_argument(
+        "--best", nargs="?", const="", default=None, metavar="WORKSPACE", help="the best pane (of WORKSPACE)"
+    )
+    ad.add_argument("--squash", action="store_true", help="one commit listing the kept experiments")
+    ad.add_argument("--branch", default=None, metavar="NAME", help="the new branch (default adopt/RUN/PANE)")
+    ad.add_argument("--into", default=None, metavar="REPO", help="the repo (default: the workspace's own)")
+    g = ad.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
     sub.add_parser("doctor", help="check git, GPUs, API key and agent CLIs")
     return p
 
@@ -170,6 +182,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from conductor.verify import cmd_verify
 
         return cmd_verify(_runs_dir(args), args.pane, args.commit, args.runs)
+    if verb == "adopt":
+        from conductor.adopt import cmd_adopt
+
+        return cmd_adopt(_runs_dir(args), args.pane, args.best, args.squash, args.branch, args.into)
     if verb == "doctor":
         from conductor.doctor import cmd_doctor
 
