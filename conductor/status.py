@@ -59,6 +59,7 @@ def pane_status(ledger: Ledger) -> dict:
         "leaderboard": leaderboard_from_ledger(ledger, standings).as_dict(),
         "slots": slot_status(ledger),
         "notify": json.loads(ledger.get_meta("notify") or "{}"),  # URLs masked
+        "quota": json.loads(ledger.get_meta("quota") or "[]"),  # per account and window (core/quota.py)
     }
 
 

@@ -37,6 +37,7 @@ from conductor.agents.anthropic_retry import (
 )
 from conductor.agents.budget import Budget
 from conductor.agents.prompts import RESEARCHER_TAG, labelled, program_section, results_table
+from conductor.agents.quota_headers import quota_from_headers
 from conductor.agents.tools import TOOL_SPECS, ToolResult, WorktreeFiles, call_tool, describe_call
 from conductor.config import AgentConfig
 from conductor.core.agent import PaneSession
@@ -329,6 +330,7 @@ class AnthropicAgent:
             raw = await self.client.messages.with_raw_response.create(**kwargs)
             message = await raw.parse()
             counts = self._record(message.usage, raw.headers.get("request-id") or "", "anthropic")
+            self._report_quota(raw.headers)
             for block in message.content:
                 if block.type == "text":
                     batcher.add(block.text)
@@ -350,7 +352,12 @@ class AnthropicAgent:
                 if started:  # the API counted what it sent before the failure
                     self._record(stream.current_message_snapshot.usage, stream.request_id or "", "anthropic-stream")
                 raise
+        self._report_quota(stream.response.headers)
         return message, self._record(message.usage, stream.request_id or "", "anthropic-stream")
+
+    def _report_quota(self, headers: Any) -> None:
+        for window, used, resets_at in quota_from_headers(headers):
+            self.session.quota("anthropic", window, used, resets_at)
 
     def _record(self, usage: Any, request_id: str, source: str) -> UsageCounts:
         counts = usage_counts(usage)

@@ -28,6 +28,7 @@ from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, 
 from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
+from conductor.core.quota import QuotaBook
 from conductor.core.rundir import RunDir
 from conductor.core.rundir_watch import RunDirWatch
 from conductor.core.runner import LocalRunner, Runner, WatchesSlots
@@ -390,15 +391,27 @@ class Orchestra:
     async def _publish_token_rates(self) -> None:
         """TokenRates at most once a second, per pane and in total, only when they changed."""
         meters = TokenMeters(usd_totals={name: self.ledger.usage_totals(name).usd for name in self.panes})
-        unsubscribe = self.bus.subscribe(meters.observe)
+        quota = QuotaBook(self.bus, lambda text: self.ledger.set_meta("quota", text))
+        unsubscribe = [self.bus.subscribe(meters.observe), self.bus.subscribe(quota.observe)]
         try:
             while True:
                 await asyncio.sleep(1.0)
                 for event in meters.due():
                     self.bus.publish(event)
                 self._check_orchestra_budget()
+                quota.tick(self._spare_capacity())
         finally:
-            unsubscribe()
+            for undo in unsubscribe:
+                undo()
+            quota.flush()
+
+    def _spare_capacity(self) -> str:
+        """What could use more agent quota now, in words; "" when nothing could."""
+        stopped = sum(1 for p in self.panes.values() if p.state in ("paused", "done", "stopped"))
+        if stopped:
+            return f"{stopped} pane(s) are paused or done"
+        idle = sum(1 for s in self.pool.slots if self.pool.holder(s.name) is None)
+        return f"{idle} slot(s) are idle" if idle else ""
 
     def _check_orchestra_budget(self) -> None:
         """`[conductor] max_usd` / `max_tokens`: the whole orchestra's spend pauses every pane."""
