@@ -103,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
 
+    lv = sub.add_parser("live", help="change a running orchestra: add-pane, remove-pane, set, pause-all, resume-all")
+    lv.add_argument(
+        "action", metavar="ACTION", help="add-pane WS | remove-pane PANE | set KEY VALUE | pause-all | resume-all"
+    )
+    lv.add_argument("args", nargs="*", metavar="ARG")
+    lv.add_argument("--workspace", default=None, metavar="WS", help="with set: one workspace's limit")
+    g = lv.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
     sub.add_parser("doctor", help="check git, GPUs, API key and agent CLIs")
     return p
 
@@ -186,6 +196,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from conductor.adopt import cmd_adopt
 
         return cmd_adopt(_runs_dir(args), args.pane, args.best, args.squash, args.branch, args.into)
+    if verb == "live":
+        from conductor.live_cli import cmd_live
+
+        return cmd_live(_runs_dir(args), args.action, args.args, args.workspace)
     if verb == "doctor":
         from conductor.doctor import cmd_doctor
 

@@ -1,13 +1,17 @@
 """Which changes to conductor.toml a resumed run accepts: additive ones, by key.
 
-A run dir keeps the config it was started with. On a restart the user's file may add panes
-and workspaces, change limits and budgets, prices and [notify]; any other change would make
-the ledger's history mean something else (another metric, other editable files, another
-agent), so it is refused with one line naming the first key that differs.
+A run dir keeps the config it was started with, as changed while it ran (core/live.py). On
+a restart the user's file may add panes and workspaces, change limits and budgets, prices
+and [notify]; any other change would make the ledger's history mean something else
+(another metric, other editable files, another agent), so it is refused with one line
+naming the first key that differs. Panes and workspaces are never taken away by a restart:
+those the file lacks (added live, or left out) are kept as saved; a pane is removed with
+`conductor live remove-pane`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from conductor.config.dump import config_to_dict
@@ -20,7 +24,9 @@ ADDITIVE_AGENT_KEYS = frozenset({"max_usd", "max_tokens"})
 
 
 def config_for_resume(saved: Config, given: Config) -> Config:
-    """`given` when it differs from `saved` only additively, else a ConductorError naming the key."""
+    """`given` with whatever of `saved` it lacks, when it differs only additively; else a
+    ConductorError naming the key."""
+    given = _with_saved_panes(saved, given)
     key = incompatible_key(saved, given)
     if key is not None:
         where, old, new = key
@@ -41,8 +47,6 @@ def incompatible_key(saved: Config, given: Config) -> tuple[str, Any, Any] | Non
     new_ws = {ws["name"]: ws for ws in new["workspace"]}
     for ws in old["workspace"]:
         name = ws["name"]
-        if name not in new_ws:
-            return f"workspace.{name}", "declared", "removed"
         found = _workspace_change(name, ws, new_ws[name])
         if found is not None:
             return found
@@ -56,12 +60,22 @@ def _workspace_change(name: str, old: dict, new: dict) -> tuple[str, Any, Any] |
             for akey in sorted(set(a or {}) | set(b or {})):
                 if akey not in ADDITIVE_AGENT_KEYS and (a or {}).get(akey) != (b or {}).get(akey):
                     return f"workspace.{name}.agent.{akey}", (a or {}).get(akey), (b or {}).get(akey)
-        elif key == "panes" and b != a and (b < a or a == 1):
-            why = "panes can be added, not taken away" if b < a else "one pane is named after its workspace"
-            return f"workspace.{name}.panes", a, f"{b} ({why}: add a [[workspace]] instead)"
+        elif key == "panes" and a == 1 and b != a:
+            return f"workspace.{name}.panes", a, f"{b} (its one pane is named after it: add a [[workspace]])"
         elif key not in ADDITIVE_WORKSPACE_KEYS and a != b:
             return f"workspace.{name}.{key}", a, b
     return None
+
+
+def _with_saved_panes(saved: Config, given: Config) -> Config:
+    """`given`, with every saved workspace it lacks and no fewer panes than saved on the others."""
+    ours = {ws.name: ws for ws in given.workspaces}
+    kept = []
+    for ws in given.workspaces:
+        old = next((w for w in saved.workspaces if w.name == ws.name), None)
+        kept.append(replace(ws, panes=old.panes) if old is not None and old.panes > ws.panes else ws)
+    kept += [ws for ws in saved.workspaces if ws.name not in ours]
+    return replace(given, workspaces=tuple(kept))
 
 
 def _show(v: Any) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from conductor.config import AgentConfig, Config, write_resolved
+from conductor.config import AgentConfig, Config, PaneSpec, write_resolved
 from conductor.config.masking import shown_notify
 from conductor.core.activity_log import ActivityRecorder
 from conductor.core.activity_log import replay as replay_activity
@@ -27,6 +27,7 @@ from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
 from conductor.core.ledger import Ledger
+from conductor.core.live import REMOVED_META, LiveChanges, removed_panes
 from conductor.core.loop import Pane
 from conductor.core.quota import QuotaBook
 from conductor.core.rundir import RunDir
@@ -170,6 +171,9 @@ class Orchestra:
         self._watch: RunDirWatch | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.failure: str | None = None  # the one line that stopped the run, when something did
+        self._ctx: RunContext | None = None
+        self._group: asyncio.TaskGroup | None = None  # the panes' tasks, while the run is live
+        self.live = LiveChanges(self)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -219,7 +223,9 @@ class Orchestra:
             max_experiments=self.max_experiments,
             redact=redactor_for(os.environ, self.config.secret_names),
         )
-        for position, spec in enumerate(self.config.panes):
+        self._ctx = ctx
+        removed = removed_panes(self.ledger.get_meta(REMOVED_META))
+        for position, spec in enumerate(p for p in self.config.panes if p.name not in removed):
             self.panes[spec.name] = Pane(spec, ctx, position)
 
     @property
@@ -251,32 +257,7 @@ class Orchestra:
             await asyncio.to_thread(self.open)
         self._loop = asyncio.get_running_loop()
         unsubscribe_watch = self.bus.subscribe(self._check_after_record)
-        self.bus.publish(
-            RunStarted(
-                run=self.run_name,
-                run_dir=str(self.run_dir),
-                panes=tuple(
-                    {
-                        "name": p.name,
-                        "workspace": p.workspace.name,
-                        "agent": p.agent_config.kind,
-                        "model": p.agent_config.model,
-                        "branch": p.branch,
-                        "worktree": str(p.worktree_path),
-                        "metric": p.workspace.metric,
-                        "goal": p.workspace.goal,
-                        "budget_s": p.workspace.time_budget_s,
-                        "plateau": p.workspace.plateau,
-                        "program": str(p.program_path),
-                        "log_dir": str(p.log_dir),
-                    }
-                    for p in self.panes.values()
-                ),
-                slots=tuple(s.name for s in self.pool.slots),
-                resumed=self.resumed,
-                sandbox=self.sandbox_note,
-            )
-        )
+        self.bus.publish(self._run_started())
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
         if self.sandbox_note:
@@ -308,6 +289,7 @@ class Orchestra:
         )
         try:
             async with asyncio.TaskGroup() as tg:
+                self._group = tg
                 for name, p in self.panes.items():
                     self._tasks[name] = tg.create_task(p.run(), name=f"pane:{name}")
         except asyncio.CancelledError:
@@ -342,6 +324,44 @@ class Orchestra:
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
+
+    def _run_started(self) -> RunStarted:
+        return RunStarted(
+            run=self.run_name,
+            run_dir=str(self.run_dir),
+            panes=tuple(
+                {
+                    "name": p.name,
+                    "workspace": p.workspace.name,
+                    "agent": p.agent_config.kind,
+                    "model": p.agent_config.model,
+                    "branch": p.branch,
+                    "worktree": str(p.worktree_path),
+                    "metric": p.workspace.metric,
+                    "goal": p.workspace.goal,
+                    "budget_s": p.workspace.time_budget_s,
+                    "plateau": p.workspace.plateau,
+                    "program": str(p.program_path),
+                    "log_dir": str(p.log_dir),
+                }
+                for p in self.panes.values()
+            ),
+            slots=tuple(s.name for s in self.pool.slots),
+            resumed=self.resumed,
+            sandbox=self.sandbox_note,
+        )
+
+    def start_pane(self, spec: PaneSpec) -> None:
+        """A pane added to the live run (core/live.py): set up and run beside the others."""
+        if self._ctx is None or self._group is None:
+            raise ConductorError("the run is not live: add the pane to conductor.toml and resume it")
+        pane = self.panes[spec.name] = Pane(spec, self._ctx, len(self.panes))
+        self._tasks[spec.name] = self._group.create_task(pane.run(), name=f"pane:{spec.name}")
+        self.bus.publish(self._run_started())
+        self.bus.publish(Alert(pane=spec.name, level="info", message=f"pane {spec.name} added to the live run"))
+
+    def budget_changed(self) -> None:
+        self._budget_hit = False  # the new budget is checked afresh within a second
 
     def _attempt_interrupted(self, trial, slot: Slot, why: str) -> None:
         """A trial's slot was lost under it (core/trial.py runs it again elsewhere)."""
@@ -470,11 +490,15 @@ class Orchestra:
 
     # ---------------------------------------------------------------- commands
 
-    def command(self, cmd: Command) -> None:
+    def command(self, cmd: Command) -> str | None:
+        """Carry out a command; a live change (core/live.py) says in a line what it did."""
         pane = getattr(cmd, "pane", None)
         if isinstance(cmd, Stop):
             self.stop(pane)
-            return
+            return None
+        done = self.live.handle(cmd)
+        if done is not None:
+            return done
         target = self.panes.get(pane) if pane else None
         if target is None:
             raise ConductorError(f"no pane named '{pane}'")
@@ -488,3 +512,4 @@ class Orchestra:
             target.reload_program()
         else:
             raise ConductorError(f"command '{cmd.type}' is not supported yet")
+        return None

@@ -98,8 +98,8 @@ class RemoteOrchestra:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def command(self, cmd: Command) -> None:
-        request(self.run_dir, cmd.to_dict(), timeout=10)
+    def command(self, cmd: Command) -> str | None:
+        return request(self.run_dir, cmd.to_dict(), timeout=10).get("text")
 
     def stop(self, pane: str | None = None) -> None:
         """Detach: the orchestra goes on (a pane name stops that pane remotely)."""
