@@ -47,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--detach", action="store_true", help="run in the background (log in the run dir)")
 
     a = sub.add_parser("attach", help="open the TUI on an orchestra running in the background")
+    a.add_argument("--read-only", action="store_true", help="watch only: send no command")
     g = a.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
+    sv = sub.add_parser("serve", help="the TUI of a background orchestra in a browser (127.0.0.1, token in the URL)")
+    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
+    sv.add_argument("--allow-commands", action="store_true", help="browsers may pause, message, stop (default: view)")
+    g = sv.add_mutually_exclusive_group()
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
 
@@ -167,7 +176,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_tui(cfg, args.max_experiments)
         return run_headless(cfg, args.max_experiments, as_json=args.json)
     if verb == "attach":
-        return attach_tui(_runs_dir(args))
+        return attach_tui(_runs_dir(args), read_only=args.read_only)
+    if verb == "serve":
+        from conductor.serve import cmd_serve
+
+        return cmd_serve(_runs_dir(args), args.host, args.port, args.allow_commands)
     if verb == "stop":
         from conductor.detach import cmd_stop
 
@@ -338,7 +351,7 @@ def run_tui(cfg, max_experiments: int | None) -> int:
     return run_app(cfg, max_experiments, create_agent)
 
 
-def attach_tui(run_dir: Path) -> int:
+def attach_tui(run_dir: Path, read_only: bool = False) -> int:
     from conductor.detach import live_orchestra
 
     if live_orchestra(run_dir) is None:
@@ -347,7 +360,7 @@ def attach_tui(run_dir: Path) -> int:
         from conductor.ui.launch import attach_app
     except ImportError as exc:
         raise ConductorError(f"the TUI is not available ({exc})") from None
-    return attach_app(run_dir)
+    return attach_app(run_dir, read_only)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -37,12 +37,12 @@ def run_app(cfg, max_experiments: int | None, agent_factory) -> int:
     return _run_over(Orchestra(cfg, agent_factory=agent_factory, max_experiments=max_experiments))
 
 
-def attach_app(run_dir: Path) -> int:
+def attach_app(run_dir: Path, read_only: bool = False) -> int:
     """`conductor attach`: the same app over an orchestra running in another process; quitting
-    detaches and leaves it running."""
+    detaches and leaves it running. `read_only`: a view that sends no command (`conductor serve`)."""
     from conductor.core.remote import RemoteOrchestra
 
-    return _run_over(RemoteOrchestra(Path(run_dir)))
+    return _run_over(RemoteOrchestra(Path(run_dir), read_only=read_only))
 
 
 def _run_over(engine) -> int:
