@@ -452,6 +452,7 @@ class AnthropicAgent:
             f"Editable: {', '.join(ws.editable)}. Protected (read-only): {', '.join(ws.protected) or 'none'}.",
             "Work through the tools: read_file, list_files, write_file, edit_file, then run_experiment(description) "
             "for each idea. Its result tells you whether the change was kept or reverted.",
+            *self._slot_line(),
             "",
             "# Files at the start of this conversation (read_file shows the current content)",
         ]
@@ -468,6 +469,17 @@ class AnthropicAgent:
                 continue
             lines.append("```\n" + data.decode("utf-8", "replace").rstrip("\n") + "\n```")
         return "\n".join(lines)
+
+    def _slot_line(self) -> list[str]:
+        """Which of the workspace's declared constants take effect on this run's slots."""
+        kind = self.session.slot_kind()
+        apart = [k.name for k in self.session.workspace.knobs if k.slot != "any"]
+        if not apart or kind == "any":
+            return []
+        used = [k.name for k in self.session.workspace.knobs if k.slot == kind]
+        return [
+            f"Experiments run on {kind.upper()} slots: of the slot-specific constants, {', '.join(used)} take effect."
+        ]
 
     def _in_scope_files(self) -> list[tuple[str, str]]:
         tracked = self.files.tracked_files()

@@ -140,6 +140,7 @@ def _one_of(*choices: str) -> Check:
 
 goal = _one_of("min", "max")
 knob_type = _one_of("float", "int")
+knob_slot = _one_of("any", "cpu", "gpu")
 experiments_mode = _one_of(*EXPERIMENT_MODES)
 
 

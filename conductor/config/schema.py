@@ -159,6 +159,13 @@ class Knob:
             checks.string, "the editable file that holds the constant (left out: the first one that is not a pattern)"
         ),
     )
+    slot: str = field(
+        default="any",
+        metadata=key(
+            checks.knob_slot,
+            '"gpu" or "cpu": the constant takes effect only on that kind of slot (the optuna agent tunes it there)',
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -156,6 +156,11 @@ class PaneBase:
     def price(self, model: str) -> Price | None:
         return self.ctx.config.price(model)
 
+    def slot_kind(self) -> str:
+        """ "gpu" or "cpu" when every slot of the run is of that kind, else "any"."""
+        kinds = {s.kind for s in self.ctx.pool.slots}
+        return kinds.pop() if len(kinds) == 1 else "any"
+
     def record_usage(
         self,
         model: str,
