@@ -296,6 +296,7 @@ class Orchestra:
             reason = "stopped"
             raise
         finally:
+            self._group = None  # no pane joins a run that has ended
             token_rates.cancel()
             if slot_watch is not None:
                 slot_watch.cancel()
