@@ -78,7 +78,9 @@ def main() -> None:
         ray.shutdown()
         cluster.shutdown()
     print(machine())
-    print(f"{args.panes} panes over {args.slots} slots, think {args.think:g} s, experiment {args.exp:g} s, {args.seconds:g} s a mode")
+    print(
+        f"{args.panes} panes over {args.slots} slots, think {args.think:g} s, experiment {args.exp:g} s, {args.seconds:g} s a mode"
+    )
     for name, (d, n, per_hour) in results.items():
         print(f"{name:>16}: duty {d * 100:.1f}%  ({n} experiments, {per_hour:.0f}/h)")
     (local, *_), (remote, *_) = results.values()

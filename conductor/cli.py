@@ -47,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--detach", action="store_true", help="run in the background (log in the run dir)")
 
     a = sub.add_parser("attach", help="open the TUI on an orchestra running in the background")
+    a.add_argument("--read-only", action="store_true", help="watch only: send no command")
     g = a.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
+    sv = sub.add_parser("serve", help="the TUI of a background orchestra in a browser (127.0.0.1, token in the URL)")
+    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
+    sv.add_argument("--allow-commands", action="store_true", help="browsers may pause, message, stop (default: view)")
+    g = sv.add_mutually_exclusive_group()
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
 
@@ -96,6 +105,28 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--apply", action="append", default=[], metavar="PANE", help="hand the variant to this pane")
     ev.add_argument("--offline", action="store_true", help="rewrite the search section, even with an API key")
     g = ev.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
+    ad = sub.add_parser("adopt", help="a pane's best commit onto a new branch of your own repo")
+    ad.add_argument("pane", nargs="?", default=None, help="the pane (or --best)")
+    ad.add_argument(
+        "--best", nargs="?", const="", default=None, metavar="WORKSPACE", help="the best pane (of WORKSPACE)"
+    )
+    ad.add_argument("--squash", action="store_true", help="one commit listing the kept experiments")
+    ad.add_argument("--branch", default=None, metavar="NAME", help="the new branch (default adopt/RUN/PANE)")
+    ad.add_argument("--into", default=None, metavar="REPO", help="the repo (default: the workspace's own)")
+    g = ad.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", default=None, metavar="FILE")
+    g.add_argument("--runs-dir", default=None, metavar="DIR")
+
+    lv = sub.add_parser("live", help="change a running orchestra: add-pane, remove-pane, set, pause-all, resume-all")
+    lv.add_argument(
+        "action", metavar="ACTION", help="add-pane WS | remove-pane PANE | set KEY VALUE | pause-all | resume-all"
+    )
+    lv.add_argument("args", nargs="*", metavar="ARG")
+    lv.add_argument("--workspace", default=None, metavar="WS", help="with set: one workspace's limit")
+    g = lv.add_mutually_exclusive_group()
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
 
@@ -153,7 +184,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_tui(cfg, args.max_experiments)
         return run_headless(cfg, args.max_experiments, as_json=args.json)
     if verb == "attach":
-        return attach_tui(_runs_dir(args))
+        return attach_tui(_runs_dir(args), read_only=args.read_only)
+    if verb == "serve":
+        from conductor.serve import cmd_serve
+
+        return cmd_serve(_runs_dir(args), args.host, args.port, args.allow_commands)
     if verb == "stop":
         from conductor.detach import cmd_stop
 
@@ -182,6 +217,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from conductor.evolve import cmd_evolve
 
         return cmd_evolve(_runs_dir(args), args.workspace, args.apply, args.offline)
+    if verb == "adopt":
+        from conductor.adopt import cmd_adopt
+
+        return cmd_adopt(_runs_dir(args), args.pane, args.best, args.squash, args.branch, args.into)
+    if verb == "live":
+        from conductor.live_cli import cmd_live
+
+        return cmd_live(_runs_dir(args), args.action, args.args, args.workspace)
     if verb == "doctor":
         from conductor.doctor import cmd_doctor
 
@@ -223,27 +266,15 @@ def demo_config(args: argparse.Namespace):
 
 
 def resolve_run_config(path: Path):
-    """The config to run: the given file, or the run dir's saved one when resuming."""
+    """The config to run: the given file; when resuming, the same, if it only adds to the saved one."""
     from conductor.config import load_config
+    from conductor.config.resume import config_for_resume
 
     cfg = load_config(path)
     layout = RunDir(cfg.runs_dir)
     if layout.config.is_file() and layout.has_ledger():
-        resumed = load_config(layout.config)
-        if _comparable(resumed) != _comparable(cfg):
-            print(
-                f"conductor: resuming {cfg.runs_dir} with its saved config; {path} differs "
-                "(use a new runs_dir to run the changed config)",
-                file=sys.stderr,
-            )
-        return resumed
+        return config_for_resume(load_config(layout.config), cfg)
     return cfg
-
-
-def _comparable(cfg) -> dict:
-    from conductor.config import config_to_dict
-
-    return config_to_dict(cfg)
 
 
 def _runs_dir(args: argparse.Namespace) -> Path:
@@ -279,13 +310,17 @@ def run_headless(cfg, max_experiments: int | None, as_json: bool = False) -> int
 
     check_agent_keys(cfg)
     from conductor.evolve import tournament
+    from conductor.notify import attach
 
     orch = Orchestra(cfg, agent_factory=create_agent, max_experiments=max_experiments, evolver=tournament)
     orch.bus.subscribe(Printer(as_json=as_json))
     orch.open()
+    notifier = attach(orch)
     try:
         return asyncio.run(_drive(orch))
     finally:
+        if notifier is not None:
+            notifier.close()
         orch.close()
 
 
@@ -330,7 +365,7 @@ def run_tui(cfg, max_experiments: int | None) -> int:
     return run_app(cfg, max_experiments, create_agent, evolver=tournament)
 
 
-def attach_tui(run_dir: Path) -> int:
+def attach_tui(run_dir: Path, read_only: bool = False) -> int:
     from conductor.detach import live_orchestra
 
     if live_orchestra(run_dir) is None:
@@ -339,7 +374,7 @@ def attach_tui(run_dir: Path) -> int:
         from conductor.ui.launch import attach_app
     except ImportError as exc:
         raise ConductorError(f"the TUI is not available ({exc})") from None
-    return attach_app(run_dir)
+    return attach_app(run_dir, read_only)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

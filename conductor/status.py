@@ -9,6 +9,7 @@ rows after it, so the baseline is no keep; `interrupted` counts the runs a stop 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def pane_status(ledger: Ledger) -> dict:
         "totals": totals,
         "leaderboard": leaderboard_from_ledger(ledger, standings).as_dict(),
         "slots": slot_status(ledger),
+        "notify": json.loads(ledger.get_meta("notify") or "{}"),  # URLs masked
+        "quota": json.loads(ledger.get_meta("quota") or "[]"),  # per account and window (core/quota.py)
     }
 
 

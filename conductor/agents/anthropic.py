@@ -37,6 +37,7 @@ from conductor.agents.anthropic_retry import (
 )
 from conductor.agents.budget import Budget
 from conductor.agents.prompts import RESEARCHER_TAG, labelled, program_section, results_table
+from conductor.agents.quota_headers import quota_from_headers
 from conductor.agents.tools import TOOL_SPECS, ToolResult, WorktreeFiles, call_tool, describe_call
 from conductor.config import AgentConfig
 from conductor.core.agent import PaneSession
@@ -329,6 +330,7 @@ class AnthropicAgent:
             raw = await self.client.messages.with_raw_response.create(**kwargs)
             message = await raw.parse()
             counts = self._record(message.usage, raw.headers.get("request-id") or "", "anthropic")
+            self._report_quota(raw.headers)
             for block in message.content:
                 if block.type == "text":
                     batcher.add(block.text)
@@ -350,7 +352,12 @@ class AnthropicAgent:
                 if started:  # the API counted what it sent before the failure
                     self._record(stream.current_message_snapshot.usage, stream.request_id or "", "anthropic-stream")
                 raise
+        self._report_quota(stream.response.headers)
         return message, self._record(message.usage, stream.request_id or "", "anthropic-stream")
+
+    def _report_quota(self, headers: Any) -> None:
+        for window, used, resets_at in quota_from_headers(headers):
+            self.session.quota("anthropic", window, used, resets_at)
 
     def _record(self, usage: Any, request_id: str, source: str) -> UsageCounts:
         counts = usage_counts(usage)
@@ -445,6 +452,7 @@ class AnthropicAgent:
             f"Editable: {', '.join(ws.editable)}. Protected (read-only): {', '.join(ws.protected) or 'none'}.",
             "Work through the tools: read_file, list_files, write_file, edit_file, then run_experiment(description) "
             "for each idea. Its result tells you whether the change was kept or reverted.",
+            *self._slot_line(),
             "",
             "# Files at the start of this conversation (read_file shows the current content)",
         ]
@@ -461,6 +469,17 @@ class AnthropicAgent:
                 continue
             lines.append("```\n" + data.decode("utf-8", "replace").rstrip("\n") + "\n```")
         return "\n".join(lines)
+
+    def _slot_line(self) -> list[str]:
+        """Which of the workspace's declared constants take effect on this run's slots."""
+        kind = self.session.slot_kind()
+        apart = [k.name for k in self.session.workspace.knobs if k.slot != "any"]
+        if not apart or kind == "any":
+            return []
+        used = [k.name for k in self.session.workspace.knobs if k.slot == kind]
+        return [
+            f"Experiments run on {kind.upper()} slots: of the slot-specific constants, {', '.join(used)} take effect."
+        ]
 
     def _in_scope_files(self) -> list[tuple[str, str]]:
         tracked = self.files.tracked_files()

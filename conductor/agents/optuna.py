@@ -53,6 +53,11 @@ def write_knobs(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def knobs_for(knobs: tuple[Knob, ...], slot_kind: str) -> tuple[Knob, ...]:
+    """The knobs that take effect on the run's slots: a GPU knob only on GPU slots, a CPU one only on CPU slots."""
+    return tuple(k for k in knobs if k.slot == "any" or slot_kind in ("any", k.slot))
+
+
 class OptunaAgent:
     kind = "optuna"
 
@@ -60,7 +65,7 @@ class OptunaAgent:
         self.config = config
 
     async def run(self, session: PaneSession) -> None:
-        knobs = session.workspace.knobs
+        knobs = knobs_for(session.workspace.knobs, session.slot_kind())
         if not knobs:
             raise AgentFatal(
                 f"workspace '{session.workspace.name}' declares no [[knob]] in workspace.toml: "
@@ -133,7 +138,7 @@ class OptunaAgent:
         if baseline is None:
             return
         params, dists = {}, {}
-        for k in session.workspace.knobs:
+        for k in knobs_for(session.workspace.knobs, session.slot_kind()):
             text = (Path(session.worktree_path) / k.file).read_text(encoding="utf-8")
             value = read_knob(text, k.name)
             if not isinstance(value, (int, float)) or not (k.low <= value <= k.high):

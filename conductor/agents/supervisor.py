@@ -354,6 +354,7 @@ class CliAgent:
                 self.save_state()
         elif isinstance(item, RateLimit):
             self.usage_limit.report(item)
+            s.quota(self.kind, item.limit_type or "?", item.utilization, item.resets_at, item.status)
         elif isinstance(item, TurnEnded):
             self._turn_end = item
 

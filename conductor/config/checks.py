@@ -140,6 +140,7 @@ def _one_of(*choices: str) -> Check:
 
 goal = _one_of("min", "max")
 knob_type = _one_of("float", "int")
+knob_slot = _one_of("any", "cpu", "gpu")
 experiments_mode = _one_of(*EXPERIMENT_MODES)
 
 
@@ -174,6 +175,23 @@ def slots(v: Any) -> Any:
     if not ok:
         raise Invalid(f'"auto", "ray", a count up to {MAX_SLOTS}, or a list of GPU indices or UUIDs')
     return v
+
+
+NOTIFY_EVENTS = ("new_best", "paused", "stuck", "rate_limited", "quota", "finished")
+
+
+def notify_urls(v: Any) -> tuple[str, ...]:
+    out = string_list(v)
+    if not all(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$", x) for x in out):
+        raise Invalid("a list of apprise URLs (scheme://...)")
+    return out
+
+
+def notify_events(v: Any) -> tuple[str, ...]:
+    out = string_list(v)
+    if not all(x in NOTIFY_EVENTS for x in out):
+        raise Invalid("a list of " + " | ".join(NOTIFY_EVENTS))
+    return out
 
 
 sandbox_mode = _one_of("auto", "on", "off")

@@ -1,7 +1,9 @@
 """The resolved Config back in conductor.toml's own keys, saved in the run dir.
 
 A resumed run loads this file instead of the user's, so `parse_config` of the dump must
-give the same Config. Keys whose value is unset (None) are left out, as TOML has no null.
+give the same Config, but for [notify]'s URLs: their secrets are masked here, and a resumed
+run takes [notify] from the user's file. Keys whose value is unset (None) are left out, as
+TOML has no null.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any
 
+from conductor.config.masking import mask_url
 from conductor.config.schema import Config, keys
 
 
@@ -21,6 +24,7 @@ def config_to_dict(cfg: Config) -> dict:
         "agent": _table(cfg.agent),
         "prices": {model: _table(price) for model, price in cfg.prices.items()},
         "workspace": [_table(ws) for ws in cfg.workspaces],
+        "notify": {**_table(cfg.notify), "urls": [mask_url(u) for u in cfg.notify.urls]},
     }
 
 

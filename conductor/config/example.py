@@ -13,6 +13,7 @@ from conductor.config.schema import (
     DEFAULT_MODEL,
     AgentConfig,
     Config,
+    NotifyConfig,
     Price,
     WorkspaceConfig,
     example_value,
@@ -28,6 +29,7 @@ _SECTIONS: tuple[tuple[str, str, type], ...] = (
     ("[agent]", "defaults for every workspace", AgentConfig),
     (f'[prices."{DEFAULT_MODEL}"]', "USD per million tokens", Price),
     ("[[workspace]]", "one per research problem; add more as you like", WorkspaceConfig),
+    ("[notify]", "messages outside the TUI: new best, pauses, stuck, limits, run end", NotifyConfig),
 )
 _DOC_COLUMN = 28
 

@@ -20,7 +20,17 @@ from typing import Any, NoReturn
 
 from conductor.config.checks import EXTERNAL_KINDS, MAX_PANES, PANE_NAME, Check, Invalid
 from conductor.config.files import WorkspaceFiles, editable_problem, escapes, is_pattern, protected_problem
-from conductor.config.schema import SECTIONS, AgentConfig, Config, Key, Knob, Price, WorkspaceConfig, keys
+from conductor.config.schema import (
+    SECTIONS,
+    AgentConfig,
+    Config,
+    Key,
+    Knob,
+    NotifyConfig,
+    Price,
+    WorkspaceConfig,
+    keys,
+)
 from conductor.errors import ConductorError
 from conductor.tomlpos import TomlPositions
 
@@ -28,6 +38,7 @@ _CONDUCTOR_KEYS = keys(Config)
 _AGENT_KEYS = keys(AgentConfig)
 _PRICE_KEYS = keys(Price)
 _KNOB_KEYS = keys(Knob)
+_NOTIFY_KEYS = keys(NotifyConfig)
 _WORKSPACE_KEYS = keys(WorkspaceConfig)
 _WORKSPACE_FILE_KEYS = [name for name, k in _WORKSPACE_KEYS.items() if k.in_workspace_toml] + ["knob"]
 
@@ -219,6 +230,11 @@ def parse_config(text: str, path: Path) -> Config:
         if len(seen_panes) > MAX_PANES:
             r.fail(where + ("panes",), f"{len(seen_panes)} panes in all: at most {MAX_PANES}")
 
+    notify = data.get("notify", {})
+    if not isinstance(notify, dict):
+        r.fail(("notify",), "[notify] must be a table")
+    r.check_keys(notify, _NOTIFY_KEYS, ("notify",), "[notify]")
+    own["notify"] = NotifyConfig(**r.values(notify, _NOTIFY_KEYS, ("notify",)))
     return Config(source=path, agent=_resolve_kind(agent), prices=prices, workspaces=tuple(workspaces), **own)
 
 

@@ -17,7 +17,7 @@ from conductor.config.checks import Check
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 # The top-level tables of conductor.toml: [conductor] holds Config's own keys.
-SECTIONS = ("conductor", "agent", "prices", "workspace")
+SECTIONS = ("conductor", "agent", "prices", "workspace", "notify")
 _KEY = "conductor.key"
 _DEFAULT = object()
 
@@ -108,6 +108,43 @@ class Price:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """[notify]: what reaches the researcher outside the TUI (apprise URLs, the bell, a shell hook)."""
+
+    urls: tuple[str, ...] = field(
+        default=(),
+        metadata=key(
+            checks.notify_urls,
+            "apprise URLs (ntfy://, slack://, tgram://, discord://, mailto://, json://...); secrets masked when shown",
+            example=["ntfys://ntfy.sh/my-topic"],
+        ),
+    )
+    events: tuple[str, ...] = field(
+        default=checks.NOTIFY_EVENTS,
+        metadata=key(checks.notify_events, "which events notify: " + " | ".join(checks.NOTIFY_EVENTS)),
+    )
+    bell: bool = field(default=False, metadata=key(checks.boolean, "ring the terminal bell on each notification"))
+    command: str = field(
+        default="",
+        metadata=key(
+            checks.string,
+            "a shell hook run per notification: CONDUCTOR_NOTIFY_TITLE, _BODY and _EVENTS in its environment",
+            example='notify-send "$CONDUCTOR_NOTIFY_TITLE" "$CONDUCTOR_NOTIFY_BODY"',
+        ),
+    )
+    batch_s: float = field(
+        default=30.0, metadata=key(checks.nonneg_number, "events within this many seconds go out as one message")
+    )
+    max_per_hour: int = field(
+        default=12, metadata=key(checks.positive_int, "at most this many messages an hour; more are batched")
+    )
+    rate_limited_after_s: float = field(
+        default=900.0,
+        metadata=key(checks.positive_number, "notify rate_limited when a pane has waited on a usage limit this long"),
+    )
+
+
+@dataclass(frozen=True)
 class Knob:
     """[[knob]] in a workspace.toml: a constant the offline optuna agent may set."""
 
@@ -120,6 +157,13 @@ class Knob:
         default="",
         metadata=key(
             checks.string, "the editable file that holds the constant (left out: the first one that is not a pattern)"
+        ),
+    )
+    slot: str = field(
+        default="any",
+        metadata=key(
+            checks.knob_slot,
+            '"gpu" or "cpu": the constant takes effect only on that kind of slot (the optuna agent tunes it there)',
         ),
     )
 
@@ -391,6 +435,7 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     prices: dict[str, Price] = field(default_factory=dict)
     workspaces: tuple[WorkspaceConfig, ...] = ()
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def panes(self) -> tuple[PaneSpec, ...]:

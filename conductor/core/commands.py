@@ -64,7 +64,46 @@ class Verify(Command):
     runs: int = 3
 
 
-COMMAND_TYPES: dict[str, type[Command]] = {cls.type: cls for cls in (Pause, Resume, Say, ReloadProgram, Stop, Verify)}
+@dataclass(frozen=True)
+class PauseAll(Command):
+    type: ClassVar[str] = "pause_all"
+
+
+@dataclass(frozen=True)
+class ResumeAll(Command):
+    type: ClassVar[str] = "resume_all"
+
+
+@dataclass(frozen=True)
+class AddPane(Command):
+    """One more pane on a workspace of the live run (core/live.py)."""
+
+    type: ClassVar[str] = "add_pane"
+    workspace: str
+
+
+@dataclass(frozen=True)
+class RemovePane(Command):
+    """Stop a pane for good: it stays removed when the run is resumed."""
+
+    type: ClassVar[str] = "remove_pane"
+    pane: str
+
+
+@dataclass(frozen=True)
+class SetLimit(Command):
+    """A limit of one workspace (every one when None), or the orchestra's budget; None lifts it."""
+
+    type: ClassVar[str] = "set_limit"
+    key: str
+    value: float | int | None
+    workspace: str | None = None
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.type: cls
+    for cls in (Pause, Resume, Say, ReloadProgram, Stop, Verify, PauseAll, ResumeAll, AddPane, RemovePane, SetLimit)
+}
 
 
 def command_from_dict(data: dict[str, Any]) -> Command:

@@ -338,8 +338,8 @@ class ControlServer:
         from conductor.core.commands import command_from_dict
 
         body = {k: v for k, v in request.items() if k not in ("v", "id")}
-        self.orchestra.command(command_from_dict(body))
-        return _ok()
+        done = self.orchestra.command(command_from_dict(body))
+        return _ok(text=done) if done else _ok()
 
     async def _verify(self, request: dict) -> dict:
         """`conductor verify` beside a live orchestra: re-run a commit (checked out by the

@@ -97,7 +97,17 @@ class RequestId:
         return Text(256).check(name, value, panes)
 
 
-Spec = Text | Count | PaneName | RequestId
+@dataclass(frozen=True)
+class Limit:
+    """A finite number, or null (the limit lifted); the engine checks it as the config does."""
+
+    def check(self, name: str, value: Any, panes: Collection[str]) -> float | int | None:
+        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+            return value
+        raise BadRequest(f'"{name}" must be a number or null, not {_kind(value)}')
+
+
+Spec = Text | Count | PaneName | RequestId | Limit
 PANE = PaneName()
 ENVELOPE: dict[str, Spec] = {"id": RequestId()}  # optional on every request; "v" and "type" are checked first
 
@@ -112,6 +122,11 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
     "say": {"pane": PANE, "text": Text(100_000, blank=False)},
     "reload_program": {"pane": PANE},
     "stop": {"pane": PaneName(optional=True)},
+    "pause_all": {},
+    "resume_all": {},
+    "add_pane": {"workspace": Text(40, blank=False)},
+    "remove_pane": {"pane": PANE},
+    "set_limit": {"key": Text(40, blank=False), "value": Limit(), "workspace": Text(40, blank=False)},
     "verify": {
         "pane": PANE,
         "commit": Text(64, pattern="[0-9a-f]{4,64}"),
@@ -119,7 +134,11 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         "worktree": Text(4096, blank=False),
     },
 }
-OPTIONAL: dict[str, frozenset[str]] = {"stop": frozenset({"pane"}), "verify": frozenset({"runs"})}
+OPTIONAL: dict[str, frozenset[str]] = {
+    "stop": frozenset({"pane"}),
+    "verify": frozenset({"runs"}),
+    "set_limit": frozenset({"workspace"}),
+}
 
 
 def too_deep(line: bytes, limit: int = MAX_DEPTH) -> bool:

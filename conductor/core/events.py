@@ -159,6 +159,21 @@ class SlotSample(Event):
 
 
 @dataclass(frozen=True)
+class QuotaSample(Event):
+    """How much of one account's limit window is used: from Claude Code's `rate_limit_event`
+    (window five_hour, seven_day...) or the Messages API's `anthropic-ratelimit-*` headers
+    (window tokens, input-tokens, output-tokens, requests)."""
+
+    type: ClassVar[str] = "quota"
+    account: str  # the agent kind whose login or key it is: claude-code, anthropic, codex
+    window: str
+    utilization: float | None  # 0..1
+    resets_at: float | None
+    status: str = "allowed"
+    pane: str = ""
+
+
+@dataclass(frozen=True)
 class HostSample(Event):
     type: ClassVar[str] = "host_sample"
     cpu_percent: float
@@ -199,6 +214,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TokenUsage,
         TokenRates,
         SlotSample,
+        QuotaSample,
         HostSample,
         Alert,
         PaneDone,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -17,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from conductor.config import AgentConfig, Config, write_resolved
+from conductor.config import AgentConfig, Config, PaneSpec, write_resolved
+from conductor.config.masking import shown_notify
 from conductor.core.activity_log import ActivityRecorder
 from conductor.core.activity_log import replay as replay_activity
 from conductor.core.agent import Agent
@@ -26,7 +28,9 @@ from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, 
 from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
 from conductor.core.evolution import EvolutionSchedule, Evolver
 from conductor.core.ledger import Ledger
+from conductor.core.live import REMOVED_META, LiveChanges, removed_panes
 from conductor.core.loop import Pane
+from conductor.core.quota import QuotaBook
 from conductor.core.rundir import RunDir
 from conductor.core.rundir_watch import RunDirWatch
 from conductor.core.runner import LocalRunner, ReapsLeftovers, Runner, SamplesNodes, WatchesSlots
@@ -171,6 +175,9 @@ class Orchestra:
         self._watch: RunDirWatch | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.failure: str | None = None  # the one line that stopped the run, when something did
+        self._ctx: RunContext | None = None
+        self._group: asyncio.TaskGroup | None = None  # the panes' tasks, while the run is live
+        self.live = LiveChanges(self)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -201,6 +208,8 @@ class Orchestra:
         if self.runner is None:
             self.runner, self.sandbox_note = choose_runner(self.config, self.layout)
         self.ledger.set_meta("sandbox", self.sandbox_note or "on")
+        notify = self.config.notify
+        self.ledger.set_meta("notify", json.dumps(shown_notify(notify.urls, notify.events)))
         secret_names = SecretNames(self.config.secret_names)
         self._trials = Trials(self.pool, self.runner, dict(os.environ), self.run_dir, self.layout.pid_dir, secret_names)
         self._trials.on_interrupted = self._attempt_interrupted
@@ -221,7 +230,9 @@ class Orchestra:
             max_experiments=self.max_experiments,
             redact=redactor_for(os.environ, self.config.secret_names),
         )
-        for position, spec in enumerate(self.config.panes):
+        self._ctx = ctx
+        removed = removed_panes(self.ledger.get_meta(REMOVED_META))
+        for position, spec in enumerate(p for p in self.config.panes if p.name not in removed):
             self.panes[spec.name] = Pane(spec, ctx, position)
 
     @property
@@ -253,32 +264,7 @@ class Orchestra:
             await asyncio.to_thread(self.open)
         self._loop = asyncio.get_running_loop()
         unsubscribe_watch = self.bus.subscribe(self._check_after_record)
-        self.bus.publish(
-            RunStarted(
-                run=self.run_name,
-                run_dir=str(self.run_dir),
-                panes=tuple(
-                    {
-                        "name": p.name,
-                        "workspace": p.workspace.name,
-                        "agent": p.agent_config.kind,
-                        "model": p.agent_config.model,
-                        "branch": p.branch,
-                        "worktree": str(p.worktree_path),
-                        "metric": p.workspace.metric,
-                        "goal": p.workspace.goal,
-                        "budget_s": p.workspace.time_budget_s,
-                        "plateau": p.workspace.plateau,
-                        "program": str(p.program_path),
-                        "log_dir": str(p.log_dir),
-                    }
-                    for p in self.panes.values()
-                ),
-                slots=tuple(s.name for s in self.pool.slots),
-                resumed=self.resumed,
-                sandbox=self.sandbox_note,
-            )
-        )
+        self.bus.publish(self._run_started())
         if self.slot_note:
             self.bus.publish(Alert(pane=None, level="info", message=self.slot_note))
         if self.reaped:
@@ -317,6 +303,7 @@ class Orchestra:
         unsubscribe_evolution = self.bus.subscribe(evolution) if evolution is not None else None
         try:
             async with asyncio.TaskGroup() as tg:
+                self._group = tg
                 for name, p in self.panes.items():
                     self._tasks[name] = tg.create_task(p.run(), name=f"pane:{name}")
         except asyncio.CancelledError:
@@ -326,6 +313,7 @@ class Orchestra:
             if evolution is not None and unsubscribe_evolution is not None:
                 unsubscribe_evolution()
                 await evolution.close()
+            self._group = None  # no pane joins a run that has ended
             token_rates.cancel()
             if slot_watch is not None:
                 slot_watch.cancel()
@@ -354,6 +342,44 @@ class Orchestra:
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
+
+    def _run_started(self) -> RunStarted:
+        return RunStarted(
+            run=self.run_name,
+            run_dir=str(self.run_dir),
+            panes=tuple(
+                {
+                    "name": p.name,
+                    "workspace": p.workspace.name,
+                    "agent": p.agent_config.kind,
+                    "model": p.agent_config.model,
+                    "branch": p.branch,
+                    "worktree": str(p.worktree_path),
+                    "metric": p.workspace.metric,
+                    "goal": p.workspace.goal,
+                    "budget_s": p.workspace.time_budget_s,
+                    "plateau": p.workspace.plateau,
+                    "program": str(p.program_path),
+                    "log_dir": str(p.log_dir),
+                }
+                for p in self.panes.values()
+            ),
+            slots=tuple(s.name for s in self.pool.slots),
+            resumed=self.resumed,
+            sandbox=self.sandbox_note,
+        )
+
+    def start_pane(self, spec: PaneSpec) -> None:
+        """A pane added to the live run (core/live.py): set up and run beside the others."""
+        if self._ctx is None or self._group is None:
+            raise ConductorError("the run is not live: add the pane to conductor.toml and resume it")
+        pane = self.panes[spec.name] = Pane(spec, self._ctx, len(self.panes))
+        self._tasks[spec.name] = self._group.create_task(pane.run(), name=f"pane:{spec.name}")
+        self.bus.publish(self._run_started())
+        self.bus.publish(Alert(pane=spec.name, level="info", message=f"pane {spec.name} added to the live run"))
+
+    def budget_changed(self) -> None:
+        self._budget_hit = False  # the new budget is checked afresh within a second
 
     def _attempt_interrupted(self, trial, slot: Slot, why: str) -> None:
         """A trial's slot was lost under it (core/trial.py runs it again elsewhere)."""
@@ -413,15 +439,27 @@ class Orchestra:
     async def _publish_token_rates(self) -> None:
         """TokenRates at most once a second, per pane and in total, only when they changed."""
         meters = TokenMeters(usd_totals={name: self.ledger.usage_totals(name).usd for name in self.panes})
-        unsubscribe = self.bus.subscribe(meters.observe)
+        quota = QuotaBook(self.bus, lambda text: self.ledger.set_meta("quota", text))
+        unsubscribe = [self.bus.subscribe(meters.observe), self.bus.subscribe(quota.observe)]
         try:
             while True:
                 await asyncio.sleep(1.0)
                 for event in meters.due():
                     self.bus.publish(event)
                 self._check_orchestra_budget()
+                quota.tick(self._spare_capacity())
         finally:
-            unsubscribe()
+            for undo in unsubscribe:
+                undo()
+            quota.flush()
+
+    def _spare_capacity(self) -> str:
+        """What could use more agent quota now, in words; "" when nothing could."""
+        stopped = sum(1 for p in self.panes.values() if p.state in ("paused", "done", "stopped"))
+        if stopped:
+            return f"{stopped} pane(s) are paused or done"
+        idle = sum(1 for s in self.pool.slots if self.pool.holder(s.name) is None)
+        return f"{idle} slot(s) are idle" if idle else ""
 
     def _check_orchestra_budget(self) -> None:
         """`[conductor] max_usd` / `max_tokens`: the whole orchestra's spend pauses every pane."""
@@ -481,11 +519,15 @@ class Orchestra:
 
     # ---------------------------------------------------------------- commands
 
-    def command(self, cmd: Command) -> None:
+    def command(self, cmd: Command) -> str | None:
+        """Carry out a command; a live change (core/live.py) says in a line what it did."""
         pane = getattr(cmd, "pane", None)
         if isinstance(cmd, Stop):
             self.stop(pane)
-            return
+            return None
+        done = self.live.handle(cmd)
+        if done is not None:
+            return done
         target = self.panes.get(pane) if pane else None
         if target is None:
             raise ConductorError(f"no pane named '{pane}'")
@@ -499,3 +541,4 @@ class Orchestra:
             target.reload_program()
         else:
             raise ConductorError(f"command '{cmd.type}' is not supported yet")
+        return None

@@ -30,8 +30,9 @@ from conductor.errors import ConductorError
 class RemoteOrchestra:
     remote = True
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, read_only: bool = False):
         self.run_dir = Path(run_dir)
+        self.read_only = read_only  # a view only (`conductor serve` without --allow-commands)
         self.bus = EventBus()
         self.ledger: Ledger | None = None
         self.info: dict = {}
@@ -84,6 +85,7 @@ class RemoteOrchestra:
         command and the variables conductor sets for it; the command runs in this process's
         environment plus those (no secret crosses the socket). Leaving the block hangs up,
         and the headless loop resumes."""
+        self._refuse_if_read_only()
         reader, writer = await self._connect()
         try:
             request = {"v": PROTOCOL_VERSION, "type": "takeover", "pane": pane}
@@ -98,8 +100,13 @@ class RemoteOrchestra:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def command(self, cmd: Command) -> None:
-        request(self.run_dir, cmd.to_dict(), timeout=10)
+    def command(self, cmd: Command) -> str | None:
+        self._refuse_if_read_only()
+        return request(self.run_dir, cmd.to_dict(), timeout=10).get("text")
+
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise ConductorError("this view is read-only (`conductor serve --allow-commands` allows commands)")
 
     def stop(self, pane: str | None = None) -> None:
         """Detach: the orchestra goes on (a pane name stops that pane remotely)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from conductor.config import AgentConfig, Config, PaneSpec, Price
 from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
-from conductor.core.events import AgentActivity, Alert, PaneState, TokenUsage
+from conductor.core.events import AgentActivity, Alert, PaneState, QuotaSample, TokenUsage
 from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
 from conductor.core.ledger_schema import program_sha
 from conductor.core.record import ExperimentRecord
@@ -138,8 +138,28 @@ class PaneBase:
     def alert(self, level: str, message: str) -> None:
         self.ctx.bus.publish(Alert(pane=self.name, level=level, message=self.ctx.redact(message)))
 
+    def quota(
+        self, account: str, window: str, utilization: float | None, resets_at: float | None, status: str = "allowed"
+    ) -> None:
+        """How much of an account's limit window is used, as the agent's CLI or API reported it."""
+        self.ctx.bus.publish(
+            QuotaSample(
+                account=account,
+                window=window,
+                utilization=utilization,
+                resets_at=resets_at,
+                status=status,
+                pane=self.name,
+            )
+        )
+
     def price(self, model: str) -> Price | None:
         return self.ctx.config.price(model)
+
+    def slot_kind(self) -> str:
+        """ "gpu" or "cpu" when every slot of the run is of that kind, else "any"."""
+        kinds = {s.kind for s in self.ctx.pool.slots}
+        return kinds.pop() if len(kinds) == 1 else "any"
 
     def record_usage(
         self,

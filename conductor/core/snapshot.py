@@ -19,6 +19,7 @@ from conductor.core.events import (
     HostSample,
     PaneDone,
     PaneState,
+    QuotaSample,
     RunStarted,
     SlotSample,
     TokenRates,
@@ -43,6 +44,7 @@ class Snapshot:
         self.host: HostSample | None = None
         self.alerts: deque = deque(maxlen=ALERTS)
         self.done: dict[str, PaneDone] = {}
+        self.quota: dict[tuple[str, str], QuotaSample] = {}
 
     def __call__(self, e: Event) -> None:
         if isinstance(e, RunStarted):
@@ -68,6 +70,8 @@ class Snapshot:
             self.alerts.append(e)
         elif isinstance(e, PaneDone):
             self.done[e.pane] = e
+        elif isinstance(e, QuotaSample):
+            self.quota[(e.account, e.window)] = e
 
     def events(self) -> list[Event]:
         """The replay: RunStarted first, then everything kept in the order it happened."""
@@ -75,6 +79,7 @@ class Snapshot:
         for group in (*self.experiments.values(), *self.activity.values(), self.alerts):
             kept += list(group)
         kept += [*self.usage.values(), *self.rates.values(), *self.slots.values(), *self.running.values()]
+        kept += list(self.quota.values())
         kept += [*self.done.values(), *self.states.values()]
         if self.host:
             kept.append(self.host)

@@ -251,6 +251,9 @@ class ConductorApp(App[int]):
         if not pane.program:
             self.notify(f"{pane.name} has no program file yet", severity="warning")
             return
+        if getattr(self.engine, "read_only", False):
+            self.notify("this view is read-only: program.md cannot be edited here", severity="warning")
+            return
         path = Path(pane.program)
         before = path.read_bytes() if path.exists() else None
         error = await self.edit_file(path)

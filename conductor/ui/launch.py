@@ -38,21 +38,27 @@ def run_app(cfg, max_experiments: int | None, agent_factory, evolver=None) -> in
     return _run_over(orch)
 
 
-def attach_app(run_dir: Path) -> int:
+def attach_app(run_dir: Path, read_only: bool = False) -> int:
     """`conductor attach`: the same app over an orchestra running in another process; quitting
-    detaches and leaves it running."""
+    detaches and leaves it running. `read_only`: a view that sends no command (`conductor serve`)."""
     from conductor.core.remote import RemoteOrchestra
 
-    return _run_over(RemoteOrchestra(Path(run_dir)))
+    return _run_over(RemoteOrchestra(Path(run_dir), read_only=read_only))
 
 
 def _run_over(engine) -> int:
     """Open the engine, run the app over it, close the engine; the app's exit status."""
+    from conductor.core.orchestra import Orchestra
+    from conductor.notify import attach
+
     engine.open()
+    notifier = attach(engine) if isinstance(engine, Orchestra) else None  # attached: the orchestra notifies
     try:
         app = ConductorApp(engine=engine, host_probe=PsutilHostProbe(), handle_signals=True)
         result = app.run()
     finally:
+        if notifier is not None:
+            notifier.close()
         engine.close()
     if app.return_code not in (None, 0):
         return app.return_code

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from conductor.core.events import ExperimentFinished
+from conductor.core.quota import NEARLY_SPENT, headline, short_name
 from conductor.core.record import Status
 from conductor.ui import format as f
 from conductor.ui.model import ActivityLine, PaneModel, RunModel
@@ -169,8 +170,18 @@ def top_line(run: RunModel, now: float) -> str:
     return (
         f"[b]conductor[/] {name} [$muted]·[/] {state} [$muted]·[/] "
         f"exp/h {f.si(eph) if eph is not None else f.DASH} [$muted]·[/] [$keep]keeps {run.total_keeps()}[/] "
-        f"[$muted]·[/] tok/s in {tin} out {tout} [$muted]·[/] {per_h}/h {f.usd(run.usd_total())} total"
+        f"[$muted]·[/] tok/s in {tin} out {tout}{quota_text(run)} [$muted]·[/] {per_h}/h {f.usd(run.usd_total())} total"
     )
+
+
+def quota_text(run: RunModel) -> str:
+    """ " · quota 62% of 5h, resets 03:10": the most used limit window of the agents' accounts."""
+    q = headline(list(run.quota.values()))
+    if q is None or q.utilization is None:
+        return ""
+    resets = f", resets {time.strftime('%H:%M', time.localtime(q.resets_at))}" if q.resets_at else ""
+    style = "$warm" if q.utilization >= NEARLY_SPENT else "$muted"
+    return f" [$muted]·[/] [{style}]quota[/] {q.utilization:.0%} of {f.esc(short_name(q.window))}{resets}"
 
 
 def slots_text(run: RunModel) -> str:

@@ -20,6 +20,7 @@ from conductor.core.events import (
     HostSample,
     PaneDone,
     PaneState,
+    QuotaSample,
     RunFinished,
     RunStarted,
     SlotSample,
@@ -190,6 +191,7 @@ class RunModel:
         self.finished_reason = ""
         self.finished_at: list[float] = []
         self.token_rates: TokenRates | None = None
+        self.quota: dict[tuple[str, str], QuotaSample] = {}  # per account and limit window
         self.usage_rate = RollingRate()
         self.slot_samples: dict[str, SlotSample] = {}
         self.host: HostSample | None = None
@@ -307,6 +309,10 @@ class RunModel:
         p.usage_rate.add(e.ts, tin, e.output, e.usd)
         self.usage_rate.add(e.ts, tin, e.output, e.usd)
         p.version += 1
+        self.version += 1
+
+    def _quota(self, e: QuotaSample) -> None:
+        self.quota[(e.account, e.window)] = e
         self.version += 1
 
     def _token_rates(self, e: TokenRates) -> None:
@@ -492,6 +498,7 @@ _HANDLERS: dict[type, Callable[[RunModel, Event], None]] = {
     AgentActivity: RunModel._activity,
     TokenUsage: RunModel._token_usage,
     TokenRates: RunModel._token_rates,
+    QuotaSample: RunModel._quota,
     SlotSample: RunModel._slot_sample,
     HostSample: RunModel._host_sample,
     Alert: RunModel._alert,

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ from conductor.agents.anthropic import AnthropicAgent
 from conductor.agents.base import create_agent
 from conductor.config import load_config
 from conductor.core.commands import ReloadProgram, Resume, Say
-from conductor.core.events import AgentActivity, Alert, ExperimentStarted, PaneState, TokenRates
+from conductor.core.events import AgentActivity, Alert, ExperimentStarted, PaneState, QuotaSample, TokenRates
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import Orchestra
 
@@ -176,6 +177,15 @@ def test_keep_discard_crash_and_nudge(tmp_path, fastws, api):
     # one usage row per API response, with the API's request id
     assert [u[0] for u in usage] == [r.request_id for r in reqs]
     assert {u[1] for u in usage} == {"anthropic-stream"}
+    # the quota in command: the API's rate-limit headers of every response, saved for status
+    quota = [e for e in events if isinstance(e, QuotaSample)]
+    assert {(q.account, q.window) for q in quota} == {
+        ("anthropic", k) for k in ("tokens", "input-tokens", "output-tokens", "requests")
+    }
+    requests = next(q for q in quota if q.window == "requests")
+    assert requests.utilization == pytest.approx(1 / 4000) and requests.resets_at > time.time()
+    saved = json.loads(Ledger(tmp_path / ".conductor" / "ledger.db", readonly=True).get_meta("quota"))
+    assert {q["window"] for q in saved} == {"tokens", "input-tokens", "output-tokens", "requests"}
     assert orch.panes["fast"].state == "done"
     check_invariants(tmp_path / ".conductor")
 

@@ -22,7 +22,7 @@ from conductor.config import load_config
 from conductor.core import control, control_client
 from conductor.core.agent import take_over
 from conductor.core.commands import ReloadProgram, Say
-from conductor.core.events import AgentActivity, Alert, ExperimentFinished, PaneState, TokenUsage
+from conductor.core.events import AgentActivity, Alert, ExperimentFinished, PaneState, QuotaSample, TokenUsage
 from conductor.core.ledger import Ledger
 from conductor.core.observe import read_rows
 from conductor.core.orchestra import Orchestra
@@ -125,6 +125,8 @@ def test_claude_managed_exact_tokens_and_experiments(tmp_path, fastws):
     texts = [e.text for e in events if isinstance(e, AgentActivity)]
     assert any("the CLI's own estimate $0.0123" in t and "conductor counted" in t for t in texts)
     assert any("usage limit five_hour: 42% used" in t for t in texts)
+    quota = [e for e in events if isinstance(e, QuotaSample)]
+    assert quota and {(q.account, q.window, q.utilization) for q in quota} == {("claude-code", "five_hour", 0.42)}
     assert "Idea: baseline" in texts and 'Bash: conductor exp -m "baseline"' in texts
     argv = fake_log(log)[0]["argv"]
     assert argv[:8] == [

@@ -16,6 +16,11 @@ WARMUP_FRAC = 0.1      # fraction of the time budget spent on linear LR warmup
 MIN_LR_FRAC = 0.1      # LR decays linearly to this fraction of the peak at the end of the budget
 GRAD_CLIP = 1.0        # max grad norm (0 disables)
 DROPOUT = 0.0
+# On a GPU slot (CUDA) these replace DEPTH, WIDTH and BATCH_SIZE: a model and batch big
+# enough to keep the GPU busy (workspace.toml declares them as the GPU's knobs).
+GPU_DEPTH = 8
+GPU_WIDTH = 768
+GPU_BATCH_SIZE = 64
 
 import time
 
@@ -113,6 +118,9 @@ def lr_multiplier(progress):
 
 seed = seed_everything()
 device = pick_device()
+if device.type == "cuda":
+    DEPTH, WIDTH, BATCH_SIZE = GPU_DEPTH, GPU_WIDTH, GPU_BATCH_SIZE
+    torch.backends.cuda.matmul.allow_tf32 = True
 assert SEQ_LEN <= MAX_SEQ_LEN, "SEQ_LEN must not exceed MAX_SEQ_LEN"
 model = GPT(DEPTH, WIDTH, HEAD_DIM).to(device)
 num_params = sum(p.numel() for p in model.parameters())
@@ -126,7 +134,7 @@ optimizer = torch.optim.AdamW(
 gen = torch.Generator().manual_seed(seed)
 autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 print(f"device: {device}, params: {num_params / 1e6:.2f}M, depth {DEPTH}, width {WIDTH}, "
-      f"budget {TIME_BUDGET:.0f}s", flush=True)
+      f"batch {BATCH_SIZE}, budget {TIME_BUDGET:.0f}s", flush=True)
 
 # ---------------------------------------------------------------------------
 # Training loop: runs for TIME_BUDGET seconds of training wall time
