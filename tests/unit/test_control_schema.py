@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 import pytest
 
@@ -68,11 +67,11 @@ def test_good_requests_come_back_checked():
     assert parse_request(verify, PANES)["runs"] == 5
 
 
-def test_the_depth_check_is_cheap_on_a_whole_megabyte():
-    start = time.perf_counter()
+def test_the_depth_check_reads_a_whole_megabyte_without_recursing():
+    """Half a million open brackets: a recursive parser would hit the recursion limit here;
+    brackets inside a string do not count. (Its speed is a bench's business, not a test's.)"""
     assert too_deep(b"[" * (1 << 19) + b"]" * (1 << 19))
     assert not too_deep(json.dumps({"type": "say", "text": "{" * (1 << 20)}).encode())
-    assert time.perf_counter() - start < 1.0
 
 
 def test_every_engine_command_has_a_schema_with_its_fields():
