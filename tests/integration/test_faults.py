@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import write_config
 from engine_helpers import ScriptedAgent, Step, check_invariants, leftover_processes, run_orchestra
 
@@ -145,6 +146,7 @@ def wait_for_experiment(pid_dir, since: float, proc, timeout: float = 30.0) -> N
         time.sleep(0.02)
 
 
+@pytest.mark.timeout(600)  # 60 conductor starts: about a minute on an idle machine, much more on a loaded one
 def test_kill_9_at_30_random_moments(tmp_path, fastws):
     """kill -9 of conductor at 30 random moments of a 2-pane run; after each, a restart
     reconciles and the invariants hold: keeps are ancestors of the head, ledger == TSV,

@@ -198,14 +198,14 @@ def test_setup_runs_once_on_each_node_and_a_node_whose_setup_fails_leaves_the_po
     )
     cfg = config(tmp_path, fastws, c.address)
     cfg.write_text(cfg.read_text() + f'setup = "{sys.executable} {script}"\npanes = 2\n')
-    orch, events = run_orchestra(cfg, max_experiments=3)
+    orch, events = run_orchestra(cfg, max_experiments=2)
     ledger = Ledger(orch.layout.ledger)
     try:
         rows = ledger.experiments()
     finally:
         ledger.close()
-    assert sorted(counter.read_text().split()) == ["1", "2"]  # once a node, six runs
-    assert len(rows) == 6 and {r.status for r in rows} <= {"keep", "discard"}, [(r.status, r.reason) for r in rows]
+    assert sorted(counter.read_text().split()) == ["1", "2"]  # once a node, four runs
+    assert len(rows) == 4 and {r.status for r in rows} <= {"keep", "discard"}, [(r.status, r.reason) for r in rows]
     good = next(w for w in workers if w.node_id in {s.node for s in orch.pool.slots})
     assert {r.slot for r in rows} == {s.name for s in orch.pool.slots if s.node == good.node_id}
     failed = [e.message for e in events if isinstance(e, Alert) and "setup failed" in e.message]
@@ -240,9 +240,9 @@ def test_a_restart_after_kill_9_kills_what_ran_on_the_nodes_and_records_it_inter
     # a restart that only reconciles: the baseline and the interrupted experiment are two
     done = subprocess.run(cmd + ["--max-experiments", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    if left:
-        assert "killed 1 process(es) an earlier conductor left running" in done.stdout + done.stderr
-    assert not _sleepers("61.75")
+    # whether Ray's worker or the restart killed what was `left` is a race; either way none is
+    # left (the restart's own reaping is tested exactly below)
+    assert not _sleepers("61.75"), (left, done.stdout)
     ledger = Ledger(tmp_path / "run" / "ledger.db")
     try:
         rows = ledger.experiments("fast")
@@ -280,12 +280,12 @@ def test_every_node_answers_for_its_gpus_through_its_sampler_actor(cluster, tmp_
     c, workers = cluster
     trials, _ = _trials_and_trial(tmp_path, fastws_repo, c.address)
     ids = {w.node_id for w in workers}
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     answers = trials.runner.sample_nodes(ids)
-    while set(answers) != ids:  # the actors start within the first ticks
+    while set(answers) != ids:  # the actors start within the first ticks; a slow one answers later
         assert time.monotonic() < deadline, answers
         time.sleep(0.5)
-        answers = trials.runner.sample_nodes(ids)
+        answers |= trials.runner.sample_nodes(ids)
     for node in answers.values():  # these fake GPUs have no NVML behind them: a note, no readings
         assert node.readings == [] and node.note
     assert set(trials.runner.sample_nodes({workers[0].node_id})) <= {workers[0].node_id}

@@ -62,9 +62,12 @@ class NodeTelemetry:
 
     def __init__(self) -> None:
         self._actors: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}  # node id -> the question not answered yet
 
     def sample(self, node_ids: set[str]) -> dict[str, NodeGpus]:
-        """Blocking (the monitor's thread): each node's readings, for the nodes that answered."""
+        """Blocking (the monitor's thread): the readings of the nodes that answered by now. A
+        node slower than the tick answers the question already asked, at a later tick: one
+        question in flight per node, so a slow node never piles calls up."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -75,14 +78,20 @@ class NodeTelemetry:
                 .remote()
             )
         for node_id in set(self._actors) - node_ids:  # the node left the pool
+            self._pending.pop(node_id, None)
             with contextlib.suppress(Exception):
                 ray.kill(self._actors.pop(node_id))
-        asked = {node_id: self._actors[node_id].sample.remote() for node_id in node_ids}
+        for node_id in node_ids:
+            if node_id not in self._pending:
+                self._pending[node_id] = self._actors[node_id].sample.remote()
+        asked = dict(self._pending)
         ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=ANSWER_TIMEOUT_S)
+        done = set(ready)
         out = {}
         for node_id, ref in asked.items():
-            if ref not in ready:
+            if ref not in done:
                 continue
+            del self._pending[node_id]
             try:
                 answer = ray.get(ref)
             except ray.exceptions.RayError:
@@ -95,6 +104,7 @@ class NodeTelemetry:
     def close(self) -> None:
         import ray
 
+        self._pending.clear()
         for actor in self._actors.values():
             with contextlib.suppress(Exception):
                 ray.kill(actor)
