@@ -3,37 +3,27 @@
 Knobs are module-level constants in an editable file (`LEARNING_RATE = 1e-3`). Each trial
 rewrites only their values, keeping the rest of each line (spacing, comments), and runs it
 as an experiment; the outcome is told to the study (a crash is a failed trial). The study
-lives in the pane's agent dir as an Optuna journal, so a resumed run continues it.
+is an Optuna journal, so a resumed run continues it. With `share_study` (the default) the
+optuna panes of one workspace search one study in the run dir's shared folder, each with its
+own sampler seed: TPE's constant liar counts every trial still running (in any pane) as a
+bad result, so parallel proposals spread out instead of duplicating each other. Each pane
+still applies its trials to its own branch, and keeps or reverts against its own best.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import hashlib
-import re
+import warnings
 from pathlib import Path
 
 from conductor.config import AgentConfig, Knob
 from conductor.core.agent import PaneSession
+from conductor.core.knobs import line_pattern, read_knob
 from conductor.core.outcome import PaneFinished
 from conductor.errors import AgentFatal
 
 N_STARTUP_TRIALS = 5
-
-
-def _line_pattern(name: str) -> re.Pattern:
-    return re.compile(rf"^({re.escape(name)}\s*(?::[^=]*)?=\s*)([^#\n]*?)(\s*(?:#.*)?)$", re.MULTILINE)
-
-
-def read_knob(text: str, name: str) -> object | None:
-    m = _line_pattern(name).search(text)
-    if not m:
-        return None
-    try:
-        return ast.literal_eval(m.group(2).strip())
-    except (ValueError, SyntaxError):
-        return None
 
 
 def format_value(knob: Knob, value: float) -> str:
@@ -45,7 +35,7 @@ def format_value(knob: Knob, value: float) -> str:
 def write_knobs(text: str, values: dict[str, str]) -> str:
     """Replace the value of each `NAME = value` line; everything else stays byte-identical."""
     for name, literal in values.items():
-        pattern = _line_pattern(name)
+        pattern = line_pattern(name)
         if not pattern.search(text):
             raise AgentFatal(f"knob {name} not found as a `{name} = value` line")
         text = pattern.sub(lambda m, lit=literal: f"{m.group(1)}{lit}{m.group(3)}", text, count=1)
@@ -74,6 +64,7 @@ class OptunaAgent:
         while True:
             await session.checkpoint()
             trial = await asyncio.to_thread(study.ask)
+            trial.set_user_attr("pane", session.name)
             params = {}
             for k in knobs:
                 if k.type == "int":
@@ -94,30 +85,26 @@ class OptunaAgent:
     # ---------------------------------------------------------------- study
 
     def _open_study(self, optuna, session: PaneSession):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path = Path(session.agent_dir) / "optuna.journal"
-        storage = JournalStorage(JournalFileBackend(str(path)))
-        seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
-        sampler = optuna.samplers.TPESampler(multivariate=True, seed=seed, n_startup_trials=N_STARTUP_TRIALS)
+        shared = session.workspace.share_study
+        where = Path(session.shared_dir if shared else session.agent_dir)
+        where.mkdir(parents=True, exist_ok=True)
+        name = session.workspace.name if shared else session.name
         direction = "minimize" if session.workspace.goal == "min" else "maximize"
-        study = optuna.create_study(
-            study_name=session.name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
-        )
+        seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
+        study = open_study(optuna, where / "optuna.journal", name, _sampler(optuna, seed), direction)
         if study.trials:  # resumed: a sampler seeded as at the first start would propose the same trials again
-            study.sampler = optuna.samplers.TPESampler(
-                multivariate=True, seed=seed + len(study.trials), n_startup_trials=N_STARTUP_TRIALS
-            )
+            study.sampler = _sampler(optuna, seed + len(study.trials))
         return study
 
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
-        """Trials left open by a stop get the result the ledger recorded, or fail."""
+        """This pane's trials left open by a stop get the result the ledger recorded, or fail."""
         rows = {r.agent_ref: r for r in session.history() if r.agent_ref.startswith("trial:")}
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.user_attrs.get("pane", session.name) != session.name:
+                continue  # a sibling's, running now or reconciled by that sibling
             row = rows.get(f"trial:{t.number}")
             _tell_quietly(study, t.number, row.metric if row else None, optuna)
-        if not study.trials:
+        if not any(t.user_attrs.get("baseline") for t in study.trials):
             self._seed_with_baseline(optuna, study, session)
 
     def _seed_with_baseline(self, optuna, study, session: PaneSession) -> None:
@@ -136,7 +123,11 @@ class OptunaAgent:
                 if k.type == "int"
                 else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
             )
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=baseline.metric))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=dists, value=baseline.metric, user_attrs={"baseline": session.name}
+            )
+        )
 
     # ---------------------------------------------------------------- editing
 
@@ -154,6 +145,27 @@ class OptunaAgent:
                     changes.append(f"{name} {old}->{literal}")
             path.write_text(write_knobs(text, values), encoding="utf-8")
         return ", ".join(changes) if changes else "re-run of the best settings"
+
+
+def open_study(optuna, journal: Path, name: str, sampler, direction: str):
+    """The study, created or loaded, in an Optuna journal file (safe for several panes at once)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    return optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+    )
+
+
+def _sampler(optuna, seed: int):
+    """Multivariate TPE with the constant liar: running trials count as bad, so panes sharing
+    the study do not propose what another pane is running."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            multivariate=True, constant_liar=True, seed=seed, n_startup_trials=N_STARTUP_TRIALS
+        )
 
 
 def _import_optuna():
