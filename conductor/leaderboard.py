@@ -19,13 +19,20 @@ Ratios (every one is None when its denominator is zero or unknown):
 A program's improvement is the mean over the panes that ran it of each pane's share (each
 pane is an independent attempt); its per-hour and per-dollar figures are summed share over
 summed cost.
+
+Migration (`migrate_after`): a pane that moved onto a sibling's best is marked (`migrated`,
+the number of moves; a program's `migrated` names its panes that moved). Its best and
+improvement stay what its own keeps found, so program variants stay comparable: the jump of
+a move is the sibling's work, not the program's.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 
+from conductor.core.board import migrations
 from conductor.core.ledger import Ledger, PaneRecord, ProgramVersion
 from conductor.core.ledger_schema import program_sha
 from conductor.core.standings import PaneStandings, Tally, standings_from_ledger
@@ -63,6 +70,7 @@ class PaneScore:
     improvement_per_usd: float | None
     tokens: int
     tokens_per_experiment: float | None
+    migrated: int = 0  # moves onto a sibling's best
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class ProgramScore:
     improvement_per_usd: float | None
     tokens: int
     tokens_per_experiment: float | None
+    migrated: tuple[str, ...] = ()  # its panes that moved onto a sibling's best
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class Leaderboard:
 
     def as_dict(self) -> dict:
         return {
-            "programs": [{**asdict(p), "panes": list(p.panes)} for p in self.programs],
+            "programs": [{**asdict(p), "panes": list(p.panes), "migrated": list(p.migrated)} for p in self.programs],
             "panes": [{**asdict(p), "programs": list(p.programs)} for p in self.panes],
             "notes": {
                 "slot_hours": "GPU-hours on GPU slots; on CPU slots they are CPU-slot-hours (see slot_kind)",
@@ -200,10 +209,16 @@ def _pool(workspace: str, sha: str, title: str, members: list[tuple[PaneStanding
     )
 
 
-def build_leaderboard(standings: list[PaneStandings], titles: Mapping[str, str] | None = None) -> Leaderboard:
-    """`titles`: program sha -> title; a version without one shows its sha alone."""
-    titles = titles or {}
-    scores = [score_pane(s, titles.get(s.pane.program_sha, "")) for s in standings]
+def build_leaderboard(
+    standings: list[PaneStandings], titles: Mapping[str, str] | None = None, moves: Mapping[str, int] | None = None
+) -> Leaderboard:
+    """`titles`: program sha -> title; a version without one shows its sha alone. `moves`: pane
+    -> how many times it moved onto a sibling's best."""
+    titles, moves = titles or {}, moves or {}
+    scores = [
+        replace(score_pane(s, titles.get(s.pane.program_sha, "")), migrated=moves.get(s.pane.name, 0))
+        for s in standings
+    ]
     groups: dict[tuple[str, str], list[tuple[PaneStandings, Tally]]] = {}
     for s in standings:
         for sha, share in s.versions.items():
@@ -215,7 +230,10 @@ def build_leaderboard(standings: list[PaneStandings], titles: Mapping[str, str] 
     for ws in workspace_order:
         mine = [p for p in pooled if p.workspace == ws]
         mine.sort(key=lambda p: (p.improvement is None, -(p.improvement or 0.0)))
-        ranked += [replace(p, rank=i) for i, p in enumerate(mine, 1)]
+        ranked += [
+            replace(p, rank=i, migrated=tuple(name for name in p.panes if moves.get(name)))
+            for i, p in enumerate(mine, 1)
+        ]
     return Leaderboard(programs=tuple(ranked), panes=tuple(scores))
 
 
@@ -242,7 +260,8 @@ def _title(v: ProgramVersion) -> str:
 def leaderboard_from_ledger(ledger: Ledger, standings: list[PaneStandings] | None = None) -> Leaderboard:
     """The leaderboard of a run; the TUI's leaderboard screen calls this (cheap: a few queries)."""
     standings = standings_from_ledger(ledger) if standings is None else standings
-    return build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]))
+    moves = Counter(m.pane for m in migrations(ledger))
+    return build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]), moves)
 
 
 # ---------------------------------------------------------------- text
@@ -265,7 +284,7 @@ def leaderboard_lines(board: dict) -> list[str]:
     """The leaderboard section of `conductor status` (and the report), from `as_dict()`."""
     lines = ["leaderboard: program.md variants by workspace (improvement = better than baseline, metric units)"]
     header = (
-        f"{'#':>2} {'workspace':<12} {'program':<30} {'panes':>5} {'improve':>9} {'%':>7} {'keeps':>5} {'rate':>5}"
+        f"{'#':>2} {'workspace':<12} {'program':<30} {'panes':>5} {'moved':>5} {'improve':>9} {'%':>7} {'keeps':>5} {'rate':>5}"
         f" {'exp/h':>7} {'/slot-h':>9} {'slot-h':>9} {'kind':>4} {'/usd':>9} {'usd':>7} {'tok/exp':>8}"
     )
     lines.append(header)
@@ -273,11 +292,16 @@ def leaderboard_lines(board: dict) -> list[str]:
         label = f"{p['program_sha'][:7]} {p['program_title']}"[:30]
         usd = f"${p['usd']:.2f}" if p["usd"] else "-"
         lines.append(
-            f"{p['rank']:>2} {p['workspace'][:12]:<12} {label:<30} {len(p['panes']):>5}"
+            f"{p['rank']:>2} {p['workspace'][:12]:<12} {label:<30} {len(p['panes']):>5} {len(p['migrated']):>5}"
             f" {fmt_num(p['improvement']):>9} {fmt_num(p['improvement_pct'], '+.2f'):>7} {p['keeps']:>5}"
             f" {fmt_num(p['keep_rate'], '.0%'):>5} {fmt_num(p['experiments_per_hour']):>7}"
             f" {fmt_num(p['improvement_per_slot_hour']):>9} {fmt_num(p['slot_hours']):>9} {p['slot_kind'] or '-':>4}"
             f" {fmt_num(p['improvement_per_usd']):>9} {usd:>7} {fmt_num(p['tokens_per_experiment'], '.0f'):>8}"
+        )
+    moved = sorted({name for p in board["programs"] for name in p["migrated"]})
+    if moved:
+        lines.append(
+            f"  moved onto a sibling's best: {', '.join(moved)} (their improvement counts their own keeps only)"
         )
     lines.append(
         "  slot-h: summed experiment time on slots; GPU-hours where kind is gpu, CPU-slot-hours where it is cpu"

@@ -8,12 +8,12 @@ import os
 
 from prepare import regret
 
-X1 = 0.5
-X2 = 0.5
-X3 = 0.5
-X4 = 0.5
-X5 = 0.5
-X6 = 0.5
+X1 = 0.9
+X2 = 0.9
+X3 = 0.9
+X4 = 0.9
+X5 = 0.9
+X6 = 0.9
 NOISE_SD = 0.02  # measurement noise of each run
 
 value = regret((X1, X2, X3, X4, X5, X6), NOISE_SD, int(os.environ.get("CONDUCTOR_SEED", "0")))
