@@ -99,8 +99,10 @@ class OptunaAgent:
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
         """This pane's trials left open by a stop get the result the ledger recorded, or fail."""
         rows = {r.agent_ref: r for r in session.history() if r.agent_ref.startswith("trial:")}
+        # a shared study's trial is this pane's only when tagged so: a sibling's trial is untagged for a moment
+        untagged = "" if session.workspace.share_study else session.name
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            if t.user_attrs.get("pane", session.name) != session.name:
+            if t.user_attrs.get("pane", untagged) != session.name:
                 continue  # a sibling's, running now or reconciled by that sibling
             row = rows.get(f"trial:{t.number}")
             _tell_quietly(study, t.number, row.metric if row else None, optuna)
