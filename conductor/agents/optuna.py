@@ -63,14 +63,7 @@ class OptunaAgent:
         )
         while True:
             await session.checkpoint()
-            trial = await asyncio.to_thread(study.ask)
-            trial.set_user_attr("pane", session.name)
-            params = {}
-            for k in knobs:
-                if k.type == "int":
-                    params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
-                else:
-                    params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
+            trial, params = await asyncio.to_thread(_propose, study, knobs, session.name)
             description = await asyncio.to_thread(self._apply, session, knobs, params)
             session.activity("tool", f"trial {trial.number}: {description}")
             try:
@@ -147,6 +140,22 @@ class OptunaAgent:
                     changes.append(f"{name} {old}->{literal}")
             path.write_text(write_knobs(text, values), encoding="utf-8")
         return ", ".join(changes) if changes else "re-run of the best settings"
+
+
+def _propose(study, knobs: tuple[Knob, ...], pane: str):
+    """Ask for a trial and suggest every knob in one thread. A study caches its trial list per
+    thread and refreshes it in `ask`; the sampler reads that cache when a knob is suggested, so
+    suggesting in another thread than the ask models a stale history (the list as it was at
+    the first suggestion there): TPE then never learns from later trials."""
+    trial = study.ask()
+    trial.set_user_attr("pane", pane)
+    params: dict[str, float] = {}
+    for k in knobs:
+        if k.type == "int":
+            params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
+        else:
+            params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
+    return trial, params
 
 
 def open_study(optuna, journal: Path, name: str, sampler, direction: str):
