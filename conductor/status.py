@@ -5,6 +5,8 @@ totals over all panes. The counts are the standings' (core/standings.py): `exper
 counts every row, the baseline included; `keep`, `discard`, `crash` and `rejected` count the
 rows after it, so the baseline is no keep; `interrupted` counts the runs a stop cut short
 (not the idea's fault, so no crash). Token totals are sums of what the agents reported.
+`migrated` counts a pane's moves onto a sibling's best (core/peers.py); `--board` adds each
+workspace's board (`boards`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conductor.agents.prompts import board_section
+from conductor.agents.prompts import board_section, cli_results
 from conductor.core.board import Board, Migration
 from conductor.core.ledger import Ledger, PaneRecord
 from conductor.core.reconcile import best_so_far
@@ -139,6 +139,10 @@ def test_the_board_section_marks_panes_and_keeps_to_its_budget(ledger):
     assert "b #202 | keep | 2.500000 | -0.500000 | the win | X=202" in text  # the newest entry, with its delta
     assert "idea number 2 " not in text  # the oldest fell out of the budget
     assert len(board_section(session)) <= 3000
+    session.history = lambda: ledger.experiments("a")
+    session.best = 3.0
+    preface = cli_results(session)  # a CLI agent's results: its own table, then the board
+    assert preface.startswith("Results so far:\nseq | status | loss") and "\n\nWorkspace board:" in preface
     alone = SimpleNamespace(name="b", workspace=session.workspace, board=lambda: Board(ledger, "elsewhere").view("min"))
     assert board_section(alone) == ""  # nobody else on the workspace yet
 
