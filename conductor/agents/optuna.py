@@ -47,6 +47,7 @@ class OptunaAgent:
 
     def __init__(self, config: AgentConfig):
         self.config = config
+        self.shared = False  # searching the workspace's one study (set when it is opened)
 
     async def run(self, session: PaneSession) -> None:
         knobs = session.workspace.knobs
@@ -78,7 +79,10 @@ class OptunaAgent:
     # ---------------------------------------------------------------- study
 
     def _open_study(self, optuna, session: PaneSession):
-        shared = session.workspace.share_study
+        own = Path(session.agent_dir) / "optuna.journal"
+        shared = self.shared = session.workspace.share_study and not own.exists()
+        if session.workspace.share_study and not shared:
+            session.activity("info", "this pane's own study continues (it was started before studies were shared)")
         where = Path(session.shared_dir if shared else session.agent_dir)
         where.mkdir(parents=True, exist_ok=True)
         name = session.workspace.name if shared else session.name
@@ -93,7 +97,7 @@ class OptunaAgent:
         """This pane's trials left open by a stop get the result the ledger recorded, or fail."""
         rows = {r.agent_ref: r for r in session.history() if r.agent_ref.startswith("trial:")}
         # a shared study's trial is this pane's only when tagged so: a sibling's trial is untagged for a moment
-        untagged = "" if session.workspace.share_study else session.name
+        untagged = "" if self.shared else session.name
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if t.user_attrs.get("pane", untagged) != session.name:
                 continue  # a sibling's, running now or reconciled by that sibling
