@@ -70,7 +70,7 @@ def test_two_optuna_panes_share_a_study_a_board_and_a_best(tmp_path):
         check=True,
     )
     panes = {p["name"]: p for p in json.loads(status.stdout)["panes"]}
-    assert panes[move.pane]["migrated"] == 1  # status says which panes moved
+    assert panes[move.pane]["migrated"] == sum(m.pane == move.pane for m in moves) >= 1  # status says who moved
     board = subprocess.run(
         [sys.executable, "-m", "conductor", "status", "--runs-dir", str(run_dir), "--board"],
         capture_output=True,
