@@ -15,6 +15,8 @@ version-2 file opened read-only has no claims or migrations and no change column
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -203,14 +205,18 @@ class Board:
         return [Claim(*r) for r in rows]
 
     def claim(self, pane: str, change_key: str, description: str) -> None:
-        """`pane` is running this change now (one claim per pane: it runs one experiment at a time)."""
-        self.ledger.write(
-            "INSERT OR REPLACE INTO claims (pane, workspace, change_key, description, ts) VALUES (?,?,?,?,?)",
-            (pane, self.workspace, change_key, description, time.time()),
-        )
+        """`pane` is running this change now (one claim per pane: it runs one experiment at a time).
+        A claim is a courtesy to the other panes: one that cannot be written never stops an
+        experiment (its record, which must be durable, fails loudly on its own)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.ledger.write(
+                "INSERT OR REPLACE INTO claims (pane, workspace, change_key, description, ts) VALUES (?,?,?,?,?)",
+                (pane, self.workspace, change_key, description, time.time()),
+            )
 
     def release(self, pane: str) -> None:
-        self.ledger.write("DELETE FROM claims WHERE pane = ?", (pane,))
+        with contextlib.suppress(sqlite3.Error):
+            self.ledger.write("DELETE FROM claims WHERE pane = ?", (pane,))
 
     # ------------------------------------------------------------ repeats
 
