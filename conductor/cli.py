@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-c", "--config", default=None, metavar="FILE")
     g.add_argument("--runs-dir", default=None, metavar="DIR")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--board", action="store_true", help="each workspace's board: every pane's latest experiments")
 
     rep = sub.add_parser("report", help="progress plots (PNG) of a run")
     g = rep.add_mutually_exclusive_group()
@@ -381,16 +382,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     import json
 
     from conductor.core.ledger import Ledger
-    from conductor.status import pane_status, render_table
+    from conductor.status import board_status, pane_status, render_board, render_table
 
     run_dir = _runs_dir(args)
     ledger = Ledger.reader(run_dir)
     try:
         status = pane_status(ledger)
+        if args.board:
+            status["boards"] = board_status(ledger)
+            board_text = render_board(ledger)
     finally:
         ledger.close()
     if args.json:
         print(json.dumps(status, indent=2))
+    elif args.board:
+        print(board_text)
     else:
         print(render_table(status, run_dir))
     return 0

@@ -19,13 +19,20 @@ Ratios (every one is None when its denominator is zero or unknown):
 A program's improvement is the mean over the panes that ran it of each pane's share (each
 pane is an independent attempt); its per-hour and per-dollar figures are summed share over
 summed cost.
+
+Migration (`migrate_after`): a pane that moved onto a sibling's best is marked (`migrated`,
+the number of moves; a program's `migrated` names its panes that moved). Its best and
+improvement stay what its own keeps found, so program variants stay comparable: the jump of
+a move is the sibling's work, not the program's.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 
+from conductor.core.board import migrations
 from conductor.core.ledger import Ledger, PaneRecord, ProgramVersion
 from conductor.core.ledger_schema import program_sha
 from conductor.core.standings import PaneStandings, Tally, standings_from_ledger
@@ -64,6 +71,7 @@ class PaneScore:
     improvement_per_usd: float | None
     tokens: int
     tokens_per_experiment: float | None
+    migrated: int = 0  # moves onto a sibling's best
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class ProgramScore:
     parent: str = ""  # lineage: the version it evolved from (conductor evolve), and how many steps
     generation: int = 0
     champion: bool = False  # confirmed on a held-out pane (conductor/evolve.py)
+    migrated: tuple[str, ...] = ()  # its panes that moved onto a sibling's best
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ class Leaderboard:
 
     def as_dict(self) -> dict:
         return {
-            "programs": [{**asdict(p), "panes": list(p.panes)} for p in self.programs],
+            "programs": [{**asdict(p), "panes": list(p.panes), "migrated": list(p.migrated)} for p in self.programs],
             "panes": [{**asdict(p), "programs": list(p.programs)} for p in self.panes],
             "notes": {
                 "slot_hours": "GPU-hours on GPU slots; on CPU slots they are CPU-slot-hours (see slot_kind)",
@@ -208,12 +217,16 @@ def build_leaderboard(
     standings: list[PaneStandings],
     titles: Mapping[str, str] | None = None,
     lineage: Mapping[str, tuple[str, int]] | None = None,
+    moves: Mapping[str, int] | None = None,
 ) -> Leaderboard:
     """`titles`: program sha -> title; a version without one shows its sha alone. `lineage`:
-    sha -> (parent sha, generation) of evolved versions."""
-    titles = titles or {}
-    lineage = lineage or {}
-    scores = [score_pane(s, titles.get(s.pane.program_sha, "")) for s in standings]
+    sha -> (parent sha, generation) of evolved versions. `moves`: pane -> how many times it
+    moved onto a sibling's best."""
+    titles, lineage, moves = titles or {}, lineage or {}, moves or {}
+    scores = [
+        replace(score_pane(s, titles.get(s.pane.program_sha, "")), migrated=moves.get(s.pane.name, 0))
+        for s in standings
+    ]
     groups: dict[tuple[str, str], list[tuple[PaneStandings, Tally]]] = {}
     for s in standings:
         for sha, share in s.versions.items():
@@ -228,7 +241,10 @@ def build_leaderboard(
     for ws in workspace_order:
         mine = [p for p in pooled if p.workspace == ws]
         mine.sort(key=lambda p: (p.improvement is None, -(p.improvement or 0.0)))
-        ranked += [replace(p, rank=i) for i, p in enumerate(mine, 1)]
+        ranked += [
+            replace(p, rank=i, migrated=tuple(name for name in p.panes if moves.get(name)))
+            for i, p in enumerate(mine, 1)
+        ]
     return Leaderboard(programs=tuple(ranked), panes=tuple(scores))
 
 
@@ -261,7 +277,8 @@ def leaderboard_from_ledger(ledger: Ledger, standings: list[PaneStandings] | Non
     """The leaderboard of a run; the TUI's leaderboard screen calls this (cheap: a few queries)."""
     standings = standings_from_ledger(ledger) if standings is None else standings
     lineage = {v.sha: (v.parent, v.generation) for v in ledger.programs() if v.parent}
-    board = build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]), lineage)
+    moves = Counter(m.pane for m in migrations(ledger))
+    board = build_leaderboard(standings, program_titles(ledger, [s.pane for s in standings]), lineage, moves)
     champions = {(ws, ledger.get_meta(CHAMPION_META + ws)) for ws in {p.workspace for p in board.programs}}
     return replace(
         board, programs=tuple(replace(p, champion=(p.workspace, p.program_sha) in champions) for p in board.programs)
@@ -288,7 +305,7 @@ def leaderboard_lines(board: dict) -> list[str]:
     """The leaderboard section of `conductor status` (and the report), from `as_dict()`."""
     lines = ["leaderboard: program.md variants by workspace (improvement = better than baseline, metric units)"]
     header = (
-        f"{'#':>2} {'workspace':<12} {'program':<30} {'panes':>5} {'improve':>9} {'%':>7} {'keeps':>5} {'rate':>5}"
+        f"{'#':>2} {'workspace':<12} {'program':<30} {'panes':>5} {'moved':>5} {'improve':>9} {'%':>7} {'keeps':>5} {'rate':>5}"
         f" {'exp/h':>7} {'/slot-h':>9} {'slot-h':>9} {'kind':>4} {'/usd':>9} {'usd':>7} {'tok/exp':>8}"
     )
     lines.append(header)
@@ -299,11 +316,16 @@ def leaderboard_lines(board: dict) -> list[str]:
         label = f"{p['program_sha'][:7]} {evolved}{p['program_title']}"[:30]
         usd = f"${p['usd']:.2f}" if p["usd"] else "-"
         lines.append(
-            f"{p['rank']:>2} {p['workspace'][:12]:<12} {label:<30} {len(p['panes']):>5}"
+            f"{p['rank']:>2} {p['workspace'][:12]:<12} {label:<30} {len(p['panes']):>5} {len(p['migrated']):>5}"
             f" {fmt_num(p['improvement']):>9} {fmt_num(p['improvement_pct'], '+.2f'):>7} {p['keeps']:>5}"
             f" {fmt_num(p['keep_rate'], '.0%'):>5} {fmt_num(p['experiments_per_hour']):>7}"
             f" {fmt_num(p['improvement_per_slot_hour']):>9} {fmt_num(p['slot_hours']):>9} {p['slot_kind'] or '-':>4}"
             f" {fmt_num(p['improvement_per_usd']):>9} {usd:>7} {fmt_num(p['tokens_per_experiment'], '.0f'):>8}"
+        )
+    moved = sorted({name for p in board["programs"] for name in p["migrated"]})
+    if moved:
+        lines.append(
+            f"  moved onto a sibling's best: {', '.join(moved)} (their improvement counts their own keeps only)"
         )
     if any(p.get("parent") for p in board["programs"]):
         lines.append(

@@ -5,14 +5,19 @@ totals over all panes. The counts are the standings' (core/standings.py): `exper
 counts every row, the baseline included; `keep`, `discard`, `crash` and `rejected` count the
 rows after it, so the baseline is no keep; `interrupted` counts the runs a stop cut short
 (not the idea's fault, so no crash). Token totals are sums of what the agents reported.
+`migrated` counts a pane's moves onto a sibling's best (core/peers.py); `--board` adds each
+workspace's board (`boards`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
+from conductor.core.board import Board, migrations
 from conductor.core.ledger import Ledger
 from conductor.core.record import Status
 from conductor.core.standings import PaneStandings, standings_from_ledger
@@ -46,7 +51,8 @@ def pane_entry(s: PaneStandings) -> dict:
 
 def pane_status(ledger: Ledger) -> dict:
     standings = standings_from_ledger(ledger)
-    panes = [pane_entry(s) for s in standings]
+    moves = Counter(m.pane for m in migrations(ledger))
+    panes = [{**pane_entry(s), "migrated": moves.get(s.pane.name, 0)} for s in standings]
     totals: dict = {s: sum(p[s] for p in panes) for s in STATUSES}
     totals["experiments"] = sum(p["experiments"] for p in panes)
     totals["usd"] = round(sum(s.total.usage.usd for s in standings), 6)
@@ -134,4 +140,48 @@ def render_table(status: dict, run_dir: Path) -> str:
         lines.append(status["sandbox"])
     if status.get("leaderboard", {}).get("programs"):
         lines += ["", *leaderboard_lines(status["leaderboard"])]
+    return "\n".join(lines)
+
+
+BOARD_SHOWN = 40
+
+
+def board_status(ledger: Ledger, limit: int = BOARD_SHOWN) -> dict:
+    """`status --json --board`: per workspace, each pane's best, the claims and the latest entries."""
+
+    def entry(e) -> dict:
+        return {**asdict(e), "status": str(e.status), "delta": e.delta}
+
+    out = {}
+    for ws in dict.fromkeys(p.workspace for p in ledger.panes()):
+        goal = next(p.goal for p in ledger.panes() if p.workspace == ws)
+        view = Board(ledger, ws).view(goal)
+        out[ws] = {
+            "bests": [entry(e) for e in view.bests],
+            "claims": [asdict(c) for c in view.claims],
+            "migrated": list(view.migrated),
+            "recent": [entry(e) for e in view.recent[-limit:]],
+        }
+    return out
+
+
+def render_board(ledger: Ledger, limit: int = BOARD_SHOWN) -> str:
+    """`conductor status --board`: each workspace's board, its panes' bests, claims and latest entries."""
+    lines = []
+    for ws in dict.fromkeys(p.workspace for p in ledger.panes()):
+        goal = next(p.goal for p in ledger.panes() if p.workspace == ws)
+        view = Board(ledger, ws).view(goal)
+        lines.append(
+            f"board of {ws}: best by pane" + (f" (moved: {', '.join(view.migrated)})" if view.migrated else "")
+        )
+        lines += [f"  {e.pane:<18} {_fmt(e.metric):>9}  #{e.seq} {e.description[:80]}" for e in view.bests]
+        lines += [f"  in flight: {c.pane}: {c.description[:80]}" for c in view.claims]
+        lines.append(f"  {'pane #seq':<24} {'status':<11} {'metric':>9} {'delta':>10}  description | change")
+        for e in view.recent[-limit:]:
+            delta = f"{e.delta:+.6f}" if e.delta is not None else "-"
+            status = "baseline" if e.is_baseline else str(e.status)
+            lines.append(
+                f"  {e.pane + ' #' + str(e.seq):<24} {status:<11} {_fmt(e.metric):>9} {delta:>10}"
+                f"  {e.description[:60]} | {e.change[:60] or '-'}"
+            )
     return "\n".join(lines)

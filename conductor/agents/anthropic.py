@@ -36,7 +36,7 @@ from conductor.agents.anthropic_retry import (
     retry_after_seconds,
 )
 from conductor.agents.budget import Budget
-from conductor.agents.prompts import RESEARCHER_TAG, labelled, program_section, results_table
+from conductor.agents.prompts import RESEARCHER_TAG, board_section, labelled, program_section, results_table
 from conductor.agents.quota_headers import quota_from_headers
 from conductor.agents.tools import TOOL_SPECS, ToolResult, WorktreeFiles, call_tool, describe_call
 from conductor.config import AgentConfig
@@ -417,16 +417,20 @@ class AnthropicAgent:
         return [
             _text(
                 f"[conductor] The conversation was restarted to keep the context bounded ({reason}). Nothing is "
-                f"lost: every experiment is recorded.\n\nResults so far:\n{self._table(rows)}"
+                f"lost: every experiment is recorded.\n\nResults so far:\n{self._table(rows)}{self._board()}"
                 f"\n\nLast outcome:\n{last}\n\nContinue with your next experiment."
             )
         ]
 
     def _opening(self) -> str:
         return (
-            f"[conductor] Results so far:\n{self._table(self.session.history())}\n\n"
+            f"[conductor] Results so far:\n{self._table(self.session.history())}{self._board()}\n\n"
             "Start your next experiment: change the code with the file tools, then call run_experiment."
         )
+
+    def _board(self) -> str:
+        board = board_section(self.session)
+        return f"\n\n{board}" if board else ""
 
     def _table(self, rows: list) -> str:
         return results_table(rows, self.session.workspace.metric, TABLE_RECENT_ROWS)

@@ -3,38 +3,30 @@
 Knobs are module-level constants in an editable file (`LEARNING_RATE = 1e-3`). Each trial
 rewrites only their values, keeping the rest of each line (spacing, comments), and runs it
 as an experiment; the outcome is told to the study (a crash is a failed trial). The study
-lives in the pane's agent dir as an Optuna journal, so a resumed run continues it.
+is an Optuna journal, so a resumed run continues it. With `share_study` (the default) the
+optuna panes of one workspace search one study in the run dir's shared folder, each with its
+own sampler seed: TPE's constant liar counts every trial still running (in any pane) as a
+bad result, so parallel proposals spread out instead of duplicating each other. Each pane
+still applies its trials to its own branch, and keeps or reverts against its own best.
 Before each trial it reads the pane's program.md: its search section (agents/search_space.py)
 says which knobs to tune over which ranges, so a new program variant changes the search.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
+import fcntl
 import hashlib
-import re
+import os
+import warnings
 from pathlib import Path
 
 from conductor.agents.search_space import DEFAULT_STARTUP_TRIALS, Search, search_from
 from conductor.config import AgentConfig, Knob
 from conductor.core.agent import PaneSession
+from conductor.core.knobs import line_pattern, read_knob
 from conductor.core.outcome import PaneFinished
 from conductor.errors import AgentFatal
-
-
-def _line_pattern(name: str) -> re.Pattern:
-    return re.compile(rf"^({re.escape(name)}\s*(?::[^=]*)?=\s*)([^#\n]*?)(\s*(?:#.*)?)$", re.MULTILINE)
-
-
-def read_knob(text: str, name: str) -> object | None:
-    m = _line_pattern(name).search(text)
-    if not m:
-        return None
-    try:
-        return ast.literal_eval(m.group(2).strip())
-    except (ValueError, SyntaxError):
-        return None
 
 
 def format_value(knob: Knob, value: float) -> str:
@@ -46,7 +38,7 @@ def format_value(knob: Knob, value: float) -> str:
 def write_knobs(text: str, values: dict[str, str]) -> str:
     """Replace the value of each `NAME = value` line; everything else stays byte-identical."""
     for name, literal in values.items():
-        pattern = _line_pattern(name)
+        pattern = line_pattern(name)
         if not pattern.search(text):
             raise AgentFatal(f"knob {name} not found as a `{name} = value` line")
         text = pattern.sub(lambda m, lit=literal: f"{m.group(1)}{lit}{m.group(3)}", text, count=1)
@@ -63,6 +55,8 @@ class OptunaAgent:
 
     def __init__(self, config: AgentConfig):
         self.config = config
+        self.shared = False  # searching the workspace's one study (set when it is opened)
+        self.seed = 0  # the sampler seed of this pane (set when its study is opened)
 
     async def run(self, session: PaneSession) -> None:
         knobs = knobs_for(session.workspace.knobs, session.slot_kind())
@@ -86,16 +80,12 @@ class OptunaAgent:
                     session.activity("info", f"following {current.describe()}")
                 for note in current.notes:
                     session.activity("info", note)
-                if search is None or current.n_startup_trials != search.n_startup_trials:
-                    study.sampler = _sampler(optuna, session, current.n_startup_trials, len(study.trials))
+                startup = search.n_startup_trials if search is not None else DEFAULT_STARTUP_TRIALS
+                if current.n_startup_trials != startup:
+                    seed = self.seed + len(study.trials)
+                    study.sampler = _sampler(optuna, seed, current.n_startup_trials)
                 search = current
-            trial = await asyncio.to_thread(study.ask)
-            params = {}
-            for k in search.knobs:
-                if k.type == "int":
-                    params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
-                else:
-                    params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
+            trial, params = await asyncio.to_thread(_propose, study, search.knobs, session.name)
             description = await asyncio.to_thread(self._apply, session, search.knobs, params)
             session.activity("tool", f"trial {trial.number}: {description}")
             try:
@@ -110,27 +100,31 @@ class OptunaAgent:
     # ---------------------------------------------------------------- study
 
     def _open_study(self, optuna, session: PaneSession):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path = Path(session.agent_dir) / "optuna.journal"
-        storage = JournalStorage(JournalFileBackend(str(path)))
+        own = Path(session.agent_dir) / "optuna.journal"
+        shared = self.shared = session.workspace.share_study and not own.exists()
+        if session.workspace.share_study and not shared:
+            session.activity("info", "this pane's own study continues (it was started before studies were shared)")
+        where = Path(session.shared_dir if shared else session.agent_dir)
+        where.mkdir(parents=True, exist_ok=True)
+        name = session.workspace.name if shared else session.name
         direction = "minimize" if session.workspace.goal == "min" else "maximize"
-        return optuna.create_study(
-            study_name=session.name,
-            storage=storage,
-            sampler=_sampler(optuna, session, DEFAULT_STARTUP_TRIALS, 0),
-            direction=direction,
-            load_if_exists=True,
-        )
+        seed = self.seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
+        study = open_study(optuna, where / "optuna.journal", name, _sampler(optuna, seed), direction)
+        if study.trials:  # resumed: a sampler seeded as at the first start would propose the same trials again
+            study.sampler = _sampler(optuna, seed + len(study.trials))
+        return study
 
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
-        """Trials left open by a stop get the result the ledger recorded, or fail."""
+        """This pane's trials left open by a stop get the result the ledger recorded, or fail."""
         rows = {r.agent_ref: r for r in session.history() if r.agent_ref.startswith("trial:")}
+        # a shared study's trial is this pane's only when tagged so: a sibling's trial is untagged for a moment
+        untagged = "" if self.shared else session.name
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.user_attrs.get("pane", untagged) != session.name:
+                continue  # a sibling's, running now or reconciled by that sibling
             row = rows.get(f"trial:{t.number}")
             _tell_quietly(study, t.number, row.metric if row else None, optuna)
-        if not study.trials:
+        if not any(t.user_attrs.get("baseline") for t in study.trials):
             self._seed_with_baseline(optuna, study, session)
 
     def _seed_with_baseline(self, optuna, study, session: PaneSession) -> None:
@@ -149,7 +143,11 @@ class OptunaAgent:
                 if k.type == "int"
                 else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
             )
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=baseline.metric))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=dists, value=baseline.metric, user_attrs={"baseline": session.name}
+            )
+        )
 
     # ---------------------------------------------------------------- editing
 
@@ -169,11 +167,65 @@ class OptunaAgent:
         return ", ".join(changes) if changes else "re-run of the best settings"
 
 
-def _sampler(optuna, session: PaneSession, n_startup_trials: int, trials_so_far: int):
-    """Multivariate TPE seeded by the pane's name, and by how far its study got: a resumed
-    study must not propose the trials of its first start again."""
-    seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16) + trials_so_far
-    return optuna.samplers.TPESampler(multivariate=True, seed=seed, n_startup_trials=n_startup_trials)
+def _propose(study, knobs: tuple[Knob, ...], pane: str):
+    """Ask for a trial and suggest every knob in one thread. A study caches its trial list per
+    thread and refreshes it in `ask`; the sampler reads that cache when a knob is suggested, so
+    suggesting in another thread than the ask models a stale history (the list as it was at
+    the first suggestion there): TPE then never learns from later trials."""
+    trial = study.ask()
+    trial.set_user_attr("pane", pane)
+    params: dict[str, float] = {}
+    for k in knobs:
+        if k.type == "int":
+            params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
+        else:
+            params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
+    return trial, params
+
+
+def open_study(optuna, journal: Path, name: str, sampler, direction: str):
+    """The study, created or loaded, in an Optuna journal file (safe for several panes at once)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    backend = JournalFileBackend(str(journal), lock_obj=_flock_lock(journal.with_name(journal.name + ".flock")))
+    return optuna.create_study(
+        study_name=name, storage=JournalStorage(backend), sampler=sampler, direction=direction, load_if_exists=True
+    )
+
+
+def _flock_lock(path: Path):
+    """The journal's lock as an flock, which dies with its process: Optuna's own lock file,
+    left behind by a `kill -9` mid-write, makes the next start wait out a 30 s grace period."""
+
+    class FlockLock:  # what JournalFileBackend calls of its lock: acquire() and release()
+        def __init__(self) -> None:
+            self._fd: int | None = None
+
+        def acquire(self) -> bool:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._fd = fd
+            return True
+
+        def release(self) -> None:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    return FlockLock()
+
+
+def _sampler(optuna, seed: int, n_startup_trials: int = DEFAULT_STARTUP_TRIALS):
+    """Multivariate TPE with the constant liar: running trials count as bad, so panes sharing
+    the study do not propose what another pane is running. `seed`: the pane's, plus how far its
+    study got (a resumed study must not propose the trials of its first start again)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            multivariate=True, constant_liar=True, seed=seed, n_startup_trials=n_startup_trials
+        )
 
 
 def _import_optuna():

@@ -43,6 +43,55 @@ def results_table(rows: Sequence[ExperimentRecord], metric: str, recent: int) ->
     return "\n".join(lines)
 
 
+BOARD_CHARS = 3000  # the board's share of a prompt
+BOARD_LINE_CHARS = 180
+BOARD_RECENT = 15
+
+
+def board_section(session: PaneSession, budget: int = BOARD_CHARS) -> str:
+    """The workspace board beside the pane's own table: each pane's best, the ideas in flight
+    in other panes, and the latest entries of every pane, marked by pane, newest kept first
+    when the budget runs out. Empty while no other pane has tried anything."""
+    view = session.board()
+    metric = session.workspace.metric
+    others = [e for e in view.recent if e.pane != session.name]
+    claims = [c for c in view.claims if c.pane != session.name]
+    if not others and not claims:
+        return ""
+
+    def cut(line: str) -> str:
+        return line if len(line) <= BOARD_LINE_CHARS else line[: BOARD_LINE_CHARS - 3] + "..."
+
+    def value(x: float | None, signed: bool = False) -> str:
+        return "-" if x is None else f"{x:+.6f}" if signed else f"{x:.6f}"
+
+    head = [
+        f"Workspace board: what every pane on {session.workspace.name} tried (you are {session.name}). "
+        "Build on the others' wins; an exact repeat of a tried change is not run.",
+        "Best by pane:",
+    ]
+    head += [cut(f"  {e.pane}: {value(e.metric)} (#{e.seq}) {' '.join(e.description.split())}") for e in view.bests]
+    if view.migrated:
+        head.append(f"Moved onto a sibling's best: {', '.join(view.migrated)}")
+    if claims:
+        head.append("Running now in other panes:")
+        head += [cut(f"  {c.pane}: {' '.join(c.description.split())}") for c in claims]
+    head.append(f"Latest entries (pane #seq | status | {metric} | delta | description | change):")
+    used = sum(len(line) + 1 for line in head)
+    shown: list[str] = []
+    for e in reversed(view.recent[-BOARD_RECENT:]):
+        status = "baseline" if e.is_baseline else e.status
+        line = cut(
+            f"  {e.pane} #{e.seq} | {status} | {value(e.metric)} | {value(e.delta, True)} | "
+            f"{' '.join(e.description.split())} | {e.change or '-'}"
+        )
+        if used + len(line) + 1 > budget:
+            break
+        shown.append(line)
+        used += len(line) + 1
+    return "\n".join(head + list(reversed(shown)))[:budget]
+
+
 # ---------------------------------------------------------------- external CLI agents
 
 CLI_RESULTS_SHOWN = 30
@@ -55,7 +104,8 @@ def cli_results(session: PaneSession) -> str:
         return ""
     best = session.best
     tail = f"\nBest so far: {best:.6f}" if best is not None else ""
-    return "Results so far:\n" + results_table(rows, session.workspace.metric, CLI_RESULTS_SHOWN) + tail
+    own = "Results so far:\n" + results_table(rows, session.workspace.metric, CLI_RESULTS_SHOWN) + tail
+    return "\n\n".join(part for part in (own, board_section(session)) if part)
 
 
 def keep_going(managed: bool) -> str:

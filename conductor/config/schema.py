@@ -328,6 +328,25 @@ class WorkspaceConfig:
             example=10,
         ),
     )
+    share_study: bool = field(
+        default=True,
+        metadata=key(checks.boolean, "the optuna panes of this workspace search one shared study (constant-liar TPE)"),
+    )
+    no_repeats: bool = field(
+        default=True,
+        metadata=key(
+            checks.boolean,
+            "an exact repeat of a change the workspace tried (or runs now) is not run; a near repeat is flagged",
+        ),
+    )
+    migrate_after: int | None = field(
+        default=None,
+        metadata=key(
+            checks.positive_int,
+            "a pane with this many experiments without a keep moves onto a sibling's better best (by > noise floor)",
+            example=8,
+        ),
+    )
     data: tuple[tuple[str, bool], ...] = field(
         default=(),
         metadata=key(

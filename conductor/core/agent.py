@@ -22,6 +22,7 @@ from conductor.errors import ConductorError
 
 if TYPE_CHECKING:
     from conductor.config import AgentConfig, Price, WorkspaceConfig
+    from conductor.core.board import BoardView
     from conductor.core.ledger import UsageTotals
     from conductor.core.observe import Observer
     from conductor.core.outcome import Outcome
@@ -37,6 +38,7 @@ class PaneSession(Protocol):
     agent_config: AgentConfig
     worktree_path: Path
     agent_dir: Path  # private, persistent state for the agent (study, session ids)
+    shared_dir: Path  # persistent state the agents of this workspace's panes share (one study)
     program_path: Path  # this pane's program.md (outside the worktree, editable by the researcher)
     branch: str
     base_commit: str  # where the pane's branch started
@@ -47,6 +49,7 @@ class PaneSession(Protocol):
     @property
     def paused(self) -> bool: ...
     def history(self) -> list[ExperimentRecord]: ...
+    def board(self) -> BoardView: ...  # every pane's experiments on this workspace
     def program_text(self) -> str: ...
     def agents_text(self) -> str: ...
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome: ...

@@ -111,10 +111,13 @@ class Rerun:
 
 _EXP_COLS = (
     "pane, seq, commit_sha, status, metric, description, reason, parent_sha, memory_gb, "
-    "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed, program_sha"
+    "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed, program_sha, "
+    "change, change_key"
 )
+# a version-2 file has no experiments.change or change_key
+_EXP_COLS_V2 = _EXP_COLS.replace("change, change_key", "'', ''")
 # a version-1 file has no experiments.program_sha: every row ran under its pane's program
-_EXP_COLS_V1 = _EXP_COLS.replace(
+_EXP_COLS_V1 = _EXP_COLS_V2.replace(
     "program_sha", "COALESCE((SELECT program_sha FROM panes WHERE panes.name = experiments.pane), '')"
 )
 
@@ -140,6 +143,8 @@ def _row_to_experiment(r: tuple) -> ExperimentRecord:
         agent_ref=r[16],
         seed=r[17],
         program_sha=r[18],
+        change=r[19],
+        change_key=r[20],
     )
 
 
@@ -245,10 +250,11 @@ class Ledger:
 
     # ------------------------------------------------------------ experiments
 
-    def record_experiment(self, e: ExperimentRecord) -> None:
+    def record_experiment(self, e: ExperimentRecord, previous_best: float | None = None) -> None:
+        """`previous_best`: the pane's best the experiment was judged against (the board's delta)."""
         with self._lock:
             self._db.execute(
-                f"INSERT INTO experiments ({_EXP_COLS}) VALUES ({','.join('?' * 19)})",
+                f"INSERT INTO experiments ({_EXP_COLS}, previous_best) VALUES ({','.join('?' * 22)})",
                 (
                     e.pane,
                     e.seq,
@@ -269,11 +275,15 @@ class Ledger:
                     e.agent_ref,
                     e.seed,
                     e.program_sha,
+                    e.change,
+                    e.change_key,
+                    previous_best,
                 ),
             )
 
     def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
-        sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
+        cols = _EXP_COLS if self.schema_version >= 3 else _EXP_COLS_V2 if self.schema_version == 2 else _EXP_COLS_V1
+        sql = f"SELECT {cols} FROM experiments"
         args: tuple = ()
         if pane is not None:
             sql += " WHERE pane = ?"
@@ -293,6 +303,17 @@ class Ledger:
                 "SELECT 1 FROM experiments WHERE pane = ? AND commit_sha = ? LIMIT 1", (pane, commit)
             ).fetchone()
         return row is not None
+
+    # ------------------------------------------------------------ the board's tables (core/board.py)
+
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Rows of one read; for the modules that own a table of their own (core/board.py)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def write(self, sql: str, args: tuple = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
 
     # ------------------------------------------------------------ program versions
 

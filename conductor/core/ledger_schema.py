@@ -9,6 +9,14 @@ version by content hash with its text, and `experiments.program_sha` names the v
 agent was following when it proposed the experiment. A version-1 file kept only the pane's
 current program (`panes.program_sha`); migrating gives each old row that program, and keeps
 its text only when the pane's program file still hashes to it (else `text_known` = 0).
+
+Version 3 adds the workspace board (core/board.py): each experiment's `change` (the knob
+values, or a diff summary), its `change_key` (the hash of the editable files it ran, for
+exact repeats) and `previous_best` (the pane's best when it was judged, for the delta); the
+`board` view puts every pane's experiments beside their workspace; `claims` holds the ideas
+in flight, `migrations` the moves of a pane onto a sibling's best. Migrating leaves change and
+change_key empty for old rows (their trees are not re-read) and replays each pane's keeps
+for previous_best.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from collections.abc import Callable
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +68,9 @@ CREATE TABLE IF NOT EXISTS experiments (
     agent_ref TEXT NOT NULL DEFAULT '',
     seed INTEGER NOT NULL DEFAULT 0,
     program_sha TEXT NOT NULL DEFAULT '',
+    change TEXT NOT NULL DEFAULT '',
+    change_key TEXT NOT NULL DEFAULT '',
+    previous_best REAL,
     UNIQUE (pane, seq)
 );
 CREATE INDEX IF NOT EXISTS experiments_pane ON experiments (pane, seq);
@@ -117,6 +128,30 @@ CREATE TABLE IF NOT EXISTS variants (
     reasoning TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claims (
+    pane TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    change_key TEXT NOT NULL,
+    description TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS migrations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pane TEXT NOT NULL,
+    ts REAL NOT NULL,
+    after_seq INTEGER NOT NULL,
+    from_commit TEXT NOT NULL,
+    to_commit TEXT NOT NULL,
+    source_pane TEXT NOT NULL,
+    source_seq INTEGER NOT NULL,
+    best_before REAL,
+    best_after REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS experiments_change ON experiments (change_key);
+CREATE VIEW IF NOT EXISTS board AS
+    SELECT e.id, p.workspace, e.pane, e.seq, e.commit_sha, e.description, e.change, e.change_key,
+           e.status, e.reason, e.metric, e.previous_best, e.is_baseline, e.finished_at
+    FROM experiments e JOIN panes p ON p.name = e.pane;
 CREATE TABLE IF NOT EXISTS samples (
     ts REAL NOT NULL,
     slot TEXT NOT NULL,
@@ -177,8 +212,27 @@ def _to_v2(db: sqlite3.Connection, run_dir: RunDir) -> None:
     )
 
 
+def previous_bests(rows: list[tuple[int, str, str, float | None]]) -> list[tuple[float | None, int]]:
+    """(previous best, id) of each (id, pane, status, metric) row given in (pane, seq) order: the
+    metric of the pane's last keep before it, as the loop judged it."""
+    out: list[tuple[float | None, int]] = []
+    best: dict[str, float | None] = {}
+    for row_id, pane, status, metric in rows:
+        out.append((best.get(pane), row_id))
+        if status == "keep":
+            best[pane] = metric
+    return out
+
+
+def _to_v3(db: sqlite3.Connection, run_dir: RunDir) -> None:
+    for column in ("change TEXT NOT NULL DEFAULT ''", "change_key TEXT NOT NULL DEFAULT ''", "previous_best REAL"):
+        db.execute(f"ALTER TABLE experiments ADD COLUMN {column}")
+    rows = db.execute("SELECT id, pane, status, metric FROM experiments ORDER BY pane, seq").fetchall()
+    db.executemany("UPDATE experiments SET previous_best = ? WHERE id = ?", previous_bests(rows))
+
+
 # MIGRATIONS[v] brings a version-v file to version v + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, RunDir], None]] = {1: _to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, RunDir], None]] = {1: _to_v2, 2: _to_v3}
 
 
 def open_schema(db: sqlite3.Connection, run_dir: RunDir) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.config import EXTERNAL_KINDS
+from conductor.core import peers
 from conductor.core.events import ExperimentStarted, PaneDone
 from conductor.core.experiment import log_tail_lines, reap_pidfile
 from conductor.core.failures import describe_failure
@@ -90,6 +91,7 @@ class Pane(PaneBase):
                 self.program_path.write_text("", encoding="utf-8")
         self.program_text()  # until the agent reads it, it follows the program it starts with
         self.ctx.ledger.upsert_pane(self._pane_record())
+        self.ctx.board(ws.name).release(self.name)  # nothing of this pane is in flight at a start
         self.wt.remember_protected(self.base_commit)
         notes += self._reconcile_blocking()
         return notes
@@ -99,7 +101,7 @@ class Pane(PaneBase):
         notes = []
         rows = self.ctx.ledger.experiments(self.name)
         self.seq = max((r.seq for r in rows), default=0)
-        found = best_so_far(rows, self.base_commit)
+        found = best_so_far(rows, self.base_commit, self.ctx.board(self.workspace.name).migrations(self.name))
         self.best, self.best_commit, self.baseline = found.best, found.best_commit, found.baseline
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
@@ -189,7 +191,9 @@ class Pane(PaneBase):
     async def _run_baseline(self) -> None:
         self.set_state("baseline")
         self.activity("info", "running the baseline (unmodified HEAD)")
-        outcome = await self._execute(commit=self.wt.head(), description="baseline", is_baseline=True)
+        head = self.wt.head()
+        change = await asyncio.to_thread(peers.change_of, self, head)
+        outcome = await self._execute(commit=head, description="baseline", is_baseline=True, change=change)
         if outcome.status == Status.CRASH:
             self._baseline_sanity(outcome)
         self._check_done()
@@ -236,9 +240,7 @@ class Pane(PaneBase):
                 and not guard.files
                 and not any(r.is_baseline for r in self.history())
             )
-            outcome = await self._execute(
-                commit=commit, description=description, agent_ref=agent_ref, is_baseline=is_baseline
-            )
+            outcome = await self._run_unless_repeat(commit, description, agent_ref, is_baseline)
         else:
             outcome = await asyncio.to_thread(self._reject, description, guard.reason, agent_ref)
         try:
@@ -246,6 +248,23 @@ class Pane(PaneBase):
         except PaneFinished as done:
             done.outcome = outcome
             raise
+        return outcome
+
+    async def _run_unless_repeat(self, commit: str, description: str, agent_ref: str, is_baseline: bool) -> Outcome:
+        """Run the change, claimed on the board, unless the workspace has tried it already; then,
+        when this pane's line has gone stale, move onto a sibling's better best."""
+        change = await asyncio.to_thread(peers.change_of, self, commit)
+        repeat = None if is_baseline else await asyncio.to_thread(peers.find_repeat, self, change, description)
+        if repeat is not None and repeat.refused:
+            return await asyncio.to_thread(peers.refuse, self, commit, description, agent_ref, change, repeat)
+        with peers.claimed(self, change, description):
+            outcome = await self._execute(
+                commit=commit, description=description, agent_ref=agent_ref, is_baseline=is_baseline, change=change
+            )
+        if repeat is not None:
+            outcome = replace(outcome, note=f"Flagged: {repeat.text(self.workspace.metric)}.")
+        if not is_baseline:
+            await asyncio.to_thread(peers.migrate_if_stale, self)
         return outcome
 
     def _new_record(
@@ -312,10 +331,12 @@ class Pane(PaneBase):
         self.running_pid = pid
 
     async def _execute(
-        self, *, commit: str, description: str, is_baseline: bool = False, agent_ref: str = ""
+        self, *, commit: str, description: str, change: peers.Change, is_baseline: bool = False, agent_ref: str = ""
     ) -> Outcome:
         ws = self.workspace
-        record = self._new_record(commit, Status.CRASH, description, "", agent_ref=agent_ref)
+        record = self._new_record(
+            commit, Status.CRASH, description, "", agent_ref=agent_ref, change=change.summary, change_key=change.key
+        )
         seq = record.seq
         log_path = self.log_dir / f"{seq:04d}-{commit[:7]}.log"
         record = replace(record, log_path=str(log_path))
@@ -441,7 +462,7 @@ class Pane(PaneBase):
                     "Change direction: re-read the code and try something structurally different."
                 )
                 self.alert("warning", f"plateau: no keep in {since} experiments")
-                self._inbox.append(message)
+                self.tell(message)
 
     def _count_crash(self, record: ExperimentRecord) -> None:
         self._crash_streak = self._crash_streak + 1 if record.status == Status.CRASH else 0

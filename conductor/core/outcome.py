@@ -37,6 +37,7 @@ class Outcome:
     log_tail: str = ""
     duration_s: float = 0.0
     goal: str = "min"
+    note: str = ""  # what the board says of this change (a repeat), told to the agent first
 
     @classmethod
     def of(cls, record: ExperimentRecord, standing: Standing, log_tail: str = "") -> Outcome:
@@ -64,6 +65,8 @@ class Outcome:
         """The outcome as an agent reads it (tool result, `conductor exp` output)."""
         better = "lower" if self.goal == "min" else "higher"
         lines = [f"experiment #{self.seq} ({self.commit[:7]}): {self.status.upper()} - {self.reason}"]
+        if self.note:
+            lines.append(self.note)
         if self.metric is not None:
             line = f"{self.metric_name}: {self.metric:.6f}"
             if self.delta is not None:

@@ -9,9 +9,10 @@ the best commit. Blocking (git); the pane runs it in a thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from conductor.core.board import Migration
 from conductor.core.ledger import Ledger
 from conductor.core.record import ExperimentRecord, Status
 from conductor.core.workspace import Worktree
@@ -26,13 +27,20 @@ class BestSoFar:
     baseline: float | None
 
 
-def best_so_far(rows: list[ExperimentRecord], base_commit: str) -> BestSoFar:
+def best_so_far(rows: list[ExperimentRecord], base_commit: str, migrations: Sequence[Migration] = ()) -> BestSoFar:
+    """The last keep, or the sibling's best the pane moved onto after it (core/peers.py)."""
     best, best_commit, baseline = None, base_commit, None
+    moves = sorted(migrations, key=lambda m: m.after_seq)
     for r in rows:
+        while moves and moves[0].after_seq < r.seq:
+            move = moves.pop(0)
+            best, best_commit = move.best_after, move.to_commit
         if r.is_baseline and r.metric is not None and baseline is None:
             baseline = r.metric
         if r.status == Status.KEEP:
             best, best_commit = r.metric, r.commit
+    if moves:
+        best, best_commit = moves[-1].best_after, moves[-1].to_commit
     return BestSoFar(best, best_commit, baseline)
 
 

@@ -55,6 +55,8 @@ class ExperimentRecord:
     agent_ref: str = ""
     seed: int = 0
     program_sha: str = ""  # the program.md version the agent was following when it proposed this
+    change: str = ""  # what changed, for the board: knob values or a diff summary (core/change.py)
+    change_key: str = ""  # the hash of the editable files it ran: equal keys are the same experiment
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):

@@ -30,7 +30,7 @@ class Recorder:
         self, record: ExperimentRecord, standing: Standing, *, log_tail: str = "", write_tsv: bool = True
     ) -> Outcome:
         """Blocking. `write_tsv=False` where the agent keeps results.tsv itself (observed mode)."""
-        self.ledger.record_experiment(record)
+        self.ledger.record_experiment(record, standing.previous_best)
         if write_tsv:
             with contextlib.suppress(OSError):
                 if self.tsv.is_file():

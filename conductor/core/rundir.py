@@ -94,6 +94,10 @@ class RunDir:
     def agent_dir(self, pane: str) -> Path:
         return self.root / "agents" / pane
 
+    def shared_dir(self, workspace: str) -> Path:
+        """State the panes of one workspace share (the optuna agents' one study)."""
+        return self.root / "shared" / workspace
+
     def log_dir(self, pane: str) -> Path:
         return self.root / "logs" / pane
 

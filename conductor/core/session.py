@@ -17,6 +17,7 @@ from pathlib import Path
 
 from conductor.config import AgentConfig, Config, PaneSpec, Price
 from conductor.core.agent import Agent
+from conductor.core.board import Board, BoardView
 from conductor.core.bus import EventBus
 from conductor.core.events import AgentActivity, Alert, PaneState, QuotaSample, TokenUsage
 from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
@@ -46,10 +47,17 @@ class RunContext:
     agents_md: str = ""
     max_experiments: int | None = None
     redact: Callable[[str], str] = field(default=lambda text: text)
+    boards: dict[str, Board] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
         return self.layout.root
+
+    def board(self, workspace: str) -> Board:
+        """The workspace's board, one per workspace for all its panes."""
+        if workspace not in self.boards:
+            self.boards[workspace] = Board(self.ledger, workspace)
+        return self.boards[workspace]
 
 
 class PaneBase:
@@ -66,6 +74,7 @@ class PaneBase:
         layout = ctx.layout
         self.worktree_path = layout.worktree(spec.name)
         self.agent_dir = layout.agent_dir(spec.name)
+        self.shared_dir = layout.shared_dir(spec.workspace.name)
         self.program_path = layout.program(spec.name)
         self.log_dir = layout.log_dir(spec.name)
         self.pidfile = layout.pidfile(spec.name)
@@ -100,6 +109,10 @@ class PaneBase:
 
     def history(self) -> list[ExperimentRecord]:
         return self.ctx.ledger.experiments(self.name)
+
+    def board(self) -> BoardView:
+        """What every pane of this workspace tried: the latest entries, each pane's best, the claims."""
+        return self.ctx.board(self.workspace.name).view(self.workspace.goal)
 
     def program_text(self) -> str:
         """This pane's program.md; the agent that reads it follows this version from now on."""
@@ -245,6 +258,10 @@ class PaneBase:
     @property
     def paused(self) -> bool:
         return not self._paused.is_set()
+
+    def tell(self, note: str) -> None:
+        """A note from conductor itself for the agent's next turn (starts with NOTE_PREFIX)."""
+        self._inbox.append(note)
 
     def say(self, text: str) -> None:
         text = self.ctx.redact(text)

@@ -14,9 +14,11 @@ import psutil
 from conductor.agents.base import create_agent
 from conductor.config import load_config
 from conductor.core import results_tsv
+from conductor.core.board import migrations
 from conductor.core.events import Event
 from conductor.core.ledger import Ledger
 from conductor.core.orchestra import Orchestra
+from conductor.core.reconcile import best_so_far
 
 
 @dataclass
@@ -92,10 +94,11 @@ def check_invariants(run_dir: Path) -> None:
             upstream = [(r.commit[:7], "crash" if r.status == "interrupted" else r.status) for r in rows]
             assert [(t[0], t[3]) for t in tsv] == upstream, pane.name
             head = git(wt, "rev-parse", "HEAD")
-            keeps = [r for r in rows if r.status == "keep"]
-            best = keeps[-1].commit if keeps else pane.base_commit
+            moves = migrations(ledger, pane.name)  # a move onto a sibling's best starts a new line
+            best = best_so_far(rows, pane.base_commit, moves).best_commit
             assert head == best, f"{pane.name}: head {head[:7]} is not the best commit {best[:7]}"
-            for r in keeps:
+            since = moves[-1].after_seq if moves else 0
+            for r in (r for r in rows if r.status == "keep" and r.seq > since):
                 subprocess.run(["git", "merge-base", "--is-ancestor", r.commit, head], cwd=wt, check=True)
             status = git(wt, "status", "--porcelain", "--untracked-files=all")
             dirty = [

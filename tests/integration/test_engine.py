@@ -151,7 +151,7 @@ def test_resume_continues_branch_counts_and_study(tmp_path, fastws):
     assert first.returncode == 0, first.stderr
     run_dir = tmp_path / ".conductor"
     status1 = json.loads(_conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
-    journal = run_dir / "agents" / "fast" / "optuna.journal"
+    journal = run_dir / "shared" / "fast" / "optuna.journal"  # the workspace's one study (share_study)
     assert _trials(journal) == 4  # the baseline seeded into the study + 3 trials
     second = _conductor("run", "-c", str(cfg), "--max-experiments", "7", cwd=tmp_path)
     assert second.returncode == 0, second.stderr

@@ -102,6 +102,7 @@ def test_the_keys_users_depend_on():
         *("timeout_s", "panes", "agent", "experiments", "min_delta", "copy", "noise_runs", "noise_k", "verify"),
         *("sanity_gain", "plausible", "crash_limit", "max_experiments", "max_hours", "target", "plateau"),
         *("data", "network", "max_log_mb", "setup", "setup_timeout_s", "evolve_every"),
+        *("share_study", "no_repeats", "migrate_after"),
     }
 
 

@@ -24,9 +24,20 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def v2_schema() -> str:
+    """The layout a version-2 conductor wrote: no board columns, view, claims or migrations."""
+    schema = SCHEMA.replace(
+        "    change TEXT NOT NULL DEFAULT '',\n    change_key TEXT NOT NULL DEFAULT '',\n    previous_best REAL,\n", ""
+    )
+    start = schema.index("CREATE TABLE IF NOT EXISTS claims")
+    schema = schema[:start] + schema[schema.index("CREATE TABLE IF NOT EXISTS samples") :]
+    assert "change" not in schema and "board" not in schema
+    return schema
+
+
 def v1_schema() -> str:
     """The layout a version-1 conductor wrote: no programs table, no experiments.program_sha."""
-    schema = SCHEMA.replace(
+    schema = v2_schema().replace(
         "    program_sha TEXT NOT NULL DEFAULT '',\n    UNIQUE (pane, seq)", "    UNIQUE (pane, seq)"
     )
     start = schema.index("CREATE TABLE IF NOT EXISTS programs")
@@ -79,7 +90,7 @@ def test_a_reader_reads_a_version_1_file_as_it_is(v1_run):
 def test_a_writable_ledger_migrates_old_rows_to_their_panes_program(v1_run):
     ledger = Ledger(v1_run.ledger)
     try:
-        assert ledger.schema_version == SCHEMA_VERSION == 2
+        assert ledger.schema_version == SCHEMA_VERSION == 3
         assert [(r.pane, r.seq, r.program_sha) for r in ledger.experiments()] == [
             ("edited", 1, sha(OLD)),
             ("edited", 2, sha(OLD)),
@@ -99,7 +110,7 @@ def test_a_writable_ledger_migrates_old_rows_to_their_panes_program(v1_run):
     finally:
         ledger.close()
     again = Ledger(v1_run.ledger)  # opening twice migrates once
-    assert again.schema_version == 2 and len(again.programs()) == 3
+    assert again.schema_version == 3 and len(again.programs()) == 3
     again.close()
 
 
@@ -125,7 +136,7 @@ def test_readers_get_a_one_line_error_without_a_run(tmp_path):
 
 def test_a_newer_file_is_refused(tmp_path):
     Ledger(tmp_path / "ledger.db").set_meta("schema_version", str(SCHEMA_VERSION + 1))
-    with pytest.raises(ConductorError, match="newer conductor \\(schema version 3"):
+    with pytest.raises(ConductorError, match="newer conductor \\(schema version 4"):
         Ledger(tmp_path / "ledger.db")
 
 
@@ -141,5 +152,47 @@ def test_readers_of_a_version_1_file_credit_each_pane_its_program(v1_run):
         assert [p["keep"] for p in status["panes"]] == [1, 1]
         exported = {(r["pane"], r["program_sha"]) for r in export_records(ledger) if r["record"] == "experiment"}
         assert exported == {("edited", sha(OLD)), ("kept", sha(KEPT))}
+    finally:
+        ledger.close()
+
+
+def test_a_version_2_file_gets_the_board_and_each_rows_previous_best(tmp_path):
+    from conductor.core.board import Board
+
+    run = RunDir(tmp_path)
+    with contextlib.closing(sqlite3.connect(run.ledger)) as db:
+        db.executescript(v2_schema())
+        db.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        for name in ("a", "b"):
+            db.execute(
+                "INSERT INTO panes (name, workspace, agent, branch, worktree, metric, goal, base_commit, created_at)"
+                " VALUES (?, 'ws', 'optuna', 'b', 'w', 'loss', 'min', 'c0', 0)",
+                (name,),
+            )
+        rows = [("a", 1, "keep", 3.0), ("a", 2, "discard", 4.0), ("a", 3, "keep", 2.0), ("b", 1, "keep", 5.0)]
+        for pane, seq, status, metric in rows:
+            db.execute(
+                "INSERT INTO experiments (pane, seq, commit_sha, status, metric, started_at, finished_at, description)"
+                " VALUES (?, ?, ?, ?, ?, 0, 1, 'idea')",
+                (pane, seq, f"{pane}{seq}", status, metric),
+            )
+        db.commit()
+    reader = Ledger.reader(run.root)  # read as it is: a board without deltas
+    old = Board(reader, "ws").entries()
+    assert [(e.pane, e.seq, e.delta) for e in old] == [("a", 1, None), ("a", 2, None), ("a", 3, None), ("b", 1, None)]
+    assert Board(reader, "ws").claims() == [] and reader.schema_version == 2
+    reader.close()
+    ledger = Ledger(run.ledger)
+    try:
+        assert ledger.schema_version == 3
+        board = Board(ledger, "ws")
+        assert [(e.pane, e.seq, e.previous_best, e.delta) for e in board.entries()] == [
+            ("a", 1, None, None),
+            ("a", 2, 3.0, 1.0),
+            ("a", 3, 3.0, -1.0),
+            ("b", 1, None, None),
+        ]
+        assert [(e.pane, e.metric) for e in board.bests("min")] == [("a", 2.0), ("b", 5.0)]
+        assert all(r.change == "" and r.change_key == "" for r in ledger.experiments())
     finally:
         ledger.close()
