@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.config import EXTERNAL_KINDS
-from conductor.core.events import ExperimentStarted, PaneDone
+from conductor.core.events import ExperimentFinished, ExperimentStarted, PaneDone
 from conductor.core.experiment import log_tail_lines, reap_pidfile
 from conductor.core.failures import describe_failure
 from conductor.core.judge import Verdict, judge
@@ -104,7 +104,7 @@ class Pane(PaneBase):
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
             notes += catch_up(self)
-        put_back_notes, self.seq = put_back(
+        put = put_back(
             self.wt,
             self.ctx.ledger,
             pane=self.name,
@@ -112,12 +112,19 @@ class Pane(PaneBase):
             base_commit=self.base_commit,
             best_commit=self.best_commit,
             tried_ref=self._tried_ref,
+            log_path=self._log_path,
             program_sha=self._followed,
         )
-        notes += put_back_notes
+        self.seq = put.seq
+        notes += put.notes
+        if put.interrupted is not None:  # on every screen as any other recorded row
+            self.ctx.bus.publish(ExperimentFinished.of(put.interrupted, self._standing(self.best)))
         if not observed:  # in observed mode results.tsv is the agent's own log
             self.recorder.rewrite_tsv()
         return notes
+
+    def _log_path(self, seq: int, commit: str) -> Path:
+        return self.log_dir / f"{seq:04d}-{commit[:7]}.log"
 
     def _tried_ref(self, seq: int) -> str:
         return f"refs/conductor/{self.ctx.run_name}/{self.name}/{seq:05d}"
@@ -317,7 +324,7 @@ class Pane(PaneBase):
         ws = self.workspace
         record = self._new_record(commit, Status.CRASH, description, "", agent_ref=agent_ref)
         seq = record.seq
-        log_path = self.log_dir / f"{seq:04d}-{commit[:7]}.log"
+        log_path = self._log_path(seq, commit)
         record = replace(record, log_path=str(log_path))
         previous_best = self.best
 

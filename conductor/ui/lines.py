@@ -63,7 +63,8 @@ def state_line(p: PaneModel, run: RunModel, now: float) -> str:
     elapsed = now - p.since
     if p.state == "running" and p.deadline is not None:
         budget = p.deadline - p.since  # the training budget; start-up and evaluation come on top
-        text = f"[{style}]running[/] {f.clock(elapsed)} of {f.clock(round(budget))}"
+        over = "spent, evaluating" if elapsed > budget else "budget"
+        text = f"[{style}]running[/] {f.clock(elapsed)} [$muted]of[/] {f.clock(round(budget))} [$muted]{over}[/]"
         extra = slot_text(p, run)
         if extra:
             text += f" {extra}"
@@ -104,12 +105,16 @@ def best_line(p: PaneModel) -> str:
 def counts_line(p: PaneModel, now: float) -> str:
     c = p.counts
     rate = f"{p.keep_rate:.0f}%" if p.keep_rate is not None else f.DASH
-    last = f.age(now - p.last_keep_ts) if p.last_keep_ts is not None else f.DASH
+    last = (
+        f" [$muted]· kept[/] {f.age(now - p.last_keep_ts)} [$muted]ago[/]"
+        if p.last_keep_ts is not None
+        else " [$muted]· no keep yet[/]"
+    )
     return (
         f"[$keep]K{c['keep']}[/] [$discard]D{c['discard']}[/] [$crash]C{c['crash']}[/] "
         f"[$rejected]R{c['rejected']}[/]"
         + (f" [$muted]I{c['interrupted']}[/]" if c["interrupted"] else "")
-        + f" {rate} [$muted]· kept[/] {last} [$muted]ago[/]"
+        + f" {rate}{last}"
     )
 
 
@@ -159,8 +164,8 @@ def meters_line(p: PaneModel, now: float) -> str:
 def top_line(run: RunModel, now: float) -> str:
     rates = run.rates(now)
     tin, tout, per_h = (f.si(rates[0]), f.si(rates[1]), f.usd(rates[2])) if rates else (f.DASH, f.DASH, f.DASH)
-    active = sum(1 for p in run.panes.values() if p.active)
     paused = sum(1 for p in run.panes.values() if p.state == "paused")
+    active = sum(1 for p in run.panes.values() if p.active) - paused  # a paused pane is not active
     eph = run.experiments_per_hour(now)
     name = f.esc(run.run) if run.run else f.DASH
     state = f"{active}/{len(run.panes)} active" + (f", {paused} paused" if paused else "")
