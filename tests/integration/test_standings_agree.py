@@ -101,6 +101,7 @@ def test_every_screen_agrees_after_a_kill_9_and_a_restart(tmp_path, fastws):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
     def holding() -> bool:  # an experiment after a baseline runs: its log has started, its pid file is written
         panes = {p.parent.name for p in (run_dir / "logs").glob("*/0002-*.log")}
         return any(RunDir(run_dir).pidfile(name).exists() for name in panes)
