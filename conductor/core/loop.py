@@ -33,7 +33,7 @@ from conductor.core.runner import Trial, TrialResult
 from conductor.core.secrets import files_holding_secrets
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
-from conductor.core.summary import memory_gb
+from conductor.core.summary import memory_gb, missing_metric
 from conductor.core.trial import workspace_trial
 from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
 from conductor.errors import ConductorError
@@ -208,12 +208,10 @@ class Pane(PaneBase):
         if row.exit_code == 127:
             last = outcome.log_tail.strip().splitlines()[-1:] or [""]
             raise ConductorError(f"pane {self.name}: the run command was not found: `{ws.run}` ({last[0]})")
-        if row.exit_code == 0 and row.summary and ws.metric not in row.summary:
-            keys = ", ".join(sorted(row.summary)[:8])
-            raise ConductorError(
-                f"pane {self.name}: the baseline's summary block has no '{ws.metric}' (it has: {keys}); "
-                "check the workspace's metric"
-            )
+        if row.exit_code == 0:
+            problem = missing_metric(ws.metric, row.summary, row.log_path)
+            if problem:
+                raise ConductorError(f"pane {self.name}: {problem}")
 
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
         """Guard, commit, run, judge, keep or revert, record: for the changes the agent made."""
@@ -433,7 +431,7 @@ class Pane(PaneBase):
             self._paused.clear()
             self.alert(
                 "error",
-                f"{self._crash_streak} crashes in a row: paused (press p to resume). Last log lines:\n{log_tail}",
+                f"{self._crash_streak} crashes in a row: paused until resumed (p in the TUI). Last log lines:\n{log_tail}",
             )
             self.set_state("paused", f"{self._crash_streak} crashes in a row")
         if ws.plateau:
