@@ -138,7 +138,9 @@ class Pane(PaneBase):
             for note in notes:
                 self.activity("info", note)
             self._check_done()
-            # an external agent runs its own first experiment on the unmodified HEAD: that is the baseline
+            # an external agent runs its own first experiment on the unmodified HEAD: that is the
+            # baseline (a managed one whose first experiment changes the code gets it run first;
+            # an observed one's row counts as the baseline only on the unmodified HEAD)
             if self.agent_config.kind not in EXTERNAL_KINDS and not any(r.is_baseline for r in self.history()):
                 await self._run_baseline()
             agent = self.agent = self.ctx.agent_factory(self.agent_config)
@@ -236,11 +238,10 @@ class Pane(PaneBase):
             except BranchMoved as moved:
                 await asyncio.to_thread(self.wt.restore_git_state)
                 return await asyncio.to_thread(self._reject, description, f"{moved}: restored", agent_ref)
-            is_baseline = (
-                self.agent_config.kind in EXTERNAL_KINDS
-                and not guard.files
-                and not any(r.is_baseline for r in self.history())
-            )
+            is_baseline = not any(r.is_baseline for r in self.history())  # an external agent's first
+            if is_baseline and guard.files:  # changes the code: the unmodified HEAD is measured first
+                await self._baseline_before(commit)
+                is_baseline = False
             outcome = await self._execute(
                 commit=commit, description=description, agent_ref=agent_ref, is_baseline=is_baseline
             )
@@ -252,6 +253,14 @@ class Pane(PaneBase):
             done.outcome = outcome
             raise
         return outcome
+
+    async def _baseline_before(self, commit: str) -> None:
+        """Run the baseline on the experiment's parent (the unmodified HEAD), then put the
+        experiment's commit back in the worktree."""
+        self.activity("info", "the first experiment changes the code: the baseline runs first")
+        await asyncio.to_thread(self.wt.reset_to, self.best_commit)
+        await self._run_baseline()
+        await asyncio.to_thread(self.wt.reset_to, commit)
 
     def _new_record(
         self, commit: str, status: Status, description: str, reason: str, **fields: Any

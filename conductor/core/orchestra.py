@@ -264,6 +264,7 @@ class Orchestra:
                         "plateau": p.workspace.plateau,
                         "program": str(p.program_path),
                         "log_dir": str(p.log_dir),
+                        "follows_researcher": p.follows_researcher,
                     }
                     for p in self.panes.values()
                 ),

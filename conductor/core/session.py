@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conductor.config import AgentConfig, Config, PaneSpec, Price
+from conductor.config import DEAF_KINDS, AgentConfig, Config, PaneSpec, Price
 from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.events import AgentActivity, Alert, PaneState, TokenUsage
@@ -29,6 +29,7 @@ from conductor.core.trial import Trials
 from conductor.core.trust import TrustPolicy
 from conductor.core.usage import usage_cost
 from conductor.core.workspace import Worktree
+from conductor.errors import ConductorError
 
 
 @dataclass
@@ -226,13 +227,27 @@ class PaneBase:
     def paused(self) -> bool:
         return not self._paused.is_set()
 
+    @property
+    def follows_researcher(self) -> bool:
+        """Whether this pane's agent reads the researcher's messages and program.md edits."""
+        return self.agent_config.kind not in DEAF_KINDS
+
+    def _deaf(self, what: str) -> ConductorError:
+        return ConductorError(
+            f"{self.name}'s {self.agent_config.kind} agent cannot read {what}: it searches the workspace's knobs only"
+        )
+
     def say(self, text: str) -> None:
+        if not self.follows_researcher:
+            raise self._deaf("messages")
         text = self.ctx.redact(text)
         self._inbox.append(text)
         self.ctx.ledger.add_message(self.name, "researcher", text)
         self.activity("researcher", text)
 
     def reload_program(self) -> None:
+        if not self.follows_researcher:
+            raise self._deaf("program.md")
         self._program_reload = True
         self.ctx.ledger.upsert_pane(self._pane_record())
         self.activity("info", "program.md changed; the agent picks it up at its next turn")

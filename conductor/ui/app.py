@@ -218,9 +218,18 @@ class ConductorApp(App[int]):
 
     # ------------------------------------------------------------ actions (keys.py is the table)
 
+    def _honoured(self, pane: PaneModel, what: str) -> bool:
+        """Whether the pane's agent can follow the key's request; says so when it cannot."""
+        if not pane.follows_researcher:
+            self.notify(
+                f"{pane.name}'s {pane.agent} agent cannot read {what}: it searches the workspace's knobs only",
+                severity="warning",
+            )
+        return pane.follows_researcher
+
     def action_message(self) -> None:
         pane = self._need_pane()
-        if pane is None:
+        if pane is None or not self._honoured(pane, "messages"):
             return
 
         def deliver(text: str | None) -> None:
@@ -246,7 +255,7 @@ class ConductorApp(App[int]):
 
     async def action_edit_program(self) -> None:
         pane = self._need_pane()
-        if pane is None:
+        if pane is None or not self._honoured(pane, "program.md"):
             return
         if not pane.program:
             self.notify(f"{pane.name} has no program file yet", severity="warning")

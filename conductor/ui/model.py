@@ -62,6 +62,7 @@ class PaneModel:
     worktree: str = ""
     branch: str = ""
     log_dir: str = ""
+    follows_researcher: bool = True  # reads messages (m) and program.md edits (e)
     state: str = "setup"
     detail: str = ""
     since: float = 0.0
@@ -236,6 +237,7 @@ class RunModel:
             p.worktree = info.get("worktree", "")
             p.branch = info.get("branch", "")
             p.log_dir = info.get("log_dir", "")
+            p.follows_researcher = info.get("follows_researcher", True)
             p.version += 1
         if self.selected is None and self.panes:
             self.selected = next(iter(self.panes))

@@ -170,6 +170,23 @@ async def test_m_sends_a_message_to_the_focused_pane():
         assert log.lines[-1] == "✉ try rmsnorm"
 
 
+async def test_m_and_e_on_an_optuna_pane_say_its_agent_cannot_read_them(tmp_path, fake_editor):
+    program = tmp_path / "program.md"
+    program.write_text("# program\n")
+    app, engine = make_app(4, script={"program": str(program)})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "m", "e")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen) and engine.commands == []
+        assert program.read_text() == "# program\n"  # no editor opened
+        said = [n.message for n in app._notifications]
+        assert said == [
+            f"tinygpt-3's optuna agent cannot read {what}: it searches the workspace's knobs only"
+            for what in ("messages", "program.md")
+        ]
+
+
 async def test_m_then_escape_sends_nothing():
     app, engine = make_app(4)
     async with app.run_test(size=SIZE) as pilot:

@@ -1,0 +1,53 @@
+"""Honest affordances: an external agent's pane is measured against the unmodified HEAD even
+when its first experiment changes the code, and an agent that cannot read the researcher's
+messages or program.md edits says so instead of accepting them."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write_config
+from engine_helpers import ScriptedAgent, Step, check_invariants, run_orchestra
+
+from conductor.core.commands import ReloadProgram, Say
+from conductor.core.events import RunStarted
+from conductor.core.ledger import Ledger
+from conductor.errors import ConductorError
+
+
+def test_an_external_agents_first_change_gets_the_baseline_run_before_it(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    cfg.write_text(
+        cfg.read_text().replace('agent = { kind = "optuna" }', 'agent = { kind = "command", command = "true" }')
+    )
+    agent = ScriptedAgent([Step("move X to 1", edits={"train.py": {"X": "1.0"}})])
+    run_orchestra(cfg, {"fast": agent}, max_experiments=2)
+    ledger = Ledger.reader(tmp_path / ".conductor")
+    try:
+        rows = ledger.experiments("fast")
+        base = ledger.pane("fast").base_commit
+    finally:
+        ledger.close()
+    assert [(r.description, r.is_baseline) for r in rows] == [("baseline", True), ("move X to 1", False)]
+    assert rows[0].commit == base and rows[0].metric is not None  # the unmodified HEAD
+    assert rows[1].parent == base and rows[1].metric != rows[0].metric  # the change itself ran
+    check_invariants(tmp_path / ".conductor")
+
+
+def test_an_optuna_pane_refuses_messages_and_program_edits_and_says_why(tmp_path, fastws):
+    cfg = write_config(tmp_path, fastws)
+    seen: dict = {}
+
+    def watch(event) -> None:
+        if isinstance(event, RunStarted):
+            seen["info"] = event.panes[0]
+
+    def try_keys(orch) -> None:
+        seen["orch"] = orch
+
+    run_orchestra(cfg, max_experiments=1, subscribe=watch, on_open=try_keys)
+    assert seen["info"]["follows_researcher"] is False
+    orch = seen["orch"]
+    with pytest.raises(ConductorError, match="fast's optuna agent cannot read messages: it searches"):
+        orch.command(Say(pane="fast", text="try a lower lr"))
+    with pytest.raises(ConductorError, match="cannot read program.md"):
+        orch.command(ReloadProgram(pane="fast"))
