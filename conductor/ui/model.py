@@ -30,7 +30,7 @@ from conductor.core.record import ExperimentRecord, Standing, Status
 from conductor.core.standings import Tally
 from conductor.ui.rates import RollingRate
 
-PANE_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
+PANE_KEYS = (*"1234567890", *"ABCDEFGHIJKLMN")  # panes 1-10, then 11-24 (shift+letter)
 FINISHED_STATES = frozenset({"done", "error", "stopped"})
 ACTIVITY_HISTORY = 2000
 RECENT_EXPERIMENTS = 12

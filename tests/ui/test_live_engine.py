@@ -65,7 +65,7 @@ async def test_l_shows_the_leaderboard_of_the_ledger(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, app.engine_done.is_set)
             await settle(pilot)
-            await pilot.press("l")
+            await pilot.press("b")
             screen = app.screen
             assert isinstance(screen, LeaderboardScreen)
             await asyncio.wait_for(screen.loaded.wait(), 10)
