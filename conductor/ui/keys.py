@@ -28,13 +28,33 @@ class KeySpec:
 
 
 KEYS: tuple[KeySpec, ...] = (
-    KeySpec(PANE_KEYS, "1-9 0 A-N", "focus_pane({i})", "pane", "Focus pane 1-10, A-N 11-24", "dashboard", palette=False),
+    KeySpec(
+        PANE_KEYS, "1-9 0 A-N", "focus_pane({i})", "pane", "Focus pane 1-10, A-N 11-24", "dashboard", palette=False
+    ),
     KeySpec(("left", "h"), "← h", "move('left')", "left", "Focus the pane to the left", "dashboard", bar=False),
     KeySpec(("right", "l"), "→ l", "move('right')", "right", "Focus the pane to the right", "dashboard", bar=False),
-    KeySpec(("up", "k"), "↑ k", "move('up')", "up", "Focus the pane above (the row above in the table)", "dashboard", bar=False),
-    KeySpec(("down", "j"), "↓ j", "move('down')", "down", "Focus the pane below (the row below in the table)", "dashboard", bar=False),
+    KeySpec(
+        ("up", "k"),
+        "↑ k",
+        "move('up')",
+        "up",
+        "Focus the pane above (the row above in the table)",
+        "dashboard",
+        bar=False,
+    ),
+    KeySpec(
+        ("down", "j"),
+        "↓ j",
+        "move('down')",
+        "down",
+        "Focus the pane below (the row below in the table)",
+        "dashboard",
+        bar=False,
+    ),
     KeySpec(("tab",), "tab", "move('next')", "next pane", "Focus the next pane", "dashboard", bar=False),
-    KeySpec(("shift+tab",), "⇧tab", "move('previous')", "previous pane", "Focus the previous pane", "dashboard", bar=False),
+    KeySpec(
+        ("shift+tab",), "⇧tab", "move('previous')", "previous pane", "Focus the previous pane", "dashboard", bar=False
+    ),
     KeySpec(("v",), "v", "toggle_table", "table", "Cards or a compact table, one line a pane", "dashboard"),
     KeySpec(("s",), "s", "sort_table", "sort", "Sort the table by its next column", "dashboard", bar=False),
     KeySpec(("enter",), "⏎", "zoom", "zoom", "Zoom: activity, experiments, diff, log, program", "dashboard"),

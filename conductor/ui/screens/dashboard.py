@@ -16,12 +16,12 @@ from textual.screen import Screen
 
 from conductor.ui import keys
 from conductor.ui.layout import grid_columns, neighbour, row_counts
-
-MIN_CARD_LINES = 2  # a card shows its state and its best at least, or the table takes over
 from conductor.ui.widgets.key_bar import KeyBar
 from conductor.ui.widgets.pane_card import PaneCard
 from conductor.ui.widgets.pane_table import PaneTable
 from conductor.ui.widgets.top_bar import TopBar
+
+MIN_CARD_LINES = 2  # a card shows its state and its best at least, or the table takes over
 
 
 class DashboardScreen(Screen):
