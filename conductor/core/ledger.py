@@ -111,10 +111,13 @@ class Rerun:
 
 _EXP_COLS = (
     "pane, seq, commit_sha, status, metric, description, reason, parent_sha, memory_gb, "
-    "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed, program_sha"
+    "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed, program_sha, "
+    "cpu_share, starved"
 )
-# a version-1 file has no experiments.program_sha: every row ran under its pane's program
-_EXP_COLS_V1 = _EXP_COLS.replace(
+# a version-2 file has no cpu_share or starved: nothing was measured
+_EXP_COLS_V2 = _EXP_COLS.replace("cpu_share, starved", "NULL, 0")
+# a version-1 file has no experiments.program_sha either: every row ran under its pane's program
+_EXP_COLS_V1 = _EXP_COLS_V2.replace(
     "program_sha", "COALESCE((SELECT program_sha FROM panes WHERE panes.name = experiments.pane), '')"
 )
 
@@ -140,6 +143,8 @@ def _row_to_experiment(r: tuple) -> ExperimentRecord:
         agent_ref=r[16],
         seed=r[17],
         program_sha=r[18],
+        cpu_share=r[19],
+        starved=bool(r[20]),
     )
 
 
@@ -248,7 +253,7 @@ class Ledger:
     def record_experiment(self, e: ExperimentRecord) -> None:
         with self._lock:
             self._db.execute(
-                f"INSERT INTO experiments ({_EXP_COLS}) VALUES ({','.join('?' * 19)})",
+                f"INSERT INTO experiments ({_EXP_COLS}) VALUES ({','.join('?' * 21)})",
                 (
                     e.pane,
                     e.seq,
@@ -269,11 +274,14 @@ class Ledger:
                     e.agent_ref,
                     e.seed,
                     e.program_sha,
+                    e.cpu_share,
+                    int(e.starved),
                 ),
             )
 
     def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
-        sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
+        cols = {1: _EXP_COLS_V1, 2: _EXP_COLS_V2}.get(self.schema_version, _EXP_COLS)
+        sql = f"SELECT {cols} FROM experiments"
         args: tuple = ()
         if pane is not None:
             sql += " WHERE pane = ?"

@@ -9,6 +9,11 @@ version by content hash with its text, and `experiments.program_sha` names the v
 agent was following when it proposed the experiment. A version-1 file kept only the pane's
 current program (`panes.program_sha`); migrating gives each old row that program, and keeps
 its text only when the pane's program file still hashes to it (else `text_known` = 0).
+
+Version 3 (the step `_to_v3_starved`) records how much CPU each experiment's run got:
+`experiments.cpu_share` (CPU seconds per wall second, NULL where not measured) and
+`experiments.starved` (1 when that share fell far below the baseline's). Older rows get
+NULL and 0.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Callable
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +65,8 @@ CREATE TABLE IF NOT EXISTS experiments (
     agent_ref TEXT NOT NULL DEFAULT '',
     seed INTEGER NOT NULL DEFAULT 0,
     program_sha TEXT NOT NULL DEFAULT '',
+    cpu_share REAL,
+    starved INTEGER NOT NULL DEFAULT 0,
     UNIQUE (pane, seq)
 );
 CREATE INDEX IF NOT EXISTS experiments_pane ON experiments (pane, seq);
@@ -170,8 +177,13 @@ def _to_v2(db: sqlite3.Connection, run_dir: RunDir) -> None:
     )
 
 
+def _to_v3_starved(db: sqlite3.Connection, run_dir: RunDir) -> None:
+    db.execute("ALTER TABLE experiments ADD COLUMN cpu_share REAL")
+    db.execute("ALTER TABLE experiments ADD COLUMN starved INTEGER NOT NULL DEFAULT 0")
+
+
 # MIGRATIONS[v] brings a version-v file to version v + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, RunDir], None]] = {1: _to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, RunDir], None]] = {1: _to_v2, 2: _to_v3_starved}
 
 
 def open_schema(db: sqlite3.Connection, run_dir: RunDir) -> None:

@@ -33,6 +33,7 @@ from conductor.core.runner import Trial, TrialResult
 from conductor.core.secrets import files_holding_secrets
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
+from conductor.core.starved import baseline_share, cpu_share, is_starved, starved_reason
 from conductor.core.summary import memory_gb, missing_metric
 from conductor.core.trial import workspace_trial
 from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
@@ -364,12 +365,22 @@ class Pane(PaneBase):
             )
             metric: float | None = result.metric
             extra: dict[str, Any] = {}
+            share = cpu_share(result.cpu_s, result.duration_s)
+            base_share = None if is_baseline else baseline_share(self.history())
+            starved = is_starved(share, base_share)
+            record = replace(record, cpu_share=share, starved=starved)
             repeat = verdict.status == Status.KEEP and not self._tampered  # a tampering run is not run again
             if is_baseline and repeat and ws.noise_runs > 1:
                 metric, extra = await self.trust.noise_floor(self._repeat, commit, seq, result.metric)
             elif repeat and previous_best is not None:
+                if starved:
+                    self.activity("info", starved_reason(share or 0.0, base_share or 0.0))
                 verdict, metric, extra = await self.trust.verify_keep(
-                    self._repeat, commit, seq, result.metric, previous_best
+                    self._repeat, commit, seq, result.metric, previous_best, at_least=int(starved)
+                )
+            if starved:
+                verdict = Verdict(
+                    verdict.status, f"{starved_reason(share or 0.0, base_share or 0.0)}; {verdict.reason}"
                 )
         except asyncio.CancelledError:
             self._record_interrupted(record)

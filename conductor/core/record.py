@@ -55,6 +55,8 @@ class ExperimentRecord:
     agent_ref: str = ""
     seed: int = 0
     program_sha: str = ""  # the program.md version the agent was following when it proposed this
+    cpu_share: float | None = None  # CPU seconds per wall second its run got; None where not measured
+    starved: bool = False  # its run got far less CPU than the baseline's (core/starved.py)
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):

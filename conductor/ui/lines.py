@@ -127,9 +127,10 @@ def experiment_row(e: ExperimentFinished) -> str:
         if e.status not in (Status.CRASH, Status.INTERRUPTED) or not e.reason
         else f"{e.description} [{e.reason}]"
     )
-    return f"{f.status_tag(e.status, e.is_baseline)} {f.metric(e.metric)} {delta} [$muted]{f.esc(desc)}[/]".replace(
-        "  ", " "
-    )
+    starved = " [$warm]starved[/]" if e.starved else ""
+    return (
+        f"{f.status_tag(e.status, e.is_baseline)}{starved} {f.metric(e.metric)} {delta} [$muted]{f.esc(desc)}[/]"
+    ).replace("  ", " ")
 
 
 def experiment_rows(p: PaneModel, n: int) -> str:

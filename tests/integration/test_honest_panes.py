@@ -51,3 +51,31 @@ def test_an_optuna_pane_refuses_messages_and_program_edits_and_says_why(tmp_path
         orch.command(Say(pane="fast", text="try a lower lr"))
     with pytest.raises(ConductorError, match="cannot read program.md"):
         orch.command(ReloadProgram(pane="fast"))
+
+
+BURN = """
+if X == 0.5:  # the baseline computes for its whole budget
+    _end = time.process_time() + 2.2
+    while time.process_time() < _end:
+        pass
+else:  # the experiment waits as a run starved of CPU would
+    time.sleep(2.2)
+"""
+
+
+def test_a_starved_run_is_marked_and_not_kept_on_its_own(tmp_path, fastws):
+    train = fastws / "train.py"
+    train.write_text(train.read_text().replace("time.sleep(SLEEP)\n", BURN))
+    cfg = write_config(tmp_path, fastws)
+    agent = ScriptedAgent([Step("move X to 1", edits={"train.py": {"X": "1.0"}})])
+    run_orchestra(cfg, {"fast": agent}, max_experiments=2)
+    ledger = Ledger.reader(tmp_path / ".conductor")
+    try:
+        base, tried = ledger.experiments("fast")
+        reruns = ledger.reruns("fast")
+    finally:
+        ledger.close()
+    assert base.cpu_share > 0.3 and not base.starved
+    assert tried.starved and tried.cpu_share < 0.5 * base.cpu_share
+    assert tried.reason.startswith("starved: its run got") and "verified" in tried.reason  # re-run before kept
+    assert len(tried.summary["verify_runs"]) == 2 and [r.commit for r in reruns] == [tried.commit]  # verify = 0

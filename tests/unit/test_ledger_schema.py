@@ -25,9 +25,12 @@ def sha(text: str) -> str:
 
 
 def v1_schema() -> str:
-    """The layout a version-1 conductor wrote: no programs table, no experiments.program_sha."""
+    """The layout a version-1 conductor wrote: no programs table, no experiments.program_sha
+    (nor version 3's cpu_share and starved)."""
     schema = SCHEMA.replace(
-        "    program_sha TEXT NOT NULL DEFAULT '',\n    UNIQUE (pane, seq)", "    UNIQUE (pane, seq)"
+        "    program_sha TEXT NOT NULL DEFAULT '',\n    cpu_share REAL,\n    starved INTEGER NOT NULL DEFAULT 0,\n"
+        "    UNIQUE (pane, seq)",
+        "    UNIQUE (pane, seq)",
     )
     start = schema.index("CREATE TABLE IF NOT EXISTS programs")
     schema = schema[:start] + schema[schema.index("CREATE TABLE IF NOT EXISTS usage") :]
@@ -79,7 +82,7 @@ def test_a_reader_reads_a_version_1_file_as_it_is(v1_run):
 def test_a_writable_ledger_migrates_old_rows_to_their_panes_program(v1_run):
     ledger = Ledger(v1_run.ledger)
     try:
-        assert ledger.schema_version == SCHEMA_VERSION == 2
+        assert ledger.schema_version == SCHEMA_VERSION == 3
         assert [(r.pane, r.seq, r.program_sha) for r in ledger.experiments()] == [
             ("edited", 1, sha(OLD)),
             ("edited", 2, sha(OLD)),
@@ -93,13 +96,24 @@ def test_a_writable_ledger_migrates_old_rows_to_their_panes_program(v1_run):
         assert ledger.program(sha(OLD)).text == OLD and ledger.program(sha(OLD)).text_known
         assert ledger.record_program(EDITED) == sha(EDITED)
         ledger.record_experiment(
-            ExperimentRecord(pane="edited", seq=3, commit="e3", status="discard", metric=2.0, program_sha=sha(EDITED))
+            ExperimentRecord(
+                pane="edited",
+                seq=3,
+                commit="e3",
+                status="discard",
+                metric=2.0,
+                program_sha=sha(EDITED),
+                cpu_share=0.25,
+                starved=True,
+            )
         )
-        assert ledger.experiments("edited")[-1].program_sha == sha(EDITED)
+        rows = ledger.experiments("edited")
+        assert rows[-1].program_sha == sha(EDITED) and (rows[-1].cpu_share, rows[-1].starved) == (0.25, True)
+        assert all((r.cpu_share, r.starved) == (None, False) for r in rows[:-1])  # nothing was measured then
     finally:
         ledger.close()
     again = Ledger(v1_run.ledger)  # opening twice migrates once
-    assert again.schema_version == 2 and len(again.programs()) == 3
+    assert again.schema_version == 3 and len(again.programs()) == 3
     again.close()
 
 
@@ -125,7 +139,7 @@ def test_readers_get_a_one_line_error_without_a_run(tmp_path):
 
 def test_a_newer_file_is_refused(tmp_path):
     Ledger(tmp_path / "ledger.db").set_meta("schema_version", str(SCHEMA_VERSION + 1))
-    with pytest.raises(ConductorError, match="newer conductor \\(schema version 3"):
+    with pytest.raises(ConductorError, match=f"newer conductor \\(schema version {SCHEMA_VERSION + 1}"):
         Ledger(tmp_path / "ledger.db")
 
 
