@@ -15,6 +15,7 @@
       pids/<pane>.verify.<run>.<seed>.pid   a `conductor verify` re-run now running
       verify/              throwaway worktrees of `conductor verify`
       report/              `conductor report`'s default output
+      seen                 when a TUI last looked at the run (an attached TUI's "while you were away")
 
 Nothing else spells these names; code asks a `RunDir`.
 """
@@ -59,6 +60,10 @@ class RunDir:
     @property
     def orchestra_log(self) -> Path:
         return self.root / ORCHESTRA_LOG
+
+    @property
+    def seen(self) -> Path:
+        return self.root / "seen"
 
     @property
     def verify_dir(self) -> Path:

@@ -28,12 +28,15 @@ from textual.screen import Screen
 from conductor.core.agent import take_over, takeover_agent
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import HostSample, RunStarted
+from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 from conductor.ui import keys, palette
 from conductor.ui.bridge import Bridge
+from conductor.ui.feed import away_summary
 from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
+from conductor.ui.screens.feed import AwayScreen, FeedScreen
 from conductor.ui.screens.help import HelpScreen
 from conductor.ui.screens.leaderboard import LeaderboardScreen
 from conductor.ui.screens.message import MessageScreen
@@ -83,6 +86,7 @@ class ConductorApp(App[int]):
         self._ticks = 0
         self._probed_host: HostSample | None = None
         self.dashboard = DashboardScreen(id="dashboard")
+        self.away_since: float | None = None  # an attached TUI's last look at the run, until summarised
 
     # ------------------------------------------------------------ lifecycle
 
@@ -93,6 +97,9 @@ class ConductorApp(App[int]):
         return self.dashboard
 
     def on_mount(self) -> None:
+        if getattr(self.engine, "remote", False):
+            self.away_since = self._last_seen()
+            self._mark_seen()
         self.theme = self._initial_theme
         self.set_interval(1.0 / self.refresh_hz, self.tick, name="conductor-refresh")
         self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
@@ -142,6 +149,33 @@ class ConductorApp(App[int]):
         self._probe_host(now)
         with self.batch_update():
             self.draw(now, slow=slow)
+        if self.away_since is not None and getattr(self.engine, "caught_up", False):
+            self._show_away(now)
+
+    # ------------------------------------------------------------ while you were away
+
+    def _seen_path(self) -> Path | None:
+        run_dir = getattr(self.engine, "run_dir", None)
+        return RunDir(Path(run_dir)).seen if run_dir else None
+
+    def _last_seen(self) -> float | None:
+        path = self._seen_path()
+        try:
+            return float(path.read_text().strip()) if path is not None else None
+        except (OSError, ValueError):
+            return None  # never looked at: nothing to summarise
+
+    def _mark_seen(self) -> None:
+        path = self._seen_path()
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.write_text(f"{self.clock():.3f}\n")
+
+    def _show_away(self, now: float) -> None:
+        """Once the orchestra's replay is in: per pane, what happened since the last look."""
+        since, self.away_since = self.away_since, None
+        lines = away_summary(list(self.model.feed), since, [p.name for p in self.model.ordered])
+        self.push_screen(AwayScreen(since, now, lines))
 
     def draw(self, now: float | None = None, slow: bool = True) -> None:
         """Redraw the visible screens; `slow=False` leaves ages, meters and tails for later."""
@@ -335,6 +369,10 @@ class ConductorApp(App[int]):
         if not isinstance(self.screen, LeaderboardScreen):
             self.push_screen(LeaderboardScreen())
 
+    def action_feed(self) -> None:
+        if not isinstance(self.screen, FeedScreen):
+            self.push_screen(FeedScreen())
+
     def action_next_attention(self) -> None:
         pane = self.model.next_attention()
         if pane is None:
@@ -433,6 +471,8 @@ class ConductorApp(App[int]):
             self.engine.stop()
             await self.engine_done.wait()
         self.bridge.drain()
+        if getattr(self.engine, "remote", False):
+            self._mark_seen()
         failed = any(p.state == "error" for p in self.model.panes.values())
         code = 1 if failed or self.engine_error is not None else 0
         self.exit(code, return_code=code)

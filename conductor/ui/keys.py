@@ -84,6 +84,10 @@ KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec(("b",), "b", "leaderboard", "board", "Leaderboard: program.md variants and panes", "app"),
     KeySpec(("escape", "b"), "esc", "back", "back", "Back to the previous screen", "leaderboard", palette=False),
+    KeySpec(
+        ("f",), "f", "feed", "feed", "Feed: every pane's new bests, crashes, alerts and pauses in one stream", "app"
+    ),
+    KeySpec(("escape", "f"), "esc", "back", "back", "Back to the previous screen", "feed", palette=False),
     KeySpec(("n",), "n", "next_attention", "next", "Next pane needing attention (crash, stuck, new best...)", "app"),
     KeySpec(("t",), "t", "next_theme", "theme", "Next theme", "app"),
     KeySpec(("question_mark",), "?", "help", "help", "Help: every key", "app"),
@@ -92,7 +96,13 @@ KEYS: tuple[KeySpec, ...] = (
 
 PRIORITY = frozenset({"tab", "shift+tab"})  # else Textual's focus chain takes them first
 
-SCOPE_TITLES = {"dashboard": "Dashboard", "zoom": "Zoom", "leaderboard": "Leaderboard", "app": "Everywhere"}
+SCOPE_TITLES = {
+    "dashboard": "Dashboard",
+    "zoom": "Zoom",
+    "leaderboard": "Leaderboard",
+    "feed": "Feed",
+    "app": "Everywhere",
+}
 
 
 def bindings(scope: str) -> list[Binding]:

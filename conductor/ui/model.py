@@ -28,6 +28,7 @@ from conductor.core.events import (
 )
 from conductor.core.record import ExperimentRecord, Standing, Status
 from conductor.core.standings import Tally
+from conductor.ui.feed import FEED_LINES, FeedLine, feed_line
 from conductor.ui.rates import RollingRate
 
 PANE_KEYS = (*"1234567890", *"ABCDEFGHIJKLMN")  # panes 1-10, then 11-24 (shift+letter)
@@ -197,6 +198,8 @@ class RunModel:
         self.alerts: deque[AlertLine] = deque(maxlen=50)
         self.sandbox_note = ""  # set when experiments are not sandboxed
         self.selected: str | None = None
+        self.feed: deque[FeedLine] = deque(maxlen=FEED_LINES)  # every pane's news, oldest first
+        self.feed_version = 0
         self.version = 0
         self.layout_version = 0
 
@@ -210,9 +213,13 @@ class RunModel:
         return p
 
     def apply(self, e: Event) -> None:
+        news = feed_line(self, e)  # before folding: what the model knew already is no news
         handler = _HANDLERS.get(type(e))
         if handler is not None:
             handler(self, e)
+        if news is not None:
+            self.feed.append(news)
+            self.feed_version += 1
 
     def apply_all(self, events: Iterable[Event]) -> None:
         for e in events:
