@@ -41,7 +41,7 @@ from conductor.ui.screens.help import HelpScreen
 from conductor.ui.screens.leaderboard import LeaderboardScreen
 from conductor.ui.screens.message import MessageScreen
 from conductor.ui.screens.zoom import ZoomScreen
-from conductor.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+from conductor.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes, save_theme, saved_theme
 
 REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
@@ -78,7 +78,8 @@ class ConductorApp(App[int]):
         self.conductor_themes = [t.name for t in themes]
         for t in themes:
             self.register_theme(t)
-        self._initial_theme = theme or DEFAULT_THEME
+        chosen = theme or saved_theme()
+        self._initial_theme = chosen if chosen in self.conductor_themes else DEFAULT_THEME
         self.engine_error: BaseException | None = None
         self.engine_done = asyncio.Event()
         self._stopping = False
@@ -387,6 +388,8 @@ class ConductorApp(App[int]):
         names = self.conductor_themes
         i = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(i + 1) % len(names)]
+        save_theme(self.theme)
+        self.notify(f"theme: {self.theme}", timeout=2)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

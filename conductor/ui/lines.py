@@ -13,6 +13,7 @@ from conductor.core.record import Status
 from conductor.ui import format as f
 from conductor.ui.model import ActivityLine, PaneModel, RunModel
 
+ACTIVITY_CUT = 300  # a card's activity line: the first line of the text, cut here (with an ellipsis)
 ACTIVITY_GLYPHS = {"text": "·", "tool": "▸", "result": "◂", "info": "i", "researcher": "✉", "error": "✗"}
 STATE_STYLE = {
     "setup": "$muted",
@@ -147,7 +148,10 @@ def experiment_rows(p: PaneModel, n: int) -> str:
 def activity_text(line: ActivityLine, full: bool = False, clock: bool = False) -> str:
     """Plain text (the Log widget takes no markup)."""
     glyph = ACTIVITY_GLYPHS.get(line.kind, "·")
-    text = line.text if full else (line.text.split("\n", 1)[0][:300])
+    text = line.text
+    if not full:
+        first = text.split("\n", 1)[0]
+        text = first[:ACTIVITY_CUT] + ("…" if len(first) > ACTIVITY_CUT or len(first) < len(text) else "")
     stamp = time.strftime("%H:%M:%S ", time.localtime(line.ts)) if clock else ""
     return f"{stamp}{glyph} {text}"
 

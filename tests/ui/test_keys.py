@@ -310,6 +310,12 @@ async def test_t_cycles_the_conductor_themes():
             await pilot.press("t")
             seen.append(app.theme)
         assert seen == ["conductor-dark", "conductor-contrast", "conductor-light", "conductor-dark"]
+        await pilot.press("t")
+        assert [n.message for n in app._notifications][-1] == "theme: conductor-contrast"  # named
+    again, _ = make_app(1)
+    async with again.run_test(size=SIZE) as pilot:  # and kept for the next TUI
+        await settle(pilot)
+        assert again.theme == "conductor-contrast"
 
 
 async def test_question_mark_shows_every_key():
