@@ -22,6 +22,7 @@ from conductor.ui.widgets.pane_table import PaneTable
 from conductor.ui.widgets.top_bar import TopBar
 
 MIN_CARD_LINES = 2  # a card shows its state and its best at least, or the table takes over
+CHROME_LINES = 4  # the top bar's three lines and the key bar
 
 
 class DashboardScreen(Screen):
@@ -97,9 +98,12 @@ class DashboardScreen(Screen):
         n = len(self.cards)
         if not n or not self._ready:
             return
-        size = grid.size
-        height = size.height or max(1, self.size.height - 4)
-        counts = row_counts(n, size.width or self.size.width, height)
+        # the screen's size less the bars, not the grid's: the grid is hidden under the table and
+        # half laid out while the app starts, and neither must decide whether cards fit
+        width, height = self.size.width, max(1, self.size.height - CHROME_LINES)
+        if not width:
+            return
+        counts = row_counts(n, width, height)
         too_small = height // len(counts) - 2 < MIN_CARD_LINES  # inside the border
         if too_small != self.cards_too_small:
             self.cards_too_small = too_small
