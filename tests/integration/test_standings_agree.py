@@ -58,6 +58,9 @@ def assert_screens_agree(ledger: Ledger, model: RunModel, tmp_path: Path) -> dic
         assert counts.startswith(f"K{entry['keep']} D{entry['discard']} C{entry['crash']} R{entry['rejected']}")
         assert (f"I{entry['interrupted']}" in counts) == bool(entry["interrupted"])
         assert ("kept" in counts) == bool(entry["keep"]) and ("no keep yet" in counts) == (not entry["keep"])
+        tries = [r for r in ledger.experiments(name) if not r.is_baseline and r.status != "interrupted"]
+        last_keep = max((i for i, r in enumerate(tries) if r.status == "keep"), default=-1)
+        assert card.since_keep == len(tries) - last_keep - 1  # "stuck: N without keep" counts from it
         row = next(line for line in table if line.startswith(name + " "))
         if entry["improvement"] is not None and b["improvement"] and entry["baseline"]:
             assert ("+" in row.split()[5]) == (b["improvement"] > 0)  # the same sign in status and board
