@@ -29,7 +29,6 @@ from conductor.core.trial import Trials
 from conductor.core.trust import TrustPolicy
 from conductor.core.usage import usage_cost
 from conductor.core.workspace import Worktree
-from conductor.errors import ConductorError
 
 
 @dataclass
@@ -232,22 +231,24 @@ class PaneBase:
         """Whether this pane's agent reads the researcher's messages and program.md edits."""
         return self.agent_config.kind not in DEAF_KINDS
 
-    def _deaf(self, what: str) -> ConductorError:
-        return ConductorError(
+    def cannot_follow(self, what: str) -> str:
+        return (
             f"{self.name}'s {self.agent_config.kind} agent cannot read {what}: it searches the workspace's knobs only"
         )
 
     def say(self, text: str) -> None:
-        if not self.follows_researcher:
-            raise self._deaf("messages")
         text = self.ctx.redact(text)
-        self._inbox.append(text)
         self.ctx.ledger.add_message(self.name, "researcher", text)
         self.activity("researcher", text)
+        if not self.follows_researcher:  # kept in the ledger, and said: never silently dropped
+            self.activity("info", self.cannot_follow("messages"))
+            return
+        self._inbox.append(text)
 
     def reload_program(self) -> None:
         if not self.follows_researcher:
-            raise self._deaf("program.md")
+            self.activity("info", self.cannot_follow("program.md"))
+            return
         self._program_reload = True
         self.ctx.ledger.upsert_pane(self._pane_record())
         self.activity("info", "program.md changed; the agent picks it up at its next turn")
