@@ -175,15 +175,13 @@ class DashboardScreen(Screen):
             return
         self.table_chosen = not self.table_chosen
         self._show_table(self.table_chosen)
-        self.app.notify("table view: s sorts, v for cards" if self.table_view else "card view", timeout=3)
         self.app.draw()
 
     def action_sort_table(self) -> None:
         if not self.table_view:
             self.app.notify("s sorts the table view (v)", severity="warning")
             return
-        column = self.table.next_sort()
-        self.app.notify(f"sorted by {column}", timeout=2)
+        self.table.next_sort()  # its header marks the column
         self.app.draw()
 
     async def action_detach(self) -> None:

@@ -68,7 +68,7 @@ class FeedScreen(Screen):
 class AwayScreen(ModalScreen[None]):
     """What happened since the last time a TUI looked at this run, per pane."""
 
-    BINDINGS = [Binding("escape,enter,q,space", "dismiss", "close", show=False)]
+    BINDINGS = [Binding("escape,enter,space", "dismiss", "close", show=False)]
     DEFAULT_CSS = """
     AwayScreen { align: center middle; }
     AwayScreen > VerticalScroll {

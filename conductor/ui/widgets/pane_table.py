@@ -101,7 +101,11 @@ class PaneTable(DataTable, can_focus=False):
 
     def on_mount(self) -> None:
         for column in COLUMNS:
-            self.add_column(column.label, key=column.key)
+            self.add_column(self._label(column), key=column.key)
+
+    def _label(self, column: Column) -> Text:
+        """The header: the sorted column marked, every label one cell wider to leave it room."""
+        return Text(column.label + ("▾" if column.key == self.sort_column else " "))
 
     def next_sort(self) -> str:
         keys = [c.key for c in COLUMNS]
@@ -130,6 +134,8 @@ class PaneTable(DataTable, can_focus=False):
         self._shown = shown
         self.order = [p.name for p in panes]
         self.clear()
+        for c in COLUMNS:
+            self.columns[c.key].label = self._label(c)
         for p, row in zip(panes, rows, strict=True):
             self.add_row(*row, key=p.name)
         if run.selected in self.order:
