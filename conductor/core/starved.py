@@ -24,7 +24,7 @@ def baseline_share(history: list[ExperimentRecord]) -> float | None:
 
 
 def is_starved(share: float | None, baseline: float | None) -> bool:
-    return share is not None and bool(baseline) and share < STARVED_FRACTION * baseline
+    return share is not None and baseline is not None and baseline > 0 and share < STARVED_FRACTION * baseline
 
 
 def starved_reason(share: float, baseline: float) -> str:
