@@ -63,7 +63,9 @@ class DashboardScreen(Screen):
     def _show_table(self, on: bool) -> None:
         if on != self.table_view:
             self.set_class(on, "-table")
-            if not on:
+            if on:  # filled as it appears, not at the next tick
+                self.table.show(self.run, self.app.clock())
+            else:
                 self._grid_shape = None
                 self.call_after_refresh(self._relayout)
 
