@@ -239,8 +239,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 def demo_config(args: argparse.Namespace):
     import json
     import shlex
+    import tomllib
 
     from conductor.config import bundled_workspaces_dir, default_agent_kind, load_config, parse_config
+    from conductor.config.trust_defaults import trust_for
 
     runs_dir = Path(args.runs_dir).resolve()
     layout = RunDir(runs_dir)
@@ -255,13 +257,16 @@ def demo_config(args: argparse.Namespace):
         if args.budget
         else ""
     )
+    # the demo shows results you can trust: a noise floor and verified keeps, sized to its budget
+    own_budget = tomllib.loads((ws / "workspace.toml").read_text(encoding="utf-8"))["time_budget_s"]
+    trust = "".join(f"{k} = {v}\n" for k, v in trust_for(args.budget or own_budget).items())
     # conductor's own interpreter has torch (a dependency); a bare `python` on PATH may not
     run = json.dumps(f"{shlex.quote(sys.executable)} train.py")
     text = (
         f'[conductor]\nruns_dir = "{runs_dir}"\nslots = "auto"\ncpu_slots = 1\n\n'
         f'[agent]\nkind = "{kind}"\n\n'
         f'[prices."claude-sonnet-4-5"]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\n'
-        f'[[workspace]]\nname = "tinygpt"\npath = "{ws}"\nrun = {run}\npanes = {args.panes}\n{budget}'
+        f'[[workspace]]\nname = "tinygpt"\npath = "{ws}"\nrun = {run}\npanes = {args.panes}\n{budget}{trust}'
     )
     return parse_config(text, Path.cwd() / "demo.toml")
 

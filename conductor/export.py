@@ -42,6 +42,8 @@ EXPERIMENT_COLUMNS = (
     "memory_gb",
     "agent_ref",
     "seed",
+    "cpu_share",
+    "starved",
     "summary",
 )
 USAGE_COLUMNS = (
@@ -110,6 +112,8 @@ def export_records(ledger: Ledger) -> list[dict]:
                     "memory_gb": e.memory_gb,
                     "agent_ref": e.agent_ref,
                     "seed": e.seed,
+                    "cpu_share": e.cpu_share,
+                    "starved": e.starved,
                     "summary": e.summary,
                 }
             )

@@ -17,31 +17,55 @@ from conductor.core.events import (
     Event,
     ExperimentFinished,
     ExperimentStarted,
+    HostSample,
     PaneDone,
     RunFinished,
     RunStarted,
+    SlotSample,
 )
 from conductor.core.record import Status
 
 _QUIET_TYPES = {"token_rates", "slot_sample", "host_sample", "token_usage", "pane_state"}
+SAMPLE_EVERY_S = 10.0  # --json: a slot's or the host's sample when it changed, else this often
 
 
 class Printer:
     def __init__(self, out: TextIO | None = None, as_json: bool = False):
         self.out = out or sys.stdout
         self.as_json = as_json
+        self._samples: dict[str, tuple[float, tuple]] = {}  # slot ("" = host) -> (when printed, what)
+        self._failed: dict[str, str] = {}  # pane -> the error it failed with, printed once
 
     def __call__(self, event: Event) -> None:
         if getattr(event, "replayed", False):
             return  # printed when it happened, by the conductor that ran then
         if self.as_json:
-            self._emit(json.dumps(event.to_dict(), default=str))
+            if not self._thinned(event):
+                self._emit(json.dumps(event.to_dict(), default=str))
             return
         if event.type in _QUIET_TYPES:
             return
         line = self.format(event)
+        if isinstance(event, Alert) and event.level == "error" and event.pane:
+            self._failed[event.pane] = event.message
+        if isinstance(event, PaneDone) and self._failed.get(event.pane) == event.reason:
+            line = f"[{event.pane}] stopped by the error above"
         if line:
             self._emit(f"{time.strftime('%H:%M:%S', time.localtime(event.ts))} {line}")
+
+    def _thinned(self, e: Event) -> bool:
+        """A 1 Hz meter sample that says nothing new: left out of --json."""
+        if isinstance(e, SlotSample):
+            key, what = e.slot, (e.busy, e.pane, None if e.util is None else round(e.util, -1))
+        elif isinstance(e, HostSample):
+            key, what = "", (round(e.cpu_percent, -1),)
+        else:
+            return False
+        last = self._samples.get(key)
+        if last is not None and last[1] == what and e.ts - last[0] < SAMPLE_EVERY_S:
+            return True
+        self._samples[key] = (e.ts, what)
+        return False
 
     def _emit(self, line: str) -> None:
         self.out.write(line + "\n")

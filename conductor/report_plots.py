@@ -3,7 +3,9 @@ no pyplot). Per pane, a progress plot in the style of upstream autoresearch's ch
 (discarded runs as faint dots, kept runs labelled with their description, the running best
 as a step line); crashes and rejected edits have no metric, so they sit on a strip at the
 bottom of the axes, never at 0. One comparison figure per run: each pane's best metric
-against experiment number, wall time and dollars, one row per workspace.
+against experiment number, wall time and dollars, one row per workspace, coloured by program
+variant (the panes of one variant in shades of its colour), each line labelled at its end
+with its pane's name so that two dozen panes read without a legend to decode.
 """
 
 from __future__ import annotations
@@ -172,25 +174,32 @@ def draw_compare(container, run: RunData) -> None:
     curves = {p.name: best_curve(run.rows.get(p.name, []), run.usage.get(p.name, [])) for p in run.panes}
     longest = max((c.seconds[-1] for c in curves.values() if c.seconds), default=0.0)
     unit, per = time_unit(longest)
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-    styles = ["-", "--", ":", "-."]
+    from matplotlib.lines import Line2D
+
     for row, (workspace, panes) in zip(axes, workspaces, strict=True):
         programs = list(dict.fromkeys(p.program_sha for p in panes))
         any_cost = any(curves[p.name].usd and curves[p.name].usd[-1] > 0 for p in panes)
-        seen: dict[str, int] = {}
+        siblings = {sha: [p.name for p in panes if p.program_sha == sha] for sha in programs}
+        ends: list[list[tuple[float, float, str, tuple]]] = [[], [], []]
         for pane in panes:
             c = curves[pane.name]
             if not c.best:
                 continue
-            color = palette[programs.index(pane.program_sha) % len(palette)]
-            style = styles[seen.get(pane.program_sha, 0) % len(styles)]
-            seen[pane.program_sha] = seen.get(pane.program_sha, 0) + 1
-            label = f"{pane.name} (program {pane.program_sha[:7] or '?'})"
-            kw = {"where": "post", "color": color, "linestyle": style, "linewidth": 1.8, "label": label}
-            row[0].step(c.seq, c.best, **kw)
-            row[1].step([t / per for t in c.seconds], c.best, **kw)
-            if any_cost:
-                row[2].step(c.usd, c.best, **kw)
+            base = PALETTE[programs.index(pane.program_sha) % len(PALETTE)]
+            mine = siblings[pane.program_sha]
+            color = shade(base, mine.index(pane.name), len(mine))
+            kw = {"where": "post", "color": color, "linewidth": 1.8, "gid": f"pane:{pane.name}"}
+            xs = (c.seq, [t / per for t in c.seconds], c.usd if any_cost else None)
+            for i, x in enumerate(xs):
+                if x:
+                    row[i].step(x, c.best, **kw)
+                    ends[i].append((x[-1], c.best[-1], pane.name, color))
+        for ax, points in zip(row, ends, strict=True):
+            label_ends(ax, points)
+        handles = [
+            Line2D([], [], color=PALETTE[i % len(PALETTE)], linewidth=3, label=program_legend(run, sha, siblings[sha]))
+            for i, sha in enumerate(programs)
+        ]
         arrow = "lower" if panes[0].goal == "min" else "higher"
         row[0].set_ylabel(f"best {panes[0].metric} ({arrow} is better)")
         row[0].set_title(f"{workspace}: best against experiments", fontsize=10)
@@ -214,8 +223,51 @@ def draw_compare(container, run: RunData) -> None:
             row[2].set_yticks([])
         for ax in row:
             ax.grid(True, alpha=0.2)
-        if row[0].get_legend_handles_labels()[0]:
-            row[0].legend(fontsize=8, loc="best", framealpha=0.9)
+        if any(ends[0]):
+            row[0].legend(handles=handles, fontsize=8, loc="best", framealpha=0.9, title="program variant")
+
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def shade(color: str, i: int, n: int) -> tuple[float, float, float]:
+    """The i-th of n shades of a variant's colour: from darker to lighter, all of its hue."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(color)
+    t = 0.0 if n <= 1 else i / (n - 1)  # 0 = darkest, 1 = lightest
+    mix = -0.45 + 0.9 * t  # < 0 towards black, > 0 towards white
+    target = 1.0 if mix > 0 else 0.0
+    return tuple(round(v + (target - v) * abs(mix), 4) for v in (r, g, b))
+
+
+def program_legend(run: RunData, sha: str, panes: list[str]) -> str:
+    title = next((p["program_title"] for p in run.status["leaderboard"]["panes"] if p["program_sha"] == sha), "")
+    return f"{sha[:7] or '?'} {short(title, 36)} ({_plural(len(panes), 'pane')})".replace("  ", " ")
+
+
+def label_ends(ax, points: list[tuple[float, float, str, tuple]]) -> None:
+    """Each line's pane name just right of its last point, spread apart vertically (inside the
+    axes) so that the names of lines ending close together do not overlap."""
+    from matplotlib.transforms import ScaledTranslation
+
+    if not points:
+        return
+    ax.margins(x=0.12)
+    lo, hi = sorted(ax.get_ylim())
+    gap = (hi - lo) * min(0.045, 0.95 / len(points))
+    ordered = sorted(points, key=lambda p: p[1])
+    ys: list[float] = []
+    for _, y, _, _ in ordered:
+        ys.append(max(y, ys[-1] + gap) if ys else max(y, lo))
+    overflow = ys[-1] - hi
+    if overflow > 0:  # the stack ran past the top: slide it down, keeping the gaps
+        ys = [max(lo + k * gap, y - overflow) for k, y in enumerate(ys)]
+    if ax.yaxis_inverted():
+        ys = [lo + hi - y for y in ys]
+    right = ax.transData + ScaledTranslation(4 / 72, 0, ax.figure.dpi_scale_trans)
+    for (x, _, name, color), y_text in zip(ordered, ys, strict=True):
+        ax.text(x, y_text, name, transform=right, va="center", fontsize=7, color=color, clip_on=False, gid="label")
 
 
 def _new_figure(height_in: float):

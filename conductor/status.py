@@ -117,8 +117,8 @@ def render_table(status: dict, run_dir: Path) -> str:
     for p in status["panes"]:
         arrow = "↓" if p["goal"] == "min" else "↑"
         change = "-"
-        if p["baseline"] and p["best"] is not None:
-            change = f"{(p['best'] - p['baseline']) / abs(p['baseline']) * 100:+.2f}%"
+        if p["baseline"] and p["improvement"] is not None:  # positive = better, as the leaderboard's
+            change = f"{p['improvement'] / abs(p['baseline']) * 100:+.2f}%"
         tok = p["tokens"]
         tokens = (
             f"{tok['input'] + tok['cache_write'] + tok['cache_read']}/{tok['output']}" if any(tok.values()) else "-"

@@ -5,13 +5,14 @@ declarations (errors name FILE:LINE), `dump` saves the resolved config in the ru
 `example` writes the commented config of `conductor init`.
 """
 
-from conductor.config.checks import EXTERNAL_KINDS
+from conductor.config.checks import DEAF_KINDS, EXTERNAL_KINDS
 from conductor.config.dump import config_to_dict, write_resolved
 from conductor.config.example import example_config
 from conductor.config.reader import bundled_workspaces_dir, default_agent_kind, load_config, parse_config
 from conductor.config.schema import AgentConfig, Config, Knob, PaneSpec, Price, WorkspaceConfig
 
 __all__ = [
+    "DEAF_KINDS",
     "EXTERNAL_KINDS",
     "AgentConfig",
     "Config",

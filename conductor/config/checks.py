@@ -15,6 +15,8 @@ from typing import Any
 
 AGENT_KINDS = ("anthropic", "claude-code", "codex", "command", "optuna")
 EXTERNAL_KINDS = ("claude-code", "codex", "command")  # agent CLIs that run as subprocesses
+# agents that read neither the researcher's messages nor program.md: they search the knobs only
+DEAF_KINDS = ("optuna",)
 EXPERIMENT_MODES = ("managed", "observed")  # who runs an external agent's experiments
 PANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 MAX_PANES = 256  # per workspace and in all: each pane is a worktree, an agent and a loop

@@ -14,12 +14,17 @@ from typing import Any
 
 from conductor.config import checks
 from conductor.config.checks import Check
+from conductor.config.trust_defaults import trust_for
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 # The top-level tables of conductor.toml: [conductor] holds Config's own keys.
 SECTIONS = ("conductor", "agent", "prices", "workspace", "notify")
 _KEY = "conductor.key"
 _DEFAULT = object()
+
+
+EXAMPLE_BUDGET_S = 20
+EXAMPLE_TRUST = trust_for(EXAMPLE_BUDGET_S)  # `conductor init` turns the cheap trust on, sized to its budget
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,7 @@ class WorkspaceConfig:
     )
     time_budget_s: float = field(
         default=300.0,
-        metadata=key(checks.positive_number, "passed to the run as TIME_BUDGET", example=20, active=True),
+        metadata=key(checks.positive_number, "passed to the run as TIME_BUDGET", example=EXAMPLE_BUDGET_S, active=True),
     )
     timeout_s: float = field(
         default=600.0,
@@ -273,7 +278,10 @@ class WorkspaceConfig:
     noise_runs: int = field(
         default=0,
         metadata=key(
-            checks.nonneg_int, "run the baseline N times (seeds 0..N-1); their spread is the noise floor", example=3
+            checks.nonneg_int,
+            "run the baseline N times (seeds 0..N-1); their spread is the noise floor",
+            example=EXAMPLE_TRUST["noise_runs"],
+            active=True,
         ),
     )
     noise_k: float = field(
@@ -283,7 +291,10 @@ class WorkspaceConfig:
     verify: int = field(
         default=0,
         metadata=key(
-            checks.nonneg_int, "re-run a candidate keep N more times; kept only if the mean still wins", example=2
+            checks.nonneg_int,
+            "re-run a candidate keep N more times; kept only if the mean still wins",
+            example=EXAMPLE_TRUST["verify"],
+            active=True,
         ),
     )
     sanity_gain: float | None = field(

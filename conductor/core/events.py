@@ -84,6 +84,7 @@ class ExperimentFinished(Event):
     log_path: str = ""
     is_baseline: bool = False
     program_sha: str = ""
+    starved: bool = False  # its run got far less CPU than the baseline's (core/starved.py)
 
     @classmethod
     def of(cls, record: ExperimentRecord, standing: Standing, **kw: Any) -> ExperimentFinished:
@@ -104,6 +105,7 @@ class ExperimentFinished(Event):
             log_path=record.log_path,
             is_baseline=record.is_baseline,
             program_sha=record.program_sha,
+            starved=record.starved,
             **kw,
         )
 

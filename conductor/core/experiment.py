@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from conductor.core.cpu_meter import CpuMeter
 from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES, CappedLog, LogPump
 from conductor.core.secrets import Redactor, SecretNames, is_secret_name
 
@@ -38,6 +39,7 @@ class ProcessResult:
     log_path: Path
     summary: dict = field(default_factory=dict)
     interrupted: bool = False
+    cpu_s: float | None = None  # CPU seconds its processes used (core/cpu_meter.py)
 
     @property
     def duration_s(self) -> float:
@@ -248,6 +250,8 @@ async def run_process(
         os.close(write_fd)
     pump.start()
     pgid = proc.pid
+    meter = CpuMeter(proc.pid)
+    metering = asyncio.create_task(meter.run(), name="cpu-meter")
     if pidfile is not None:
         write_pidfile(pidfile, proc.pid, tag)
     if on_start is not None:
@@ -261,6 +265,7 @@ async def run_process(
             await asyncio.to_thread(kill_group, pgid, proc.pid)
             await proc.wait()
     except asyncio.CancelledError:
+        metering.cancel()
         kill_group(pgid, proc.pid, grace_s=1.0)
         with contextlib.suppress(Exception):
             await asyncio.shield(proc.wait())
@@ -272,6 +277,7 @@ async def run_process(
                 pidfile.unlink()
         raise
     finished = time.time()
+    metering.cancel()
     # whatever the run left in its group (dataloader workers, a stray server) goes too
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -288,4 +294,5 @@ async def run_process(
         finished_at=finished,
         log_path=log_path,
         summary={} if timed_out else summary,
+        cpu_s=meter.seconds,
     )

@@ -112,11 +112,13 @@ class Rerun:
 _EXP_COLS = (
     "pane, seq, commit_sha, status, metric, description, reason, parent_sha, memory_gb, "
     "started_at, finished_at, slot, log_path, exit_code, summary, is_baseline, agent_ref, seed, program_sha, "
-    "change, change_key"
+    "change, change_key, cpu_share, starved"
 )
-# a version-2 file has no experiments.change or change_key
-_EXP_COLS_V2 = _EXP_COLS.replace("change, change_key", "'', ''")
-# a version-1 file has no experiments.program_sha: every row ran under its pane's program
+# a version-3 file has no cpu_share or starved: nothing was measured
+_EXP_COLS_V3 = _EXP_COLS.replace("cpu_share, starved", "NULL, 0")
+# a version-2 file has no experiments.change or change_key either
+_EXP_COLS_V2 = _EXP_COLS_V3.replace("change, change_key", "'', ''")
+# a version-1 file has no experiments.program_sha either: every row ran under its pane's program
 _EXP_COLS_V1 = _EXP_COLS_V2.replace(
     "program_sha", "COALESCE((SELECT program_sha FROM panes WHERE panes.name = experiments.pane), '')"
 )
@@ -145,6 +147,8 @@ def _row_to_experiment(r: tuple) -> ExperimentRecord:
         program_sha=r[18],
         change=r[19],
         change_key=r[20],
+        cpu_share=r[21],
+        starved=bool(r[22]),
     )
 
 
@@ -254,7 +258,7 @@ class Ledger:
         """`previous_best`: the pane's best the experiment was judged against (the board's delta)."""
         with self._lock:
             self._db.execute(
-                f"INSERT INTO experiments ({_EXP_COLS}, previous_best) VALUES ({','.join('?' * 22)})",
+                f"INSERT INTO experiments ({_EXP_COLS}, previous_best) VALUES ({','.join('?' * 24)})",
                 (
                     e.pane,
                     e.seq,
@@ -277,12 +281,14 @@ class Ledger:
                     e.program_sha,
                     e.change,
                     e.change_key,
+                    e.cpu_share,
+                    int(e.starved),
                     previous_best,
                 ),
             )
 
     def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
-        cols = _EXP_COLS if self.schema_version >= 3 else _EXP_COLS_V2 if self.schema_version == 2 else _EXP_COLS_V1
+        cols = {1: _EXP_COLS_V1, 2: _EXP_COLS_V2, 3: _EXP_COLS_V3}.get(self.schema_version, _EXP_COLS)
         sql = f"SELECT {cols} FROM experiments"
         args: tuple = ()
         if pane is not None:

@@ -17,6 +17,10 @@ exact repeats) and `previous_best` (the pane's best when it was judged, for the 
 in flight, `migrations` the moves of a pane onto a sibling's best. Migrating leaves change and
 change_key empty for old rows (their trees are not re-read) and replays each pane's keeps
 for previous_best.
+Version 4 (the step `_to_v4_starved`) records how much CPU each experiment's run got:
+`experiments.cpu_share` (CPU seconds per wall second, NULL where not measured) and
+`experiments.starved` (1 when that share fell far below the baseline's). Older rows get
+NULL and 0.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Callable
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,6 +75,8 @@ CREATE TABLE IF NOT EXISTS experiments (
     change TEXT NOT NULL DEFAULT '',
     change_key TEXT NOT NULL DEFAULT '',
     previous_best REAL,
+    cpu_share REAL,
+    starved INTEGER NOT NULL DEFAULT 0,
     UNIQUE (pane, seq)
 );
 CREATE INDEX IF NOT EXISTS experiments_pane ON experiments (pane, seq);
@@ -231,8 +237,13 @@ def _to_v3(db: sqlite3.Connection, run_dir: RunDir) -> None:
     db.executemany("UPDATE experiments SET previous_best = ? WHERE id = ?", previous_bests(rows))
 
 
+def _to_v4_starved(db: sqlite3.Connection, run_dir: RunDir) -> None:
+    db.execute("ALTER TABLE experiments ADD COLUMN cpu_share REAL")
+    db.execute("ALTER TABLE experiments ADD COLUMN starved INTEGER NOT NULL DEFAULT 0")
+
+
 # MIGRATIONS[v] brings a version-v file to version v + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, RunDir], None]] = {1: _to_v2, 2: _to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, RunDir], None]] = {1: _to_v2, 2: _to_v3, 3: _to_v4_starved}
 
 
 def open_schema(db: sqlite3.Connection, run_dir: RunDir) -> None:

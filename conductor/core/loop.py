@@ -22,7 +22,7 @@ from typing import Any
 
 from conductor.config import EXTERNAL_KINDS
 from conductor.core import peers
-from conductor.core.events import ExperimentStarted, PaneDone
+from conductor.core.events import ExperimentFinished, ExperimentStarted, PaneDone
 from conductor.core.experiment import log_tail_lines, reap_pidfile
 from conductor.core.failures import describe_failure
 from conductor.core.judge import Verdict, judge
@@ -34,7 +34,8 @@ from conductor.core.runner import Trial, TrialResult
 from conductor.core.secrets import files_holding_secrets
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
-from conductor.core.summary import memory_gb
+from conductor.core.starved import baseline_share, cpu_share, is_starved, starved_reason
+from conductor.core.summary import memory_gb, missing_metric
 from conductor.core.trial import workspace_trial
 from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
 from conductor.errors import ConductorError
@@ -106,7 +107,7 @@ class Pane(PaneBase):
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
             notes += catch_up(self)
-        put_back_notes, self.seq = put_back(
+        put = put_back(
             self.wt,
             self.ctx.ledger,
             pane=self.name,
@@ -114,12 +115,19 @@ class Pane(PaneBase):
             base_commit=self.base_commit,
             best_commit=self.best_commit,
             tried_ref=self._tried_ref,
+            log_path=self._log_path,
             program_sha=self._followed,
         )
-        notes += put_back_notes
+        self.seq = put.seq
+        notes += put.notes
+        if put.interrupted is not None:  # on every screen as any other recorded row
+            self.ctx.bus.publish(ExperimentFinished.of(put.interrupted, self._standing(self.best)))
         if not observed:  # in observed mode results.tsv is the agent's own log
             self.recorder.rewrite_tsv()
         return notes
+
+    def _log_path(self, seq: int, commit: str) -> Path:
+        return self.log_dir / f"{seq:04d}-{commit[:7]}.log"
 
     def _tried_ref(self, seq: int) -> str:
         return f"refs/conductor/{self.ctx.run_name}/{self.name}/{seq:05d}"
@@ -133,7 +141,9 @@ class Pane(PaneBase):
             for note in notes:
                 self.activity("info", note)
             self._check_done()
-            # an external agent runs its own first experiment on the unmodified HEAD: that is the baseline
+            # an external agent runs its own first experiment on the unmodified HEAD: that is the
+            # baseline (a managed one whose first experiment changes the code gets it run first;
+            # an observed one's row counts as the baseline only on the unmodified HEAD)
             if self.agent_config.kind not in EXTERNAL_KINDS and not any(r.is_baseline for r in self.history()):
                 await self._run_baseline()
             agent = self.agent = self.ctx.agent_factory(self.agent_config)
@@ -205,12 +215,10 @@ class Pane(PaneBase):
         if row.exit_code == 127:
             last = outcome.log_tail.strip().splitlines()[-1:] or [""]
             raise ConductorError(f"pane {self.name}: the run command was not found: `{ws.run}` ({last[0]})")
-        if row.exit_code == 0 and row.summary and ws.metric not in row.summary:
-            keys = ", ".join(sorted(row.summary)[:8])
-            raise ConductorError(
-                f"pane {self.name}: the baseline's summary block has no '{ws.metric}' (it has: {keys}); "
-                "check the workspace's metric"
-            )
+        if row.exit_code == 0:
+            problem = missing_metric(ws.metric, row.summary, row.log_path)
+            if problem:
+                raise ConductorError(f"pane {self.name}: {problem}")
 
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
         """Guard, commit, run, judge, keep or revert, record: for the changes the agent made."""
@@ -235,11 +243,10 @@ class Pane(PaneBase):
             except BranchMoved as moved:
                 await asyncio.to_thread(self.wt.restore_git_state)
                 return await asyncio.to_thread(self._reject, description, f"{moved}: restored", agent_ref)
-            is_baseline = (
-                self.agent_config.kind in EXTERNAL_KINDS
-                and not guard.files
-                and not any(r.is_baseline for r in self.history())
-            )
+            is_baseline = not any(r.is_baseline for r in self.history())  # an external agent's first
+            if is_baseline and guard.files:  # changes the code: the unmodified HEAD is measured first
+                await self._baseline_before(commit)
+                is_baseline = False
             outcome = await self._run_unless_repeat(commit, description, agent_ref, is_baseline)
         else:
             outcome = await asyncio.to_thread(self._reject, description, guard.reason, agent_ref)
@@ -266,6 +273,14 @@ class Pane(PaneBase):
         if not is_baseline:
             await asyncio.to_thread(peers.migrate_if_stale, self)
         return outcome
+
+    async def _baseline_before(self, commit: str) -> None:
+        """Run the baseline on the experiment's parent (the unmodified HEAD), then put the
+        experiment's commit back in the worktree."""
+        self.activity("info", "the first experiment changes the code: the baseline runs first")
+        await asyncio.to_thread(self.wt.reset_to, self.best_commit)
+        await self._run_baseline()
+        await asyncio.to_thread(self.wt.reset_to, commit)
 
     def _new_record(
         self, commit: str, status: Status, description: str, reason: str, **fields: Any
@@ -338,7 +353,7 @@ class Pane(PaneBase):
             commit, Status.CRASH, description, "", agent_ref=agent_ref, change=change.summary, change_key=change.key
         )
         seq = record.seq
-        log_path = self.log_dir / f"{seq:04d}-{commit[:7]}.log"
+        log_path = self._log_path(seq, commit)
         record = replace(record, log_path=str(log_path))
         previous_best = self.best
 
@@ -371,12 +386,22 @@ class Pane(PaneBase):
             )
             metric: float | None = result.metric
             extra: dict[str, Any] = {}
+            share = cpu_share(result.cpu_s, result.duration_s)
+            base_share = None if is_baseline else baseline_share(self.history())
+            starved = is_starved(share, base_share)
+            record = replace(record, cpu_share=share, starved=starved)
             repeat = verdict.status == Status.KEEP and not self._tampered  # a tampering run is not run again
             if is_baseline and repeat and ws.noise_runs > 1:
                 metric, extra = await self.trust.noise_floor(self._repeat, commit, seq, result.metric)
             elif repeat and previous_best is not None:
+                if starved:
+                    self.activity("info", starved_reason(share or 0.0, base_share or 0.0))
                 verdict, metric, extra = await self.trust.verify_keep(
-                    self._repeat, commit, seq, result.metric, previous_best
+                    self._repeat, commit, seq, result.metric, previous_best, at_least=int(starved)
+                )
+            if starved:
+                verdict = Verdict(
+                    verdict.status, f"{starved_reason(share or 0.0, base_share or 0.0)}; {verdict.reason}"
                 )
         except asyncio.CancelledError:
             self._record_interrupted(record)
@@ -447,7 +472,7 @@ class Pane(PaneBase):
             self._paused.clear()
             self.alert(
                 "error",
-                f"{self._crash_streak} crashes in a row: paused (press p to resume). Last log lines:\n{log_tail}",
+                f"{self._crash_streak} crashes in a row: paused until resumed (p in the TUI). Last log lines:\n{log_tail}",
             )
             self.set_state("paused", f"{self._crash_streak} crashes in a row")
         if ws.plateau:

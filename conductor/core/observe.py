@@ -187,7 +187,7 @@ class Observer:
             status != Status.REJECTED
             and pane.baseline is None
             and not any(r.is_baseline for r in pane.history())
-            and (commit == pane.base_commit or not pane.history())
+            and commit == pane.base_commit  # a first row that changed the code is no baseline
         )
         now = time.time()
         experiment = ExperimentRecord(

@@ -133,6 +133,9 @@ class RunDirLock:
             self._fh = None
 
 
+RESTARTED = "conductor restarted: the lines above are from before"
+
+
 class Orchestra:
     def __init__(
         self,
@@ -285,10 +288,10 @@ class Orchestra:
             earlier = []
         for line in earlier:
             self.bus.publish(line)  # what the agents were doing before this start
-        for pane in dict.fromkeys(line.pane for line in earlier):
-            self.bus.publish(
-                AgentActivity(pane=pane, kind="info", text="conductor restarted: the lines above are from before")
-            )
+        last = {line.pane: line.text for line in earlier}
+        for pane, text in last.items():
+            if text != RESTARTED:  # restarted again with nothing in between: one marker says it
+                self.bus.publish(AgentActivity(pane=pane, kind="info", text=RESTARTED))
         reason = "all panes done"
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
@@ -361,6 +364,7 @@ class Orchestra:
                     "plateau": p.workspace.plateau,
                     "program": str(p.program_path),
                     "log_dir": str(p.log_dir),
+                    "follows_researcher": p.follows_researcher,
                 }
                 for p in self.panes.values()
             ),

@@ -1,16 +1,18 @@
 """Making a pane's worktree, ledger and results.tsv agree after any kind of stop.
 
 On every start the ledger is the truth: the best is the last kept row; a commit at HEAD
-that no row holds was an experiment in flight when conductor died, and is recorded as a
-crash (its tree kept under a ref for diffs); whatever else the worktree holds is reset to
-the best commit. Blocking (git); the pane runs it in a thread.
+that no row holds was an experiment in flight when conductor died, and is recorded as
+interrupted (its tree kept under a ref for diffs, its log found where the run wrote it, its
+finish the log's last write), or dropped when it had no log yet (still queued for a slot); whatever else the worktree holds is reset to the best commit. Blocking
+(git); the pane runs it in a thread.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from conductor.core.board import Migration
 from conductor.core.ledger import Ledger
@@ -44,6 +46,13 @@ def best_so_far(rows: list[ExperimentRecord], base_commit: str, migrations: Sequ
     return BestSoFar(best, best_commit, baseline)
 
 
+@dataclass
+class PutBack:
+    notes: list[str] = field(default_factory=list)  # for the pane's activity
+    seq: int = 0  # the last seq used
+    interrupted: ExperimentRecord | None = None  # the row recorded for the experiment found at HEAD
+
+
 def put_back(
     wt: Worktree,
     ledger: Ledger,
@@ -53,35 +62,50 @@ def put_back(
     base_commit: str,
     best_commit: str,
     tried_ref: Callable[[int], str],
+    log_path: Callable[[int, str], Path],
     program_sha: str = "",
-) -> tuple[list[str], int]:
+) -> PutBack:
     """Put the worktree back at the best commit, recording an interrupted experiment found at
-    HEAD. Returns notes for the pane's activity and the last seq used."""
-    notes = []
+    HEAD. `log_path(seq, commit)` is where that experiment's run wrote its log: without one it
+    never got a slot, and is no row (only what ran can have been interrupted)."""
+    out = PutBack(seq=seq)
     head = wt.head()
     if head != best_commit:
-        if not ledger.has_commit(pane, head) and head != base_commit:
-            seq += 1
-            now = time.time()
-            ledger.record_experiment(
-                ExperimentRecord(
-                    pane=pane,
-                    seq=seq,
-                    commit=head,
-                    status=Status.INTERRUPTED,
-                    metric=None,
-                    description=wt.head_message()[:200],
-                    reason=INTERRUPTED_AT_STOP,
-                    parent=best_commit,
-                    started_at=now,
-                    finished_at=now,
-                    program_sha=program_sha,
-                )
+        log = log_path(seq + 1, head)
+        if not ledger.has_commit(pane, head) and head != base_commit and not log.exists():
+            out.notes.append(f"dropped experiment {head[:7]}: it was still waiting for a slot")
+        elif not ledger.has_commit(pane, head) and head != base_commit:
+            out.seq = seq = seq + 1
+            started, finished = _span(log)
+            out.interrupted = ExperimentRecord(
+                pane=pane,
+                seq=seq,
+                commit=head,
+                status=Status.INTERRUPTED,
+                metric=None,
+                description=wt.head_message()[:200],
+                reason=INTERRUPTED_AT_STOP,
+                parent=best_commit,
+                started_at=started,
+                finished_at=finished,
+                log_path=str(log),
+                program_sha=program_sha,
             )
+            ledger.record_experiment(out.interrupted)
             wt.keep_ref(tried_ref(seq), head)
-            notes.append(f"recorded interrupted experiment {head[:7]}")
+            out.notes.append(f"recorded interrupted experiment {head[:7]}")
         wt.reset_to(best_commit)
     elif not wt.is_clean():
         wt.reset_to(best_commit)
-        notes.append("reset uncommitted changes in the worktree")
-    return notes, seq
+        out.notes.append("reset uncommitted changes in the worktree")
+    return out
+
+
+def _span(log: Path) -> tuple[float, float]:
+    """When the interrupted run last wrote its log; its start is unknown, so it is given no
+    duration rather than one counted from the restart."""
+    try:
+        last = log.stat().st_mtime
+    except OSError:
+        last = time.time()
+    return last, last

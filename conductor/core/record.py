@@ -57,6 +57,8 @@ class ExperimentRecord:
     program_sha: str = ""  # the program.md version the agent was following when it proposed this
     change: str = ""  # what changed, for the board: knob values or a diff summary (core/change.py)
     change_key: str = ""  # the hash of the editable files it ran: equal keys are the same experiment
+    cpu_share: float | None = None  # CPU seconds per wall second its run got; None where not measured
+    starved: bool = False  # its run got far less CPU than the baseline's (core/starved.py)
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):

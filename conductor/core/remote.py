@@ -38,6 +38,7 @@ class RemoteOrchestra:
         self.info: dict = {}
         self.panes: dict = {}
         self.run_name = ""
+        self.caught_up = False  # the orchestra's snapshot has all been published
         self._writer = None
 
     def open(self) -> None:
@@ -64,6 +65,8 @@ class RemoteOrchestra:
             hello = json.loads(await reader.readline() or b"{}")
             if not hello.get("ok"):
                 raise ConductorError(str(hello.get("error") or "the orchestra refused to stream events"))
+            replay = int(hello.get("snapshot") or 0)
+            self.caught_up = replay == 0
             while True:
                 line = await reader.readline()
                 if not line:
@@ -72,6 +75,8 @@ class RemoteOrchestra:
                 if "event" in data:
                     with contextlib.suppress(KeyError, TypeError):
                         self.bus.publish(event_from_dict(data["event"]))
+                    replay -= 1
+                    self.caught_up = self.caught_up or replay <= 0
         except (ConnectionError, OSError):
             pass  # the orchestra went away: the stream has ended
         finally:

@@ -17,6 +17,7 @@
       setup/<key>/         the workspace setup's checkout on this machine; setup/<node>-<key>.ok
                            and .log: a machine's setup done, and its output (core/node_setup.py)
       report/              `conductor report`'s default output
+      seen                 when a TUI last looked at the run (an attached TUI's "while you were away")
 
 Nothing else spells these names; code asks a `RunDir`.
 """
@@ -61,6 +62,10 @@ class RunDir:
     @property
     def orchestra_log(self) -> Path:
         return self.root / ORCHESTRA_LOG
+
+    @property
+    def seen(self) -> Path:
+        return self.root / "seen"
 
     @property
     def verify_dir(self) -> Path:

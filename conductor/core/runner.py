@@ -66,6 +66,7 @@ class TrialResult:
     seed: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
     metric: float | None = None  # as printed in the summary block (may be NaN)
+    cpu_s: float | None = None  # CPU seconds the run's processes used; None where not measured
 
     @property
     def duration_s(self) -> float:
@@ -196,4 +197,5 @@ class LocalRunner:
             slot=slot.name,
             seed=trial.seed,
             summary=result.summary,
+            cpu_s=result.cpu_s,
         )

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conductor.config import AgentConfig, Config, PaneSpec, Price
+from conductor.config import DEAF_KINDS, AgentConfig, Config, PaneSpec, Price
 from conductor.core.agent import Agent
 from conductor.core.board import Board, BoardView
 from conductor.core.bus import EventBus
@@ -263,16 +263,33 @@ class PaneBase:
         """A note from conductor itself for the agent's next turn (starts with NOTE_PREFIX)."""
         self._inbox.append(note)
 
+    @property
+    def follows_researcher(self) -> bool:
+        """Whether this pane's agent reads the researcher's messages and all of program.md (the
+        offline agent reads its search section only, agents/search_space.py)."""
+        return self.agent_config.kind not in DEAF_KINDS
+
+    def cannot_follow(self, what: str) -> str:
+        return (
+            f"{self.name}'s {self.agent_config.kind} agent cannot read {what}: it searches the workspace's knobs only"
+        )
+
     def say(self, text: str) -> None:
         text = self.ctx.redact(text)
-        self._inbox.append(text)
         self.ctx.ledger.add_message(self.name, "researcher", text)
         self.activity("researcher", text)
+        if not self.follows_researcher:  # kept in the ledger, and said: never silently dropped
+            self.activity("info", self.cannot_follow("messages"))
+            return
+        self._inbox.append(text)
 
     def reload_program(self) -> None:
         self._program_reload = True
         self.ctx.ledger.upsert_pane(self._pane_record())
-        self.activity("info", "program.md changed; the agent picks it up at its next turn")
+        if self.follows_researcher:
+            self.activity("info", "program.md changed; the agent picks it up at its next turn")
+        else:  # the offline agent reads program.md's search section before each trial
+            self.activity("info", "program.md changed; the optuna agent follows its search section from its next trial")
 
     def _pane_record(self) -> PaneRecord:
         try:

@@ -1,7 +1,8 @@
 """What a client that attaches mid-run needs to draw the same screen: a compact replay.
 
 A bus subscriber that keeps, per pane, the latest state, recent experiments, recent
-activity, meters, and per slot the latest sample, plus recent alerts. `events()` returns
+activity, meters, and per slot the latest sample, plus recent alerts and pauses (what an
+attached TUI's "while you were away" counts). `events()` returns
 them as ordinary engine events (RunStarted first), so an attached TUI builds its state the
 same way a local one does: by consuming events. Memory is bounded by the deque sizes.
 """
@@ -43,6 +44,7 @@ class Snapshot:
         self.slots: dict[str, SlotSample] = {}
         self.host: HostSample | None = None
         self.alerts: deque = deque(maxlen=ALERTS)
+        self.pauses: deque = deque(maxlen=ALERTS)  # pane states paused and error, as they happened
         self.done: dict[str, PaneDone] = {}
         self.quota: dict[tuple[str, str], QuotaSample] = {}
 
@@ -51,6 +53,8 @@ class Snapshot:
             self.run = e
         elif isinstance(e, PaneState):
             self.states[e.pane] = e
+            if e.state in ("paused", "error"):
+                self.pauses.append(e)
         elif isinstance(e, ExperimentStarted):
             self.running[e.pane] = e
         elif isinstance(e, ExperimentFinished):
@@ -76,7 +80,7 @@ class Snapshot:
     def events(self) -> list[Event]:
         """The replay: RunStarted first, then everything kept in the order it happened."""
         kept: list[Event] = []
-        for group in (*self.experiments.values(), *self.activity.values(), self.alerts):
+        for group in (*self.experiments.values(), *self.activity.values(), self.alerts, self.pauses):
             kept += list(group)
         kept += [*self.usage.values(), *self.rates.values(), *self.slots.values(), *self.running.values()]
         kept += list(self.quota.values())

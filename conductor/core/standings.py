@@ -11,7 +11,8 @@ Definitions:
   lost the node, mid-run: not the idea's fault) is counted apart and is no try.
 - baseline: the metric of the pane's first baseline row that has one. best: the metric of the
   last kept row (the baseline being the first); best commit: that row's commit; last keep at:
-  when the best was last set (the baseline's finish until a keep); since keep: tries since.
+  when the last keep after the baseline finished (None until one: "kept N ago" only after a
+  keep); since keep: tries since the last keep (or since the baseline).
 - improvement of a pane: how much better its best is than its baseline (`record.improvement`:
   positive = better whatever the goal, in the metric's units); None without a baseline.
 - credit per program version: each experiment names the program.md version its agent was
@@ -173,9 +174,9 @@ class Tally:
         if row.is_baseline and _has_metric(row.metric) and self.baseline is None:
             self.baseline = row.metric
         if row.status == Status.KEEP and row.metric is not None:
-            self.best, self.best_commit, self.last_keep_at = row.metric, row.commit, row.finished_at
+            self.best, self.best_commit = row.metric, row.commit
             if not row.is_baseline:
-                self.since_keep = 0
+                self.since_keep, self.last_keep_at = 0, row.finished_at
         elif not row.is_baseline and row.status != Status.INTERRUPTED:
             self.since_keep += 1
         if row.slot:

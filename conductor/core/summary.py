@@ -10,6 +10,7 @@ whatever follows it (megabytes of teardown chatter) or whatever of the log was c
 
 from __future__ import annotations
 
+import math
 import re
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -117,3 +118,41 @@ def metric_from(summary: dict[str, float | str], name: str) -> float | None:
 def memory_gb(summary: dict[str, float | str]) -> float:
     v = summary.get("peak_vram_mb")
     return round(v / 1024, 1) if isinstance(v, float) and v == v else 0.0
+
+
+def missing_metric(metric: str, summary: dict[str, float | str], log_path: str) -> str:
+    """Why a run that exited cleanly gave no usable `metric`, in one line naming what it
+    printed; "" when the metric is there and a number."""
+    value = summary.get(metric)
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"the baseline's {metric} is {value}"
+    if isinstance(value, str):
+        return f"the baseline's {metric} is {value[:40]!r}, not a number"
+    if summary:
+        keys = ", ".join(sorted(summary)[:8])
+        return f"the baseline's summary block has no '{metric}' (it has: {keys}); check the workspace's metric"
+    printed = _metric_line(metric, log_path)
+    if printed:
+        return (
+            f"the baseline printed '{printed}' but no `---` line before it: the summary block is `---` "
+            "on its own line, then `name: value` lines"
+        )
+    return f"the baseline printed no `---` summary block, so no {metric}: the run must end with `---`, then `{metric}: value`"
+
+
+def _metric_line(metric: str, log_path: str) -> str:
+    """The last line of the log that looks like `metric: value`, for the error."""
+    if not log_path:
+        return ""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - BLOCK_BYTES))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    for line in reversed(_lines(text)):
+        m = _LINE.match(line)
+        if m and m.group(1) == metric:
+            return line[:80]
+    return ""

@@ -64,13 +64,15 @@ class TrustPolicy:
         return reasons
 
     async def verify_keep(
-        self, repeat: Repeat, commit: str, seq: int, metric: float, previous_best: float
+        self, repeat: Repeat, commit: str, seq: int, metric: float, previous_best: float, at_least: int = 0
     ) -> tuple[Verdict, float, dict[str, Any]]:
-        """A candidate keep is re-run `verify` times (or twice when a gate trips) and kept only
-        if the mean of all runs still wins."""
+        """A candidate keep is re-run `verify` times (or twice when a gate trips, or `at_least`
+        times: a starved run is not believed alone) and kept only if the mean of all runs
+        still wins."""
         ws = self.workspace
-        reasons = self.gates(metric, previous_best)
-        runs = max(ws.verify, 2 if reasons else 0)
+        gates = self.gates(metric, previous_best)
+        runs = max(ws.verify, 2 if gates else 0, at_least)
+        reasons = gates + (["its run was starved of CPU"] if at_least else [])
         if not runs:
             return Verdict(Status.KEEP, f"better by {improvement(ws.goal, previous_best, metric):.6g}"), metric, {}
         why = "; ".join(reasons) or f"verify = {ws.verify}"

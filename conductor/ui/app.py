@@ -28,17 +28,20 @@ from textual.screen import Screen
 from conductor.core.agent import take_over, takeover_agent
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import HostSample, RunStarted
+from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
 from conductor.ui import keys, palette
 from conductor.ui.bridge import Bridge
+from conductor.ui.feed import away_summary
 from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
+from conductor.ui.screens.feed import AwayScreen, FeedScreen
 from conductor.ui.screens.help import HelpScreen
 from conductor.ui.screens.leaderboard import LeaderboardScreen
 from conductor.ui.screens.message import MessageScreen
 from conductor.ui.screens.zoom import ZoomScreen
-from conductor.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+from conductor.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes, save_theme, saved_theme
 
 REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
@@ -75,7 +78,8 @@ class ConductorApp(App[int]):
         self.conductor_themes = [t.name for t in themes]
         for t in themes:
             self.register_theme(t)
-        self._initial_theme = theme or DEFAULT_THEME
+        chosen = theme or saved_theme()
+        self._initial_theme = chosen if chosen in self.conductor_themes else DEFAULT_THEME
         self.engine_error: BaseException | None = None
         self.engine_done = asyncio.Event()
         self._stopping = False
@@ -83,6 +87,7 @@ class ConductorApp(App[int]):
         self._ticks = 0
         self._probed_host: HostSample | None = None
         self.dashboard = DashboardScreen(id="dashboard")
+        self.away_since: float | None = None  # an attached TUI's last look at the run, until summarised
 
     # ------------------------------------------------------------ lifecycle
 
@@ -93,6 +98,9 @@ class ConductorApp(App[int]):
         return self.dashboard
 
     def on_mount(self) -> None:
+        if getattr(self.engine, "remote", False):
+            self.away_since = self._last_seen()
+            self._mark_seen()
         self.theme = self._initial_theme
         self.set_interval(1.0 / self.refresh_hz, self.tick, name="conductor-refresh")
         self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
@@ -142,6 +150,33 @@ class ConductorApp(App[int]):
         self._probe_host(now)
         with self.batch_update():
             self.draw(now, slow=slow)
+        if self.away_since is not None and getattr(self.engine, "caught_up", False):
+            self._show_away(now)
+
+    # ------------------------------------------------------------ while you were away
+
+    def _seen_path(self) -> Path | None:
+        run_dir = getattr(self.engine, "run_dir", None)
+        return RunDir(Path(run_dir)).seen if run_dir else None
+
+    def _last_seen(self) -> float | None:
+        path = self._seen_path()
+        try:
+            return float(path.read_text().strip()) if path is not None else None
+        except (OSError, ValueError):
+            return None  # never looked at: nothing to summarise
+
+    def _mark_seen(self) -> None:
+        path = self._seen_path()
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.write_text(f"{self.clock():.3f}\n")
+
+    def _show_away(self, now: float) -> None:
+        """Once the orchestra's replay is in: per pane, what happened since the last look."""
+        since, self.away_since = self.away_since, None
+        lines = away_summary(list(self.model.feed), since, [p.name for p in self.model.ordered])
+        self.push_screen(AwayScreen(since, now, lines))
 
     def draw(self, now: float | None = None, slow: bool = True) -> None:
         """Redraw the visible screens; `slow=False` leaves ages, meters and tails for later."""
@@ -218,9 +253,18 @@ class ConductorApp(App[int]):
 
     # ------------------------------------------------------------ actions (keys.py is the table)
 
+    def _honoured(self, pane: PaneModel, what: str) -> bool:
+        """Whether the pane's agent can follow the key's request; says so when it cannot."""
+        if not pane.follows_researcher:
+            self.notify(
+                f"{pane.name}'s {pane.agent} agent cannot read {what}: it searches the workspace's knobs only",
+                severity="warning",
+            )
+        return pane.follows_researcher
+
     def action_message(self) -> None:
         pane = self._need_pane()
-        if pane is None:
+        if pane is None or not self._honoured(pane, "messages"):
             return
 
         def deliver(text: str | None) -> None:
@@ -248,6 +292,11 @@ class ConductorApp(App[int]):
         pane = self._need_pane()
         if pane is None:
             return
+        if not pane.follows_researcher:  # the offline agent reads the search section only
+            self.notify(
+                f"{pane.name}'s {pane.agent} agent follows only program.md's ```toml conductor-search``` section",
+                severity="information",
+            )
         if not pane.program:
             self.notify(f"{pane.name} has no program file yet", severity="warning")
             return
@@ -265,7 +314,12 @@ class ConductorApp(App[int]):
             self.notify(f"{path.name}: unchanged")
             return
         if self.send(ReloadProgram(pane=pane.name)):
-            self.notify(f"{pane.name}: program.md saved; the agent reads it at its next turn")
+            when = (
+                "the agent reads it at its next turn"
+                if pane.follows_researcher
+                else "its search applies from the next trial"
+            )
+            self.notify(f"{pane.name}: program.md saved; {when}")
         if isinstance(self.screen, ZoomScreen):
             self.screen.load_program()
 
@@ -329,6 +383,10 @@ class ConductorApp(App[int]):
         if not isinstance(self.screen, LeaderboardScreen):
             self.push_screen(LeaderboardScreen())
 
+    def action_feed(self) -> None:
+        if not isinstance(self.screen, FeedScreen):
+            self.push_screen(FeedScreen())
+
     def action_next_attention(self) -> None:
         pane = self.model.next_attention()
         if pane is None:
@@ -343,6 +401,8 @@ class ConductorApp(App[int]):
         names = self.conductor_themes
         i = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(i + 1) % len(names)]
+        save_theme(self.theme)
+        self.notify(f"theme: {self.theme}", timeout=2)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -427,6 +487,8 @@ class ConductorApp(App[int]):
             self.engine.stop()
             await self.engine_done.wait()
         self.bridge.drain()
+        if getattr(self.engine, "remote", False):
+            self._mark_seen()
         failed = any(p.state == "error" for p in self.model.panes.values())
         code = 1 if failed or self.engine_error is not None else 0
         self.exit(code, return_code=code)

@@ -28,7 +28,35 @@ class KeySpec:
 
 
 KEYS: tuple[KeySpec, ...] = (
-    KeySpec(PANE_KEYS, "1-9 0", "focus_pane({i})", "pane", "Focus pane 1-10", "dashboard", palette=False),
+    KeySpec(
+        PANE_KEYS, "1-9 0 A-N", "focus_pane({i})", "pane", "Focus pane 1-10, A-N 11-24", "dashboard", palette=False
+    ),
+    KeySpec(("left", "h"), "← h", "move('left')", "left", "Focus the pane to the left", "dashboard", bar=False),
+    KeySpec(("right", "l"), "→ l", "move('right')", "right", "Focus the pane to the right", "dashboard", bar=False),
+    KeySpec(
+        ("up", "k"),
+        "↑ k",
+        "move('up')",
+        "up",
+        "Focus the pane above (the row above in the table)",
+        "dashboard",
+        bar=False,
+    ),
+    KeySpec(
+        ("down", "j"),
+        "↓ j",
+        "move('down')",
+        "down",
+        "Focus the pane below (the row below in the table)",
+        "dashboard",
+        bar=False,
+    ),
+    KeySpec(("tab",), "tab", "move('next')", "next pane", "Focus the next pane", "dashboard", bar=False),
+    KeySpec(
+        ("shift+tab",), "⇧tab", "move('previous')", "previous pane", "Focus the previous pane", "dashboard", bar=False
+    ),
+    KeySpec(("v",), "v", "toggle_table", "table", "Cards or a compact table, one line a pane", "dashboard"),
+    KeySpec(("s",), "s", "sort_table", "sort", "Sort the table by its next column", "dashboard", bar=False),
     KeySpec(("enter",), "⏎", "zoom", "zoom", "Zoom: activity, experiments, diff, log, program", "dashboard"),
     KeySpec(
         ("d",),
@@ -54,15 +82,27 @@ KEYS: tuple[KeySpec, ...] = (
         "Take over the pane's Claude Code / Codex session here; its loop resumes after",
         "app",
     ),
-    KeySpec(("l",), "l", "leaderboard", "leaderboard", "Leaderboard: program.md variants and panes", "app"),
-    KeySpec(("escape", "l"), "esc", "back", "back", "Back to the previous screen", "leaderboard", palette=False),
+    KeySpec(("b",), "b", "leaderboard", "board", "Leaderboard: program.md variants and panes", "app"),
+    KeySpec(("escape", "b"), "esc", "back", "back", "Back to the previous screen", "leaderboard", palette=False),
+    KeySpec(
+        ("f",), "f", "feed", "feed", "Feed: every pane's new bests, crashes, alerts and pauses in one stream", "app"
+    ),
+    KeySpec(("escape", "f"), "esc", "back", "back", "Back to the previous screen", "feed", palette=False),
     KeySpec(("n",), "n", "next_attention", "next", "Next pane needing attention (crash, stuck, new best...)", "app"),
     KeySpec(("t",), "t", "next_theme", "theme", "Next theme", "app"),
     KeySpec(("question_mark",), "?", "help", "help", "Help: every key", "app"),
     KeySpec(("q",), "q", "quit", "quit", "Quit (asks first while loops run)", "app"),
 )
 
-SCOPE_TITLES = {"dashboard": "Dashboard", "zoom": "Zoom", "leaderboard": "Leaderboard", "app": "Everywhere"}
+PRIORITY = frozenset({"tab", "shift+tab"})  # else Textual's focus chain takes them first
+
+SCOPE_TITLES = {
+    "dashboard": "Dashboard",
+    "zoom": "Zoom",
+    "leaderboard": "Leaderboard",
+    "feed": "Feed",
+    "app": "Everywhere",
+}
 
 
 def bindings(scope: str) -> list[Binding]:
@@ -72,7 +112,7 @@ def bindings(scope: str) -> list[Binding]:
             continue
         for i, key in enumerate(spec.keys):
             action = spec.action.replace("{i}", str(i))
-            out.append(Binding(key, action, spec.title, show=False))
+            out.append(Binding(key, action, spec.title, show=False, priority=key in PRIORITY))
     return out
 
 

@@ -69,3 +69,23 @@ def card_plan(inner_height: int) -> CardPlan:
         rows = min(MAX_EXPERIMENT_ROWS, max(3, free // 2))
         activity = free - rows
     return CardPlan(counts=counts, meters=meters, sparkline=sparkline, rows=rows, activity=activity)
+
+
+def neighbour(counts: list[int], index: int, direction: str) -> int:
+    """The card a direction key moves to from card `index` in rows of `counts` cards: left and
+    right along the reading order (wrapping), up and down to the card of the next row whose
+    centre lies nearest above or below this one's; the same card at an edge."""
+    n = sum(counts)
+    if n == 0:
+        return index
+    if direction in ("right", "next"):
+        return (index + 1) % n
+    if direction in ("left", "previous"):
+        return (index - 1) % n
+    starts = [sum(counts[:r]) for r in range(len(counts))]
+    row = next(r for r in range(len(counts)) if index < starts[r] + counts[r])
+    target = row + (1 if direction == "down" else -1)
+    if direction not in ("up", "down") or not 0 <= target < len(counts):
+        return index
+    centre = (index - starts[row] + 0.5) / counts[row]  # 0..1 across the row
+    return starts[target] + min(counts[target] - 1, int(centre * counts[target]))

@@ -14,6 +14,7 @@ from conductor.core.record import Status
 from conductor.ui import format as f
 from conductor.ui.model import ActivityLine, PaneModel, RunModel
 
+ACTIVITY_CUT = 300  # a card's activity line: the first line of the text, cut here (with an ellipsis)
 ACTIVITY_GLYPHS = {"text": "·", "tool": "▸", "result": "◂", "info": "i", "researcher": "✉", "error": "✗"}
 STATE_STYLE = {
     "setup": "$muted",
@@ -64,7 +65,8 @@ def state_line(p: PaneModel, run: RunModel, now: float) -> str:
     elapsed = now - p.since
     if p.state == "running" and p.deadline is not None:
         budget = p.deadline - p.since  # the training budget; start-up and evaluation come on top
-        text = f"[{style}]running[/] {f.clock(elapsed)} of {f.clock(round(budget))}"
+        over = "spent, evaluating" if elapsed > budget else "budget"
+        text = f"[{style}]running[/] {f.clock(elapsed)} [$muted]of[/] {f.clock(round(budget))} [$muted]{over}[/]"
         extra = slot_text(p, run)
         if extra:
             text += f" {extra}"
@@ -105,12 +107,16 @@ def best_line(p: PaneModel) -> str:
 def counts_line(p: PaneModel, now: float) -> str:
     c = p.counts
     rate = f"{p.keep_rate:.0f}%" if p.keep_rate is not None else f.DASH
-    last = f.age(now - p.last_keep_ts) if p.last_keep_ts is not None else f.DASH
+    last = (
+        f" [$muted]· kept[/] {f.age(now - p.last_keep_ts)} [$muted]ago[/]"
+        if p.last_keep_ts is not None
+        else " [$muted]· no keep yet[/]"
+    )
     return (
         f"[$keep]K{c['keep']}[/] [$discard]D{c['discard']}[/] [$crash]C{c['crash']}[/] "
         f"[$rejected]R{c['rejected']}[/]"
         + (f" [$muted]I{c['interrupted']}[/]" if c["interrupted"] else "")
-        + f" {rate} [$muted]· kept[/] {last} [$muted]ago[/]"
+        + f" {rate}{last}"
     )
 
 
@@ -123,9 +129,10 @@ def experiment_row(e: ExperimentFinished) -> str:
         if e.status not in (Status.CRASH, Status.INTERRUPTED) or not e.reason
         else f"{e.description} [{e.reason}]"
     )
-    return f"{f.status_tag(e.status, e.is_baseline)} {f.metric(e.metric)} {delta} [$muted]{f.esc(desc)}[/]".replace(
-        "  ", " "
-    )
+    starved = " [$warm]starved[/]" if e.starved else ""
+    return (
+        f"{f.status_tag(e.status, e.is_baseline)}{starved} {f.metric(e.metric)} {delta} [$muted]{f.esc(desc)}[/]"
+    ).replace("  ", " ")
 
 
 def experiment_rows(p: PaneModel, n: int) -> str:
@@ -142,7 +149,10 @@ def experiment_rows(p: PaneModel, n: int) -> str:
 def activity_text(line: ActivityLine, full: bool = False, clock: bool = False) -> str:
     """Plain text (the Log widget takes no markup)."""
     glyph = ACTIVITY_GLYPHS.get(line.kind, "·")
-    text = line.text if full else (line.text.split("\n", 1)[0][:300])
+    text = line.text
+    if not full:
+        first = text.split("\n", 1)[0]
+        text = first[:ACTIVITY_CUT] + ("…" if len(first) > ACTIVITY_CUT or len(first) < len(text) else "")
     stamp = time.strftime("%H:%M:%S ", time.localtime(line.ts)) if clock else ""
     return f"{stamp}{glyph} {text}"
 
@@ -160,8 +170,8 @@ def meters_line(p: PaneModel, now: float) -> str:
 def top_line(run: RunModel, now: float) -> str:
     rates = run.rates(now)
     tin, tout, per_h = (f.si(rates[0]), f.si(rates[1]), f.usd(rates[2])) if rates else (f.DASH, f.DASH, f.DASH)
-    active = sum(1 for p in run.panes.values() if p.active)
     paused = sum(1 for p in run.panes.values() if p.state == "paused")
+    active = sum(1 for p in run.panes.values() if p.active) - paused  # a paused pane is not active
     eph = run.experiments_per_hour(now)
     name = f.esc(run.run) if run.run else f.DASH
     state = f"{active}/{len(run.panes)} active" + (f", {paused} paused" if paused else "")

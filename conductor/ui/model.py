@@ -29,9 +29,10 @@ from conductor.core.events import (
 )
 from conductor.core.record import ExperimentRecord, Standing, Status
 from conductor.core.standings import Tally
+from conductor.ui.feed import FEED_LINES, FeedLine, feed_line
 from conductor.ui.rates import RollingRate
 
-PANE_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
+PANE_KEYS = (*"1234567890", *"ABCDEFGHIJKLMN")  # panes 1-10, then 11-24 (shift+letter)
 FINISHED_STATES = frozenset({"done", "error", "stopped"})
 ACTIVITY_HISTORY = 2000
 RECENT_EXPERIMENTS = 12
@@ -63,6 +64,7 @@ class PaneModel:
     worktree: str = ""
     branch: str = ""
     log_dir: str = ""
+    follows_researcher: bool = True  # reads messages (m) and program.md edits (e)
     state: str = "setup"
     detail: str = ""
     since: float = 0.0
@@ -198,6 +200,8 @@ class RunModel:
         self.alerts: deque[AlertLine] = deque(maxlen=50)
         self.sandbox_note = ""  # set when experiments are not sandboxed
         self.selected: str | None = None
+        self.feed: deque[FeedLine] = deque(maxlen=FEED_LINES)  # every pane's news, oldest first
+        self.feed_version = 0
         self.version = 0
         self.layout_version = 0
 
@@ -211,9 +215,13 @@ class RunModel:
         return p
 
     def apply(self, e: Event) -> None:
+        news = feed_line(self, e)  # before folding: what the model knew already is no news
         handler = _HANDLERS.get(type(e))
         if handler is not None:
             handler(self, e)
+        if news is not None:
+            self.feed.append(news)
+            self.feed_version += 1
 
     def apply_all(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -238,6 +246,7 @@ class RunModel:
             p.worktree = info.get("worktree", "")
             p.branch = info.get("branch", "")
             p.log_dir = info.get("log_dir", "")
+            p.follows_researcher = info.get("follows_researcher", True)
             p.version += 1
         if self.selected is None and self.panes:
             self.selected = next(iter(self.panes))

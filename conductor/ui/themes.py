@@ -3,10 +3,13 @@
 A palette names Textual's base colours plus the semantic variables the app's CSS and markup
 use (`$keep`, `$crash`, `$hot`, ...), so a theme can never leave one undefined. The files
 ship inside the wheel as conductor/_data/themes and sit at <repo>/themes in a checkout.
+The theme last chosen with `t` is kept in `$XDG_CONFIG_HOME/conductor/theme` (~/.config).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tomllib
 from pathlib import Path
 
@@ -103,3 +106,23 @@ def load_themes(folder: Path | None = None) -> list[Theme]:
         raise ConductorError(f"two theme files use the name {sorted(duplicates)[0]!r}", folder)
     themes.sort(key=lambda t: t.name != DEFAULT_THEME)
     return themes
+
+
+def _saved_path() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "conductor" / "theme"
+
+
+def saved_theme() -> str | None:
+    """The theme the researcher chose last, if any."""
+    try:
+        return _saved_path().read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def save_theme(name: str) -> None:
+    """Keep the choice for the next TUI; a read-only home only loses the choice."""
+    path = _saved_path()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name + "\n", encoding="utf-8")

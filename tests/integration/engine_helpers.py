@@ -56,8 +56,15 @@ class ScriptedAgent:
         await asyncio.Event().wait()
 
 
-def run_orchestra(cfg_path: Path, agents: dict[str, ScriptedAgent] | None = None, max_experiments=None):
-    """Run to completion in-process; returns (orchestra, events)."""
+def run_orchestra(
+    cfg_path: Path,
+    agents: dict[str, ScriptedAgent] | None = None,
+    max_experiments=None,
+    subscribe=None,
+    on_open=None,
+):
+    """Run to completion in-process; returns (orchestra, events). `subscribe` is one more bus
+    subscriber; `on_open(orchestra)` runs once the orchestra is open, before it runs."""
     cfg = load_config(cfg_path)
     agents = agents or {}
     events: list[Event] = []
@@ -68,7 +75,11 @@ def run_orchestra(cfg_path: Path, agents: dict[str, ScriptedAgent] | None = None
 
     orch = Orchestra(cfg, max_experiments=max_experiments, agent_factory=factory if agents else create_agent)
     orch.bus.subscribe(events.append)
+    if subscribe is not None:
+        orch.bus.subscribe(subscribe)
     orch.open()
+    if on_open is not None:
+        on_open(orch)
     try:
         asyncio.run(orch.run())
     finally:

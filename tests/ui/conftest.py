@@ -20,6 +20,12 @@ from conductor.ui.app import ConductorApp  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def own_config_home(tmp_path, monkeypatch):
+    """The theme `t` keeps goes to a folder of the test's own, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+
+
+@pytest.fixture(autouse=True)
 def utc(monkeypatch):
     """Activity timestamps render in local time: pin it so snapshots match anywhere."""
     monkeypatch.setenv("TZ", "UTC")

@@ -168,6 +168,7 @@ def scripted_run(
             "budget_s": 20.0,
             "program": program or f"{run_dir}/programs/{name}.md",
             "log_dir": f"{run_dir}/logs/{name}",
+            "follows_researcher": name in llm,
         }
         for name in names
     )

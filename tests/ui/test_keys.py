@@ -170,6 +170,26 @@ async def test_m_sends_a_message_to_the_focused_pane():
         assert log.lines[-1] == "✉ try rmsnorm"
 
 
+async def test_m_on_an_optuna_pane_says_its_agent_cannot_read_it_and_e_says_what_it_reads(tmp_path, fake_editor):
+    program = tmp_path / "program.md"
+    program.write_text("# program\n")
+    app, engine = make_app(4, script={"program": str(program)})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "m")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen) and engine.commands == []
+        said = [n.message for n in app._notifications]
+        assert said == ["tinygpt-3's optuna agent cannot read messages: it searches the workspace's knobs only"]
+        await pilot.press("e")  # the optuna agent follows program.md's search section: the editor opens
+        await settle(pilot)
+        said = [n.message for n in app._notifications]
+        assert any("follows only program.md's ```toml conductor-search``` section" in m for m in said), said
+        assert said[-1] == "tinygpt-3: program.md saved; its search applies from the next trial"
+        assert "Also: try weight tying." in program.read_text()
+        assert engine.commands == [ReloadProgram(pane="tinygpt-3")]
+
+
 async def test_m_then_escape_sends_nothing():
     app, engine = make_app(4)
     async with app.run_test(size=SIZE) as pilot:
@@ -293,6 +313,12 @@ async def test_t_cycles_the_conductor_themes():
             await pilot.press("t")
             seen.append(app.theme)
         assert seen == ["conductor-dark", "conductor-contrast", "conductor-light", "conductor-dark"]
+        await pilot.press("t")
+        assert [n.message for n in app._notifications][-1] == "theme: conductor-contrast"  # named
+    again, _ = make_app(1)
+    async with again.run_test(size=SIZE) as pilot:  # and kept for the next TUI
+        await settle(pilot)
+        assert again.theme == "conductor-contrast"
 
 
 async def test_question_mark_shows_every_key():

@@ -23,6 +23,7 @@ from conductor.leaderboard import leaderboard_from_ledger
 from conductor.ui.app import ConductorApp
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
+from conductor.ui.screens.feed import AwayScreen
 from conductor.ui.screens.leaderboard import LeaderboardScreen, pane_rows, program_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ async def test_l_shows_the_leaderboard_of_the_ledger(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, app.engine_done.is_set)
             await settle(pilot)
-            await pilot.press("l")
+            await pilot.press("b")
             screen = app.screen
             assert isinstance(screen, LeaderboardScreen)
             await asyncio.wait_for(screen.loaded.wait(), 10)
@@ -154,6 +155,9 @@ async def attached_session(run_dir: Path, keys: tuple[str, ...]) -> ConductorApp
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: len(app.model.panes) == 2)
             await settle(pilot)
+            await wait_until(pilot, lambda: app.away_since is None)  # a second attach opens with the summary
+            if isinstance(app.screen, AwayScreen):
+                await pilot.press("escape")
             for key in keys:
                 await pilot.press(key)
                 await pilot.pause()

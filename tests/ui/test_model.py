@@ -69,6 +69,8 @@ def test_counts_exclude_the_baseline_and_track_the_running_best():
     assert p.last_keep_ts == T0 + 100 and p.since_keep == 2
     assert plain(lines.best_line(p)) == "best 1.5000 -0.5000 ↓ vs base · loss"
     assert plain(lines.counts_line(p, T0 + 160)) == "K1 D1 C1 R1 25% · kept 1m ago"
+    base_only = model_with([started("b"), finished(pane="b", seq=1, metric=2.0, best=2.0, base=True)]).panes["b"]
+    assert base_only.experiments == 1 and plain(lines.counts_line(base_only, T0)) == "K0 D0 C0 R0 - · no keep yet"
 
 
 def test_unseen_flags_only_for_panes_not_in_view_and_cleared_when_selected():
@@ -185,7 +187,9 @@ def test_bridge_reads_the_ledger_on_run_start_and_skips_what_it_holds():
 def test_state_lines_say_what_the_pane_is_doing():
     m = model_with(scripted_run(10))
     texts = {name: plain(lines.state_line(p, m, NOW)) for name, p in m.panes.items()}
-    assert texts["tinygpt-1"] == "running 0:10 of 0:20 on cpu0"
+    assert texts["tinygpt-1"] == "running 0:10 of 0:20 budget on cpu0"
+    over = plain(lines.state_line(m.panes["tinygpt-1"], m, NOW + 15))  # past the budget: evaluating
+    assert over == "running 0:25 of 0:20 spent, evaluating on cpu0"
     assert texts["tinygpt-3"] == "queued for a slot 0:12 (1 ahead)"
     assert texts["tinygpt-5"] == "crashed: AgentFatal: bad key"
     assert texts["tinygpt-6"] == "waiting for rate limit 0:15 rate limited, retry in 30s"

@@ -1,5 +1,7 @@
-"""SVG snapshots of the TUI from a scripted run: 1, 4 and 10 panes, zoom with a diff, help,
-three themes, at 120x40 and 200x50. `pytest tests/ui --snapshot-update` accepts new ones."""
+"""SVG snapshots of the TUI from a scripted run: 1, 4, 12 and 24 panes at 80x24, 120x40 and
+200x50 (at 80x24 with 24 panes the table takes over from cards that cannot fit), the table
+view sorted, the feed, zoom with a diff, help, three themes. `pytest tests/ui
+--snapshot-update` accepts new ones."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from conftest import make_app, repo_script, settle, zoom_loaded
 
 pytestmark = pytest.mark.timeout(120)
 
+TINY = (80, 24)
 SMALL = (120, 40)
 LARGE = (200, 50)
 
@@ -27,30 +30,18 @@ def shoot(snap_compare, app, size, *keys: str, zoom_keys: tuple[str, ...] = ()) 
     return snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_one_pane_120x40(snap_compare):
-    assert shoot(snap_compare, make_app(1)[0], SMALL)
+@pytest.mark.parametrize("panes", [1, 4, 12, 24])
+@pytest.mark.parametrize("size", [TINY, SMALL, LARGE], ids=["80x24", "120x40", "200x50"])
+def test_dashboard(snap_compare, size, panes):
+    assert shoot(snap_compare, make_app(panes)[0], size)
 
 
-def test_four_panes_120x40(snap_compare):
-    assert shoot(snap_compare, make_app(4)[0], SMALL)
+def test_table_view_24_panes_120x40(snap_compare):
+    assert shoot(snap_compare, make_app(24)[0], SMALL, "v", "s", "s", "s")
 
 
-def test_four_panes_200x50(snap_compare):
-    assert shoot(snap_compare, make_app(4)[0], LARGE)
-
-
-def test_ten_panes_200x50(snap_compare):
-    assert shoot(snap_compare, make_app(10)[0], LARGE)
-
-
-def test_ten_panes_120x40(snap_compare):
-    assert shoot(snap_compare, make_app(10)[0], SMALL)
-
-
-def test_zoom_with_a_diff_200x50(snap_compare, tmp_path, experiment_repo):
-    repo, commits = experiment_repo
-    app, _ = make_app(4, script=repo_script(tmp_path, repo, commits))
-    assert shoot(snap_compare, app, LARGE, zoom_keys=("up", "up"))
+def test_feed_120x40(snap_compare):
+    assert shoot(snap_compare, make_app(4)[0], SMALL, "f")
 
 
 def test_zoom_with_a_diff_120x40(snap_compare, tmp_path, experiment_repo):
@@ -63,8 +54,8 @@ def test_help_120x40(snap_compare):
     assert shoot(snap_compare, make_app(4)[0], SMALL, "question_mark")
 
 
-def test_light_theme_ten_panes_200x50(snap_compare):
-    assert shoot(snap_compare, make_app(10, theme="conductor-light")[0], LARGE)
+def test_light_theme_twelve_panes_200x50(snap_compare):
+    assert shoot(snap_compare, make_app(12, theme="conductor-light")[0], LARGE)
 
 
 def test_contrast_theme_four_panes_120x40(snap_compare):

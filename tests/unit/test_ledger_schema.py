@@ -27,11 +27,13 @@ def sha(text: str) -> str:
 def v2_schema() -> str:
     """The layout a version-2 conductor wrote: no board columns, view, claims or migrations."""
     schema = SCHEMA.replace(
-        "    change TEXT NOT NULL DEFAULT '',\n    change_key TEXT NOT NULL DEFAULT '',\n    previous_best REAL,\n", ""
+        "    change TEXT NOT NULL DEFAULT '',\n    change_key TEXT NOT NULL DEFAULT '',\n    previous_best REAL,\n"
+        "    cpu_share REAL,\n    starved INTEGER NOT NULL DEFAULT 0,\n",
+        "",
     )
     start = schema.index("CREATE TABLE IF NOT EXISTS claims")
     schema = schema[:start] + schema[schema.index("CREATE TABLE IF NOT EXISTS samples") :]
-    assert "change" not in schema and "board" not in schema
+    assert "change" not in schema and "board" not in schema and "starved" not in schema
     return schema
 
 
@@ -90,7 +92,7 @@ def test_a_reader_reads_a_version_1_file_as_it_is(v1_run):
 def test_a_writable_ledger_migrates_old_rows_to_their_panes_program(v1_run):
     ledger = Ledger(v1_run.ledger)
     try:
-        assert ledger.schema_version == SCHEMA_VERSION == 3
+        assert ledger.schema_version == SCHEMA_VERSION == 4
         assert [(r.pane, r.seq, r.program_sha) for r in ledger.experiments()] == [
             ("edited", 1, sha(OLD)),
             ("edited", 2, sha(OLD)),
@@ -104,13 +106,24 @@ def test_a_writable_ledger_migrates_old_rows_to_their_panes_program(v1_run):
         assert ledger.program(sha(OLD)).text == OLD and ledger.program(sha(OLD)).text_known
         assert ledger.record_program(EDITED) == sha(EDITED)
         ledger.record_experiment(
-            ExperimentRecord(pane="edited", seq=3, commit="e3", status="discard", metric=2.0, program_sha=sha(EDITED))
+            ExperimentRecord(
+                pane="edited",
+                seq=3,
+                commit="e3",
+                status="discard",
+                metric=2.0,
+                program_sha=sha(EDITED),
+                cpu_share=0.25,
+                starved=True,
+            )
         )
-        assert ledger.experiments("edited")[-1].program_sha == sha(EDITED)
+        rows = ledger.experiments("edited")
+        assert rows[-1].program_sha == sha(EDITED) and (rows[-1].cpu_share, rows[-1].starved) == (0.25, True)
+        assert all((r.cpu_share, r.starved) == (None, False) for r in rows[:-1])  # nothing was measured then
     finally:
         ledger.close()
     again = Ledger(v1_run.ledger)  # opening twice migrates once
-    assert again.schema_version == 3 and len(again.programs()) == 3
+    assert again.schema_version == 4 and len(again.programs()) == 3
     again.close()
 
 
@@ -136,7 +149,7 @@ def test_readers_get_a_one_line_error_without_a_run(tmp_path):
 
 def test_a_newer_file_is_refused(tmp_path):
     Ledger(tmp_path / "ledger.db").set_meta("schema_version", str(SCHEMA_VERSION + 1))
-    with pytest.raises(ConductorError, match="newer conductor \\(schema version 4"):
+    with pytest.raises(ConductorError, match=f"newer conductor \\(schema version {SCHEMA_VERSION + 1}"):
         Ledger(tmp_path / "ledger.db")
 
 
@@ -184,7 +197,7 @@ def test_a_version_2_file_gets_the_board_and_each_rows_previous_best(tmp_path):
     reader.close()
     ledger = Ledger(run.ledger)
     try:
-        assert ledger.schema_version == 3
+        assert ledger.schema_version == 4
         board = Board(ledger, "ws")
         assert [(e.pane, e.seq, e.previous_best, e.delta) for e in board.entries()] == [
             ("a", 1, None, None),

@@ -24,7 +24,7 @@ LEGEND = (
 
 def help_text() -> str:
     out = []
-    for scope in ("dashboard", "zoom", "leaderboard", "app"):
+    for scope in ("dashboard", "zoom", "leaderboard", "feed", "app"):
         out.append(f"[b]{keys.SCOPE_TITLES[scope]}[/]")
         for spec in keys.specs(scope):
             out.append(f"  [b $accent]{spec.label:>6}[/]  {spec.help}")

@@ -1,4 +1,4 @@
-"""Which program.md is winning: the leaderboard of program variants and of panes, on `l`.
+"""Which program.md is winning: the leaderboard of program variants and of panes, on `b`.
 
 The numbers come from `conductor.leaderboard` (the same as `conductor status` and the report),
 read from the ledger in a thread and re-read every few seconds while the screen is open. A

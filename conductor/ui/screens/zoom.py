@@ -170,7 +170,7 @@ class ZoomScreen(Screen):
         from rich.text import Text
 
         colours = self.app.theme_variables
-        status = "base" if row.is_baseline else row.status
+        status = ("base" if row.is_baseline else row.status) + (" starved" if row.starved else "")
         style = colours.get("cool" if row.is_baseline else row.status, "")
         muted = colours.get("muted", "")
         change = delta(row.metric, best_before)

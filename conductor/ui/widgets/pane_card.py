@@ -91,12 +91,14 @@ class PaneCard(Vertical):
         if plan == self._plan:
             return plan
         self._plan = plan
-        self.query_one("#summary").styles.height = 2 + plan.counts + plan.meters
-        self.query_one("#spark").display = plan.sparkline
-        rows = self.query_one("#rows")
+        # the widgets held since mount, not queried: a tick during the app's teardown finds
+        # the children already gone from the DOM
+        self._widgets["summary"].styles.height = 2 + plan.counts + plan.meters
+        self._spark.display = plan.sparkline
+        rows = self._widgets["rows"]
         rows.display = plan.rows > 0
         rows.styles.height = max(1, plan.rows)
-        self.query_one("#activity").display = plan.activity > 0
+        self._log.display = plan.activity > 0
         self._shown.pop("rows", None)
         self._shown.pop("summary", None)
         return plan
@@ -152,6 +154,9 @@ class PaneCard(Vertical):
             return
         self._activity_seq = new[-1].seq
         self._log.write_lines([lines.activity_text(line) for line in new[-CARD_LOG_LINES:]])
+
+    def on_unmount(self) -> None:
+        self._ready = False
 
     def on_click(self) -> None:
         select = getattr(self.app, "select_pane", None)
