@@ -3,7 +3,8 @@
 Knobs are module-level constants in an editable file (`LEARNING_RATE = 1e-3`). Each trial
 rewrites only their values, keeping the rest of each line (spacing, comments), and runs it
 as an experiment; the outcome is told to the study (a crash is a failed trial). The study
-lives in the pane's agent dir as an Optuna journal, so a resumed run continues it.
+lives in the pane's agent dir (agents/optuna_history.py: every trial logged, a bounded window
+of them replayed), so a resumed run continues it at the same cost however long it ran.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import hashlib
 import re
 from pathlib import Path
 
+from conductor.agents.optuna_history import windowed_study
 from conductor.config import AgentConfig, Knob
 from conductor.core.agent import PaneSession
 from conductor.core.outcome import PaneFinished
 from conductor.errors import AgentFatal
 
 N_STARTUP_TRIALS = 5
+RECONCILE_ROWS = 50  # a trial a stop left open is among the pane's last rows
 
 
 def _line_pattern(name: str) -> re.Pattern:
@@ -80,6 +83,7 @@ class OptunaAgent:
                     params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
                 else:
                     params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
+            study.asked(trial)
             description = await asyncio.to_thread(self._apply, session, knobs, params)
             session.activity("tool", f"trial {trial.number}: {description}")
             try:
@@ -94,16 +98,11 @@ class OptunaAgent:
     # ---------------------------------------------------------------- study
 
     def _open_study(self, optuna, session: PaneSession):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path = Path(session.agent_dir) / "optuna.journal"
-        storage = JournalStorage(JournalFileBackend(str(path)))
         seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
         sampler = optuna.samplers.TPESampler(multivariate=True, seed=seed, n_startup_trials=N_STARTUP_TRIALS)
         direction = "minimize" if session.workspace.goal == "min" else "maximize"
-        study = optuna.create_study(
-            study_name=session.name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+        study = windowed_study(
+            optuna, Path(session.agent_dir), session.name, direction, sampler, _distributions(optuna, session)
         )
         if study.trials:  # resumed: a sampler seeded as at the first start would propose the same trials again
             study.sampler = optuna.samplers.TPESampler(
@@ -113,7 +112,7 @@ class OptunaAgent:
 
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
         """Trials left open by a stop get the result the ledger recorded, or fail."""
-        rows = {r.agent_ref: r for r in session.history() if r.agent_ref.startswith("trial:")}
+        rows = {r.agent_ref: r for r in session.recent_history(RECONCILE_ROWS) if r.agent_ref.startswith("trial:")}
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             row = rows.get(f"trial:{t.number}")
             _tell_quietly(study, t.number, row.metric if row else None, optuna)
@@ -124,18 +123,13 @@ class OptunaAgent:
         baseline = next((r for r in session.history() if r.is_baseline and r.metric is not None), None)
         if baseline is None:
             return
-        params, dists = {}, {}
+        params, dists = {}, _distributions(optuna, session)
         for k in session.workspace.knobs:
             text = (Path(session.worktree_path) / k.file).read_text(encoding="utf-8")
             value = read_knob(text, k.name)
             if not isinstance(value, (int, float)) or not (k.low <= value <= k.high):
                 return
             params[k.name] = int(value) if k.type == "int" else float(value)
-            dists[k.name] = (
-                optuna.distributions.IntDistribution(int(k.low), int(k.high), log=k.log)
-                if k.type == "int"
-                else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
-            )
         study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=baseline.metric))
 
     # ---------------------------------------------------------------- editing
@@ -154,6 +148,15 @@ class OptunaAgent:
                     changes.append(f"{name} {old}->{literal}")
             path.write_text(write_knobs(text, values), encoding="utf-8")
         return ", ".join(changes) if changes else "re-run of the best settings"
+
+
+def _distributions(optuna, session: PaneSession) -> dict:
+    return {
+        k.name: optuna.distributions.IntDistribution(int(k.low), int(k.high), log=k.log)
+        if k.type == "int"
+        else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
+        for k in session.workspace.knobs
+    }
 
 
 def _import_optuna():

@@ -289,6 +289,13 @@ class Ledger:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
+    def recent_experiments(self, pane: str, limit: int) -> list[ExperimentRecord]:
+        """The pane's last `limit` experiments, oldest first."""
+        sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
+        with self._lock:
+            rows = self._db.execute(sql + " WHERE pane = ? ORDER BY seq DESC LIMIT ?", (pane, limit)).fetchall()
+        return [_row_to_experiment(r) for r in reversed(rows)]
+
     def _stream(self, sql: str, args: tuple = (), page: int = 500):
         """Rows of one query a page at a time: a reader's memory stays one page whatever the table."""
         with self._lock:

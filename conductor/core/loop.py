@@ -27,7 +27,8 @@ from conductor.core.failures import describe_failure
 from conductor.core.judge import Verdict, judge
 from conductor.core.observe import Observer, catch_up
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
-from conductor.core.reconcile import best_so_far, put_back
+from conductor.core.pane_history import has_baseline, resume_point, rows_since_keep
+from conductor.core.reconcile import put_back
 from conductor.core.record import ExperimentRecord, Standing, Status, improvement
 from conductor.core.runner import Trial, TrialResult
 from conductor.core.secrets import files_holding_secrets
@@ -97,9 +98,7 @@ class Pane(PaneBase):
     def _reconcile_blocking(self) -> list[str]:
         """Make worktree, ledger and results.tsv agree after any kind of stop."""
         notes = []
-        rows = self.ctx.ledger.experiments(self.name)
-        self.seq = max((r.seq for r in rows), default=0)
-        found = best_so_far(rows, self.base_commit)
+        self.seq, found = resume_point(self.ctx.ledger, self.name, self.base_commit)
         self.best, self.best_commit, self.baseline = found.best, found.best_commit, found.baseline
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
@@ -116,7 +115,7 @@ class Pane(PaneBase):
         )
         notes += put_back_notes
         if not observed:  # in observed mode results.tsv is the agent's own log
-            self.recorder.rewrite_tsv()
+            self.recorder.sync_tsv()
         return notes
 
     def _tried_ref(self, seq: int) -> str:
@@ -132,7 +131,7 @@ class Pane(PaneBase):
                 self.activity("info", note)
             self._check_done()
             # an external agent runs its own first experiment on the unmodified HEAD: that is the baseline
-            if self.agent_config.kind not in EXTERNAL_KINDS and not any(r.is_baseline for r in self.history()):
+            if self.agent_config.kind not in EXTERNAL_KINDS and not has_baseline(self.ctx.ledger, self.name):
                 await self._run_baseline()
             agent = self.agent = self.ctx.agent_factory(self.agent_config)
             self.set_state("thinking")
@@ -197,7 +196,7 @@ class Pane(PaneBase):
     def _baseline_sanity(self, outcome: Outcome) -> None:
         """A baseline that cannot work as configured is a pane error, not a crash to iterate on."""
         ws = self.workspace
-        row = self.history()[-1]
+        row = self.recent_history(1)[-1]
         if row.exit_code == 127:
             last = outcome.log_tail.strip().splitlines()[-1:] or [""]
             raise ConductorError(f"pane {self.name}: the run command was not found: `{ws.run}` ({last[0]})")
@@ -234,7 +233,7 @@ class Pane(PaneBase):
             is_baseline = (
                 self.agent_config.kind in EXTERNAL_KINDS
                 and not guard.files
-                and not any(r.is_baseline for r in self.history())
+                and not has_baseline(self.ctx.ledger, self.name)
             )
             outcome = await self._execute(
                 commit=commit, description=description, agent_ref=agent_ref, is_baseline=is_baseline
@@ -430,11 +429,7 @@ class Pane(PaneBase):
             )
             self.set_state("paused", f"{self._crash_streak} crashes in a row")
         if ws.plateau:
-            since = 0
-            for r in reversed(self.history()):
-                if r.status == Status.KEEP:
-                    break
-                since += 1
+            since = rows_since_keep(self.ctx.ledger, self.name)
             if since and since % ws.plateau == 0:
                 message = NOTE_PREFIX + (
                     f"No keep in the last {since} experiments: the current line of ideas is exhausted. "

@@ -26,16 +26,6 @@ class BestSoFar:
     baseline: float | None
 
 
-def best_so_far(rows: list[ExperimentRecord], base_commit: str) -> BestSoFar:
-    best, best_commit, baseline = None, base_commit, None
-    for r in rows:
-        if r.is_baseline and r.metric is not None and baseline is None:
-            baseline = r.metric
-        if r.status == Status.KEEP:
-            best, best_commit = r.metric, r.commit
-    return BestSoFar(best, best_commit, baseline)
-
-
 def put_back(
     wt: Worktree,
     ledger: Ledger,

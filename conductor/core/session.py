@@ -101,6 +101,10 @@ class PaneBase:
     def history(self) -> list[ExperimentRecord]:
         return self.ctx.ledger.experiments(self.name)
 
+    def recent_history(self, limit: int) -> list[ExperimentRecord]:
+        """The pane's last `limit` experiments, oldest first: what a start needs, at any length of history."""
+        return self.ctx.ledger.recent_experiments(self.name, limit)
+
     def program_text(self) -> str:
         """This pane's program.md; the agent that reads it follows this version from now on."""
         try:
