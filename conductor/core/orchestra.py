@@ -24,6 +24,8 @@ from conductor.core.agent import Agent
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
+from conductor.core.git_upkeep import Upkeep
+from conductor.core.gitstate import RepoState
 from conductor.core.ledger import Ledger
 from conductor.core.loop import Pane
 from conductor.core.rundir import RunDir
@@ -292,6 +294,9 @@ class Orchestra:
                 AgentActivity(pane=pane, kind="info", text="conductor restarted: the lines above are from before")
             )
         reason = "all panes done"
+        upkeep = Upkeep(list(self.panes), self._repo_of)  # git packed on a schedule, off the loop
+        unsubscribe_upkeep = self.bus.subscribe(upkeep)
+        packing = asyncio.create_task(upkeep.run(), name="git-upkeep")
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
         watching = asyncio.create_task(self._watch_run_dir(), name="run-dir-watch")
@@ -310,12 +315,16 @@ class Orchestra:
             raise
         finally:
             token_rates.cancel()
+            packing.cancel()
+            unsubscribe_upkeep()
             if slot_watch is not None:
                 slot_watch.cancel()
             watching.cancel()
             unsubscribe_watch()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await packing
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
             if slot_watch is not None:
@@ -337,6 +346,14 @@ class Orchestra:
             self.bus.publish(RunFinished(reason=reason))
             if control is not None:  # after RunFinished: attached clients see how the run ended
                 await control.close()
+
+    def _repo_of(self, name: str) -> tuple[Path, RepoState] | None:
+        """A set-up pane's worktree and its repo's git state (for git_upkeep)."""
+        try:
+            wt = self.panes[name].wt
+        except RuntimeError:
+            return None
+        return wt.path, wt.state
 
     def _attempt_interrupted(self, trial, slot: Slot, why: str) -> None:
         """A trial's slot was lost under it (core/trial.py runs it again elsewhere)."""
