@@ -297,7 +297,8 @@ class Ledger:
         return [_row_to_experiment(r) for r in reversed(rows)]
 
     def _stream(self, sql: str, args: tuple = (), page: int = 500):
-        """Rows of one query a page at a time: a reader's memory stays one page whatever the table."""
+        """Rows of one query a page at a time: a reader's memory stays one page whatever the table
+        (for readers, whose connection nothing else uses meanwhile)."""
         with self._lock:
             cursor = self._db.execute(sql, args)
         while True:
@@ -307,11 +308,22 @@ class Ledger:
                 return
             yield from rows
 
-    def iter_experiments(self, pane: str):
-        """A pane's experiments in seq order, read a page at a time (the export streams them)."""
+    def experiments_page(self, pane: str, after_seq: int, limit: int) -> list[ExperimentRecord]:
+        """Up to `limit` of the pane's experiments after `after_seq`, in seq order: history read in
+        pieces (the TUI's load, the export), no statement left open between them."""
         sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
-        for r in self._stream(sql + " WHERE pane = ? ORDER BY seq", (pane,)):
-            yield _row_to_experiment(r)
+        with self._lock:
+            rows = self._db.execute(
+                sql + " WHERE pane = ? AND seq > ? ORDER BY seq LIMIT ?", (pane, after_seq, limit)
+            ).fetchall()
+        return [_row_to_experiment(r) for r in rows]
+
+    def iter_experiments(self, pane: str, page: int = 500):
+        """A pane's experiments in seq order, read a page at a time."""
+        after = 0
+        while rows := self.experiments_page(pane, after, page):
+            yield from rows
+            after = rows[-1].seq
 
     def iter_usage(self):
         """Every usage row in the order they were spent, read a page at a time."""

@@ -44,6 +44,7 @@ REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
 HOST_PROBE_S = 1.0
 HOST_SAMPLE_FRESH_S = 5.0
+HISTORY_PAGE = 1000  # ledger rows folded into the model between two frames
 
 
 class ConductorApp(App[int]):
@@ -117,17 +118,29 @@ class ConductorApp(App[int]):
         self._unsubscribe()
 
     def _load_history(self, event: RunStarted) -> None:
-        """A (resumed) run's standings from its ledger, so the screen starts where it left off."""
+        """A (resumed) run's standings from its ledger, so the screen starts where it left off:
+        read in pieces in a thread, each folded in between two frames (new results wait)."""
         ledger = getattr(self.engine, "ledger", None)
         if ledger is None:
             return
+        self.bridge.hold()
+        self.run_worker(self._fold_history(ledger), name="history", group="history", exit_on_error=False)
+
+    async def _fold_history(self, ledger) -> None:
+        panes = list(self.model.panes)
         try:
-            rows = ledger.experiments()
-            usage = {name: ledger.usage_totals(name).usd for name in self.model.panes}
+            for name in panes:
+                after = 0
+                while page := await asyncio.to_thread(ledger.experiments_page, name, after, HISTORY_PAGE):
+                    self.model.load_history(page)
+                    after = page[-1].seq
+                    await asyncio.sleep(0)  # a frame, a key, a hand-off between two pieces
+            usage = await asyncio.to_thread(lambda: {name: ledger.usage_totals(name).usd for name in panes})
+            self.model.load_history([], usage)
         except Exception as exc:  # a missing history must not keep the dashboard from opening
             self.notify(f"could not read the ledger: {exc}", severity="warning")
-            return
-        self.model.load_history(rows, usage)
+        finally:
+            self.bridge.release()
 
     # ------------------------------------------------------------ refresh
 
