@@ -55,14 +55,16 @@ TARGETS = {
     "tui_loop_lag_ms": 100.0,
 }
 GROWTH_LIMITED = ("resume_s", "status_s", "resume_rss_mib")
+USED = ".measured"
 
 
 def env_for(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "CONDUCTOR_NO_UPDATE_CHECK": "1"}
 
 
-def timed(cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one run of `cmd`; it must succeed."""
+def timed(cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, CPU seconds) of one run of `cmd`; it must succeed. On a
+    shared machine the CPU seconds say what the wall time would be unloaded."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env_for(tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -70,12 +72,12 @@ def timed(cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.read().decode()[-800:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def best_of(n: int, cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float]:
+def best_of(n: int, cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float, float]:
     runs = [timed(cmd, tree, cwd) for _ in range(n)]
-    return min(w for w, _ in runs), max(r for _, r in runs)
+    return min(w for w, _, _ in runs), max(r for _, r, _ in runs), min(c for _, _, c in runs)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -146,20 +148,24 @@ def restore(dest: Path, pristine: Path) -> None:
     subprocess.run(["cp", "-a", str(pristine), str(dest)], check=True)
 
 
-def measure(dest: Path, pristine: Path, tree: Path, expected: int, repeats: int) -> dict:
-    restore(dest, pristine)
+def measure(dest: Path, pristine: Path | None, tree: Path, expected: int, repeats: int) -> dict:
+    if pristine is not None and (dest / USED).exists():  # an earlier measurement resumed it: back to as built
+        restore(dest, pristine)
+    (dest / USED).touch()
     cfg = dest / "conductor.toml"
     run_dir = dest / "run"
     py = [sys.executable, "-m", "conductor"]
     out: dict[str, float] = {}
-    out["status_s"], out["status_rss_mib"] = best_of(repeats, [*py, "status", "-c", str(cfg)], tree, cfg.parent)
-    out["status_json_s"], out["status_json_rss_mib"] = best_of(
+    out["status_s"], out["status_rss_mib"], out["status_cpu_s"] = best_of(
+        repeats, [*py, "status", "-c", str(cfg)], tree, cfg.parent
+    )
+    out["status_json_s"], out["status_json_rss_mib"], out["status_json_cpu_s"] = best_of(
         repeats, [*py, "status", "-c", str(cfg), "--json"], tree, cfg.parent
     )
-    out["report_s"], out["report_rss_mib"] = timed(
+    out["report_s"], out["report_rss_mib"], out["report_cpu_s"] = timed(
         [*py, "report", "-c", str(cfg), "-o", str(cfg.parent / "report")], tree, cfg.parent
     )
-    out["export_s"], out["export_rss_mib"] = timed(
+    out["export_s"], out["export_rss_mib"], out["export_cpu_s"] = timed(
         [*py, "export", "-c", str(cfg), "-o", str(cfg.parent / "export.csv")], tree, cfg.parent
     )
     repo = run_dir / "repos" / "s"
@@ -167,8 +173,7 @@ def measure(dest: Path, pristine: Path, tree: Path, expected: int, repeats: int)
     subprocess.run(["git", "-C", str(repo), "for-each-ref", "refs/conductor"], capture_output=True, check=True)
     out["for_each_ref_s"] = time.perf_counter() - t0
     out["resume_s"], out["resume_rss_mib"] = resume(cfg, tree)
-    restore(dest, pristine)
-    out.update(tui(cfg, tree, expected))
+    out.update(tui(cfg, tree, expected))  # over the resumed dir: its history is the built one, and a few rows more
     return out
 
 
@@ -205,15 +210,17 @@ def main() -> None:
     base = Path(args.keep) if args.keep else Path(subprocess.check_output(["mktemp", "-d"], text=True).strip())
     results: dict[int, dict] = {}
     loads = {}
+    print(f"run dirs in {base}", flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         dest = base / str(size)
-        pristine = base / f"{size}.pristine"
-        if not (pristine / "conductor.toml").is_file():
+        pristine = base / f"{size}.pristine" if args.keep else None  # to measure the same dir again later
+        if pristine is None or not (pristine / "conductor.toml").is_file():
             shutil.rmtree(dest, ignore_errors=True)
             t0 = time.perf_counter()
             build_run(dest, size, PANES, tree)
             print(f"built {size:,} experiments in {time.perf_counter() - t0:.1f} s", flush=True)
-            subprocess.run(["cp", "-a", str(dest), str(pristine)], check=True)
+            if pristine is not None:
+                subprocess.run(["cp", "-a", str(dest), str(pristine)], check=True)
         loads[size] = uptime()
         results[size] = measure(dest, pristine, tree, size, args.repeats)
         print(

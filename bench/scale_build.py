@@ -246,7 +246,7 @@ def write_studies(run_dir: Path, histories: dict[str, PaneHistory], baselines: d
         agent_dir = run_dir / "agents" / name
         agent_dir.mkdir(parents=True, exist_ok=True)
         journal = [json.dumps({"op_code": 0, "worker_id": WORKER, "study_name": name, "directions": [1]})]
-        compact = []
+        compact, finished = [], []
         trials = [{"trial": 0, "values": dict.fromkeys(KNOBS, 0.0), "metric": baselines[name], "status": "keep",
                    "started_at": h.rows[0]["started_at"] - STEP_S if h.rows else 0.0}]  # fmt: skip
         trials += h.rows
@@ -269,9 +269,14 @@ def write_studies(run_dir: Path, histories: dict[str, PaneHistory], baselines: d
                      "values": [r["metric"]] if done else None, "datetime_complete": _iso(start + 96)}
                 )
             )  # fmt: skip
-            compact.append(json.dumps({"n": tid, "params": r["values"], "value": r["metric"] if done else None}))
+            row = {"n": tid, "params": r["values"], "state": "complete" if done else "fail", "value": r["metric"]}
+            compact.append(json.dumps(row))
+            if done:
+                finished.append(row)
         (agent_dir / "optuna.journal").write_text("\n".join(journal) + "\n")
         (agent_dir / "optuna-trials.jsonl").write_text("\n".join(compact) + "\n")
+        best = sorted(finished, key=lambda t: t["value"])[:50]  # what TrialLog keeps beside it
+        (agent_dir / "optuna-best.json").write_text(json.dumps(best))
 
 
 def build_run(dest: Path, total: int, panes: int, tree: Path) -> Path:

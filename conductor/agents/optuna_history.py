@@ -16,6 +16,7 @@ folder an older conductor left (`optuna.journal` only) is converted once, by one
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import threading
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RECENT = 250  # the latest trials TPE sees: where the search is now
-BEST = 50  # plus the best ever: where it has been good
+RECENT = 150  # the latest trials TPE sees: where the search is now
+BEST = 30  # plus the best ever: where it has been good
 TRIALS_FILE = "optuna-trials.jsonl"
 BEST_FILE = "optuna-best.json"
 JOURNAL_FILE = "optuna.journal"  # what an older conductor kept
@@ -45,7 +46,11 @@ class LoggedTrial:
     def parse(cls, line: str) -> LoggedTrial | None:
         try:
             d = json.loads(line)
-            return cls(int(d["n"]), dict(d["params"]), str(d.get("state", "complete")), d.get("value"))
+            value = d.get("value")
+            state = str(d.get("state") or ("complete" if value is not None else "fail"))
+            if state == "complete" and value is None:
+                state = "fail"
+            return cls(int(d["n"]), dict(d["params"]), state, value)
         except (ValueError, KeyError, TypeError):
             return None  # a line cut by a crash mid-write
 
@@ -148,12 +153,10 @@ class TrialLog:
 
     def _scan_best(self) -> list[LoggedTrial]:
         """The best file lost (or never written): one pass over the trial file rebuilds it."""
-        best: list[LoggedTrial] = []
         with open(self.path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                t = LoggedTrial.parse(line)
-                if t is not None and t.state == "complete" and t.value is not None:
-                    best = self._ranked([*best, t]) if len(best) >= BEST else [*best, t]
+            done = (t for t in map(LoggedTrial.parse, fh) if t is not None and t.state == "complete")
+            sign = 1.0 if self.direction == "minimize" else -1.0
+            best = heapq.nsmallest(BEST, (t for t in done if t.value is not None), key=lambda t: sign * t.value)
         self.best = self._ranked(best)
         if self.best:
             self._write_best()
