@@ -64,15 +64,25 @@ def env_for(tree: Path) -> dict[str, str]:
 
 def timed(cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MiB, CPU seconds) of one run of `cmd`; it must succeed. On a
-    shared machine the CPU seconds say what the wall time would be unloaded."""
+    shared machine the CPU seconds say what the wall time would be unloaded. The peak RSS is
+    what /usr/bin/time reports: a child forked from this (large) process would count its
+    parent's pages in its own rusage."""
+    rss_file = cwd / ".maxrss"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env_for(tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd],
+        cwd=cwd,
+        env=env_for(tree),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.read().decode()[-800:]}")
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    rss_kib = int(rss_file.read_text().split()[-1])
+    return wall, rss_kib / 1024, usage.ru_utime + usage.ru_stime
 
 
 def best_of(n: int, cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float, float]:

@@ -9,7 +9,8 @@ the history is then written directly, as the engine would have written it:
   2,500 activity lines a pane (the table between two trims), a telemetry sample a minute
   per slot;
 - git: every tried commit (git fast-import, a real tree per commit); a keep advances the
-  pane's branch, every other commit stays under its loose ref refs/conductor/<run>/<pane>/<seq>;
+  pane's branch, every other commit stays under its ref refs/conductor/<run>/<pane>/<seq>:
+  loose, as a conductor without core/git_upkeep.py leaves them, or packed by one that has it;
 - logs/<pane>/<seq>-<commit>.log for every experiment;
 - each pane's Optuna study: agents/<pane>/optuna.journal as Optuna's JournalStorage writes
   it (create, one op per parameter, the result), and agents/<pane>/optuna-trials.jsonl, the
@@ -303,6 +304,9 @@ def build_run(dest: Path, total: int, panes: int, tree: Path) -> Path:
     env = {**os.environ, **GIT_ENV}
     for p in infos:  # the branch moved under the worktree: check the best out, as a keep leaves it
         subprocess.run(["git", "-C", p["worktree"], "reset", "-q", "--hard", p["best"]], check=True, env=env)
+    if (tree / "conductor" / "core" / "git_upkeep.py").is_file():  # that conductor packs as it goes
+        subprocess.run(["git", "-C", str(repo), "pack-refs", "--all"], check=True, env=env)
+        subprocess.run(["git", "-C", str(repo), "repack", "-d", "-q"], check=True, env=env)
     write_ledger(db, histories, infos, run_dir)
     db.close()
     write_logs(histories)

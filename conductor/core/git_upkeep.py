@@ -6,8 +6,9 @@ gc.auto off (core/gitsafe.py), so nothing ever packed them: at 49,000 loose refs
 `for-each-ref` took 1.7 s. `Upkeep` counts the experiments recorded on each repo and, once
 its panes are set up and after every PACK_EVERY more, packs it in a worker thread:
 
-- `git pack-refs --all`, with the repo's lock held (core/gitstate.py), so no pane writes a
-  ref meanwhile;
+- `git pack-refs --all` (git locks each ref it prunes, as an update-ref does, so panes go on
+  committing meanwhile; the first pack of a run dir an older conductor left, tens of
+  thousands of loose refs, takes its time without holding anyone up);
 - `git repack -d`: the loose objects into a pack; only what is now packed is removed, nothing
   unreachable is pruned; with more than MAX_PACKS packs, `git repack -a -d` makes one.
 
@@ -33,8 +34,7 @@ CHECK_S = 5.0
 
 def pack_repo(worktree: Path, state: RepoState) -> None:
     """Blocking: pack the refs and the loose objects of the repo `worktree` belongs to."""
-    with state.lock:
-        run_git(worktree, "pack-refs", "--all")
+    run_git(worktree, "pack-refs", "--all")
     run_git(worktree, "repack", "-d", "-q")
     if len(list((state.common / "objects" / "pack").glob("*.pack"))) > MAX_PACKS:
         run_git(worktree, "repack", "-a", "-d", "-q")

@@ -272,10 +272,8 @@ class Worktree:
         return sha
 
     def keep_ref(self, ref: str, sha: str) -> None:
-        """Keep a tried commit reachable (for diffs and re-runs) after the branch moves back; under
-        the repo's lock, which packing the refs holds (core/git_upkeep.py)."""
-        with self.state.lock:
-            self.git("update-ref", ref, sha)
+        """Keep a tried commit reachable (for diffs and re-runs) after the branch moves back."""
+        self.git("update-ref", ref, sha)
 
     def reset_to(self, sha: str) -> None:
         """Hard-reset this worktree (and only it) to `sha`; drop untracked files it grew."""

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -128,18 +129,22 @@ class ConductorApp(App[int]):
 
     async def _fold_history(self, ledger) -> None:
         panes = list(self.model.panes)
+        loop = asyncio.get_running_loop()
+        # a thread of its own: the shared pool is busy with the panes' set-up at this moment
+        reader = ThreadPoolExecutor(1, thread_name_prefix="conductor-history")
         try:
             for name in panes:
                 after = 0
-                while page := await asyncio.to_thread(ledger.experiments_page, name, after, HISTORY_PAGE):
+                while page := await loop.run_in_executor(reader, ledger.experiments_page, name, after, HISTORY_PAGE):
                     self.model.load_history(page)
                     after = page[-1].seq
                     await asyncio.sleep(0)  # a frame, a key, a hand-off between two pieces
-            usage = await asyncio.to_thread(lambda: {name: ledger.usage_totals(name).usd for name in panes})
+            usage = await loop.run_in_executor(reader, lambda: {n: ledger.usage_totals(n).usd for n in panes})
             self.model.load_history([], usage)
         except Exception as exc:  # a missing history must not keep the dashboard from opening
             self.notify(f"could not read the ledger: {exc}", severity="warning")
         finally:
+            reader.shutdown(wait=False)
             self.bridge.release()
 
     # ------------------------------------------------------------ refresh
