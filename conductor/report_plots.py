@@ -1,7 +1,8 @@
 """The report's figures (matplotlib, imported only inside the drawing functions: Agg canvas,
 no pyplot). Per pane, a progress plot in the style of upstream autoresearch's chart
 (discarded runs as faint dots, kept runs labelled with their description, the running best
-as a step line); crashes and rejected edits have no metric, so they sit on a strip at the
+as a step line; past MAX_LABELS keeps only the biggest steps and the last keep are labelled,
+so a week-long run draws as fast as an hour's and stays readable); crashes and rejected edits have no metric, so they sit on a strip at the
 bottom of the axes, never at 0. One comparison figure per run: each pane's best metric
 against experiment number, wall time and dollars, one row per workspace.
 """
@@ -30,6 +31,7 @@ STRIP = 0.035  # axes-fraction height of the crash/rejected strip centre
 KEEP_COLOR = "#2ecc71"
 BEST_COLOR = "#27ae60"
 LABEL_COLOR = "#1a7a3a"
+MAX_LABELS = 30
 DISCARD_COLOR = "#bbbbbb"
 CRASH_COLOR = "#d62728"
 REJECT_COLOR = "#ff7f0e"
@@ -139,7 +141,7 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
     if s.kept:
         xs, ys, labels = zip(*s.kept, strict=True)
         ax.scatter(xs, ys, c=KEEP_COLOR, s=50, zorder=4, edgecolors="black", linewidths=0.5, label="kept", gid="kept")
-        for x, y, label in s.kept:
+        for x, y, label in labelled(s.kept, pane.goal):
             ax.annotate(
                 short(label),
                 (x, y),
@@ -153,6 +155,17 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
                 va="bottom",
                 annotation_clip=True,
             )
+
+
+def labelled(kept: list[tuple[int, float, str]], goal: str) -> list[tuple[int, float, str]]:
+    """The keeps that get a label: all of them up to MAX_LABELS, else the biggest steps over the
+    keep before them, the first (the baseline) and the last."""
+    if len(kept) <= MAX_LABELS:
+        return kept
+    sign = -1.0 if goal == "min" else 1.0
+    steps = sorted(range(1, len(kept) - 1), key=lambda i: sign * (kept[i - 1][1] - kept[i][1]))
+    chosen = {0, len(kept) - 1, *steps[: MAX_LABELS - 2]}
+    return [k for i, k in enumerate(kept) if i in chosen]
 
 
 def draw_compare(container, run: RunData) -> None:

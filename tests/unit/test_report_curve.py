@@ -28,3 +28,13 @@ def test_dollars_by_each_end_match_the_plain_sum():
     drawn = [r for r in rows if r.seq in set(curve.seq)]
     assert curve.usd == [sum(usd for ts, usd in sorted(usage) if ts <= r.finished_at) for r in drawn]
     assert curve.seq == [r.seq for r in drawn]
+
+
+def test_a_long_run_labels_its_biggest_steps_the_first_and_the_last_keep():
+    from conductor.report_plots import MAX_LABELS, labelled
+
+    kept = [(i, 10.0 - i * 0.01 - (2.0 if i >= 7 else 0.0), "") for i in range(200)]  # one big step, at 7
+    shown = labelled(kept, "min")
+    assert len(shown) == MAX_LABELS
+    assert {0, 7, 199} <= {s for s, _, _ in shown}
+    assert labelled(kept[:MAX_LABELS], "min") == kept[:MAX_LABELS]
