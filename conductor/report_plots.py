@@ -67,7 +67,7 @@ def draw_progress(container, run: RunData, pane: PaneRecord) -> None:
         ax.text(0.5, 0.5, "no metric yet", transform=ax.transAxes, ha="center", va="center", color="#777777")
     else:
         ax.set_ylim(*window)
-        _draw_points(ax, s, window)
+        _draw_points(ax, s, window, pane.goal)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fractions: nothing on it is a metric value
     for seqs, marker, size, color, what, gid in (
         (s.crashed, "x", 40, CRASH_COLOR, "crash, no metric", "crash-strip"),
@@ -98,7 +98,7 @@ def draw_progress(container, run: RunData, pane: PaneRecord) -> None:
         ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
-def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
+def _draw_points(ax, s: ProgressSeries, window: tuple[float, float], goal: str) -> None:
     lo, hi = window
     inside = [(q, m) for q, m in s.discarded if lo <= m <= hi]
     above = [q for q, m in s.discarded if m > hi]
@@ -141,7 +141,7 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
     if s.kept:
         xs, ys, labels = zip(*s.kept, strict=True)
         ax.scatter(xs, ys, c=KEEP_COLOR, s=50, zorder=4, edgecolors="black", linewidths=0.5, label="kept", gid="kept")
-        for x, y, label in labelled(s.kept, pane.goal):
+        for x, y, label in labelled(s.kept, goal):
             ax.annotate(
                 short(label),
                 (x, y),
