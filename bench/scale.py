@@ -90,6 +90,12 @@ def best_of(n: int, cmd: list[str], tree: Path, cwd: Path) -> tuple[float, float
     return min(w for w, _, _ in runs), max(r for _, r, _ in runs), min(c for _, _, c in runs)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds a live process has used (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -97,8 +103,9 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def resume(cfg: Path, tree: Path) -> tuple[float, float]:
-    """`conductor run` until its first new experiment is recorded: (seconds, peak RSS MiB)."""
+def resume(cfg: Path, tree: Path) -> tuple[float, float, float]:
+    """`conductor run` until its first new experiment is recorded: (seconds, peak RSS MiB, CPU
+    seconds it used by then)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "conductor", "run", "-c", str(cfg), "--json"],
@@ -112,7 +119,7 @@ def resume(cfg: Path, tree: Path) -> tuple[float, float]:
     try:
         for line in proc.stdout:
             if '"experiment_finished"' in line:
-                return time.perf_counter() - t0, peak_rss_mib(proc.pid)
+                return time.perf_counter() - t0, peak_rss_mib(proc.pid), cpu_s(proc.pid)
         raise SystemExit("conductor run ended before a new experiment")
     finally:
         stop(proc)
@@ -146,6 +153,7 @@ def tui(cfg: Path, tree: Path, expected: int) -> dict:
     return {
         "tui_first_paint_s": r["first_paint"] - t0,
         "tui_history_s": r["history"] - t0 if r["history"] else float("nan"),
+        "tui_history_cpu_s": r["history_cpu"] if r["history"] else float("nan"),
         "tui_first_experiment_s": r["first_experiment"] - t0 if r["first_experiment"] else float("nan"),
         "tui_loop_lag_ms": r["worst_lag_ms"],
         "tui_rss_mib": r["rss_mib"],
@@ -182,7 +190,7 @@ def measure(dest: Path, pristine: Path | None, tree: Path, expected: int, repeat
     t0 = time.perf_counter()
     subprocess.run(["git", "-C", str(repo), "for-each-ref", "refs/conductor"], capture_output=True, check=True)
     out["for_each_ref_s"] = time.perf_counter() - t0
-    out["resume_s"], out["resume_rss_mib"] = resume(cfg, tree)
+    out["resume_s"], out["resume_rss_mib"], out["resume_cpu_s"] = resume(cfg, tree)
     out.update(tui(cfg, tree, expected))  # over the resumed dir: its history is the built one, and a few rows more
     return out
 

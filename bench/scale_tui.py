@@ -3,7 +3,7 @@
 What `conductor up` does (the app and the orchestra on one event loop), on Textual's headless
 driver. Prints one JSON line of wall-clock stamps (time.time()): first paint (the app's first
 refresh), history on screen (every pane's experiment count in the model at least the
-ledger's), the first new experiment recorded, and the worst event-loop lag seen from first paint to
+ledger's; and the process's CPU seconds by then), the first new experiment recorded, and the worst event-loop lag seen from first paint to
 two seconds after that experiment (a 10 ms sleep that woke late, by how much).
 
     python bench/scale_tui.py CONFIG EXPECTED_ROWS
@@ -59,7 +59,8 @@ async def main(cfg_path: Path, expected: int) -> dict:
 
     orch = Orchestra(load_config(cfg_path), agent_factory=create_agent)
     orch.open()
-    stamps: dict[str, float | None] = {"first_paint": None, "history": None, "first_experiment": None}
+    stamps: dict[str, float | None] = {"first_paint": None, "history": None, "history_cpu": None}
+    stamps["first_experiment"] = None
 
     def on_event(event) -> None:
         if isinstance(event, ExperimentFinished) and stamps["first_experiment"] is None:
@@ -81,6 +82,7 @@ async def main(cfg_path: Path, expected: int) -> dict:
                 if stamps["history"] is None and app.model.panes and shown >= expected:
                     await pilot.pause()  # the tick that folded it has drawn it
                     stamps["history"] = time.time()
+                    stamps["history_cpu"] = time.process_time()
                 first = stamps["first_experiment"]
                 if stamps["history"] and first and time.time() > first + 2:
                     break
