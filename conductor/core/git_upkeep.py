@@ -4,7 +4,8 @@ Every experiment that is not kept leaves its commit under a loose ref
 (refs/conductor/<run>/<pane>/<seq>) and its objects loose, and conductor's git runs with
 gc.auto off (core/gitsafe.py), so nothing ever packed them: at 49,000 loose refs one
 `for-each-ref` took 1.7 s. `Upkeep` counts the experiments recorded on each repo and, once
-its panes are set up and after every PACK_EVERY more, packs it in a worker thread:
+its panes are set up if PACK_EVERY refs or more are loose (a run dir an older conductor
+left), and after every PACK_EVERY experiments, packs it in a worker thread:
 
 - `git pack-refs --all` (git locks each ref it prunes, as an update-ref does, so panes go on
   committing meanwhile; the first pack of a run dir an older conductor left, tens of
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +42,16 @@ def pack_repo(worktree: Path, state: RepoState) -> None:
         run_git(worktree, "repack", "-a", "-d", "-q")
 
 
+def loose_refs_at_least(common: Path, count: int) -> bool:
+    """Whether the repo holds `count` loose refs or more (counting stops there)."""
+    seen = 0
+    for _, _, files in os.walk(common / "refs"):
+        seen += len(files)
+        if seen >= count:
+            return True
+    return False
+
+
 class Upkeep:
     """A bus subscriber (counts) and a task (packs). `repo_of(pane)`: the pane's worktree and
     its repo's state once it is set up, else None."""
@@ -52,7 +64,7 @@ class Upkeep:
         self.every = every if every is not None else PACK_EVERY
         self._lock = threading.Lock()  # the bus may call from worker threads
         self._since: dict[str, int] = {}  # pane -> experiments since its repo was last packed
-        self.packed: dict[Path, int] = {}  # repo's common dir -> times packed (the first at start)
+        self.packed: dict[Path, int] = {}  # repo's common dir -> times packed or found packed
         self.errors: list[str] = []
 
     def __call__(self, event: Event) -> None:
@@ -61,7 +73,8 @@ class Upkeep:
                 self._since[event.pane] = self._since.get(event.pane, 0) + 1
 
     def due(self) -> list[tuple[Path, RepoState]]:
-        """Repos to pack now: not yet packed since this start, or PACK_EVERY experiments on since."""
+        """Repos to pack now: PACK_EVERY experiments on since the last pack, or, before the first
+        pack of this start, PACK_EVERY loose refs."""
         repos: dict[Path, tuple[Path, RepoState, int]] = {}
         for pane in self.panes:
             found = self.repo_of(pane)
@@ -75,7 +88,7 @@ class Upkeep:
         return [
             (worktree, state)
             for common, (worktree, state, since) in repos.items()
-            if common not in self.packed or since >= self.every
+            if since >= self.every or (common not in self.packed and loose_refs_at_least(common, self.every))
         ]
 
     def pack(self, worktree: Path, state: RepoState) -> None:
