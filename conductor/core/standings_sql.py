@@ -132,7 +132,7 @@ def _usage_spans(ledger: Ledger, pane: PaneRecord, ver: str, versions: list[str]
 
 def _add_usage(ledger: Ledger, pane: PaneRecord, a: _Pane, ver: str) -> None:
     goal = pane.goal
-    used = [v for v in sorted(a.first_seq, key=a.first_seq.__getitem__)]
+    used = sorted(a.first_seq, key=a.first_seq.__getitem__)
     last = ledger.select("SELECT MAX(finished_at) FROM experiments WHERE pane = ?", (pane.name,))[0][0]
     spans = _usage_spans(ledger, pane, ver, used) if used else []
     ends = [lo for lo, _ in spans[1:]] + [last]
