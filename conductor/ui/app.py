@@ -124,6 +124,12 @@ class ConductorApp(App[int]):
         ledger = getattr(self.engine, "ledger", None)
         if ledger is None:
             return
+        try:  # the dollars first, at once: one sum a pane, and the usage from now on adds to them
+            usage = {name: ledger.usage_totals(name).usd for name in self.model.panes}
+        except Exception as exc:  # a missing history must not keep the dashboard from opening
+            self.notify(f"could not read the ledger: {exc}", severity="warning")
+            return
+        self.model.load_history([], usage)
         self.bridge.hold()
         self.run_worker(self._fold_history(ledger), name="history", group="history", exit_on_error=False)
 
@@ -139,8 +145,6 @@ class ConductorApp(App[int]):
                     self.model.load_history(page)
                     after = page[-1].seq
                     await asyncio.sleep(0)  # a frame, a key, a hand-off between two pieces
-            usage = await loop.run_in_executor(reader, lambda: {n: ledger.usage_totals(n).usd for n in panes})
-            self.model.load_history([], usage)
         except Exception as exc:  # a missing history must not keep the dashboard from opening
             self.notify(f"could not read the ledger: {exc}", severity="warning")
         finally:
