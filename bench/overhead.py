@@ -1,10 +1,14 @@
-"""Per-experiment orchestration overhead on a branch with 1,000 commits.
+"""Per-experiment orchestration overhead on a run with a long history.
 
 Overhead = wall time of `run_experiment` minus the experiment process's own lifetime:
 guard (git status + protected hashes), commit, slot lease, judge, ledger, results.tsv,
-and the keep-ref + reset of a discard. Target: median <= 150 ms.
+and the keep-ref + reset of a discard. The run resumed is one bench/scale_build.py makes:
+one pane with `--history` experiments already in its ledger (usage rows, activity), its
+tried commits under loose refs, its Optuna trials and logs; `--history 0` is a fresh run.
+(The branch depth this bench used to vary barely mattered; the length of history did.)
+Target: median <= 150 ms.
 
-    python bench/overhead.py [--experiments 40] [--commits 1000]
+    python bench/overhead.py [--experiments 40] [--history 50000]
 """
 
 from __future__ import annotations
@@ -12,34 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
-import subprocess
 import time
 from pathlib import Path
 
-from _common import config, fast_workspace, machine, median, pct, run_for, tmpdir
+from _common import REPO, config, fast_workspace, machine, median, pct, run_for, tmpdir
+from scale_build import build_run
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
-
-
-def deep_repo(ws: Path, commits: int) -> None:
-    """Turn `ws` into a repo whose HEAD has `commits` ancestors (via git fast-import)."""
-    env = {**os.environ, **GIT_ENV}
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=ws, check=True, env=env)
-    lines = []
-    for i in range(1, commits + 1):
-        body = f"history {i}\n"
-        msg = f"commit {i}\n"
-        lines.append("commit refs/heads/main")
-        lines.append(f"committer b <b@b> {1700000000 + i} +0000")
-        lines.append(f"data {len(msg)}\n{msg}")
-        lines.append(f"M 644 inline history.txt\ndata {len(body)}\n{body}")
-    subprocess.run(
-        ["git", "fast-import", "--quiet"], cwd=ws, input="\n".join(lines) + "\n", text=True, check=True, env=env
-    )
-    subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=ws, check=True, env=env)
-    subprocess.run(["git", "add", "-A"], cwd=ws, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", "workspace"], cwd=ws, check=True, env=env)
+from conductor.config import load_config
 
 
 class TimingAgent:
@@ -65,17 +48,18 @@ class TimingAgent:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--experiments", type=int, default=40)
-    ap.add_argument("--commits", type=int, default=1000)
+    ap.add_argument("--history", type=int, default=50_000)
     args = ap.parse_args()
     tmp = tmpdir()
-    ws = fast_workspace(tmp, 0.0)
-    deep_repo(ws, args.commits)
-    depth = subprocess.run(["git", "rev-list", "--count", "HEAD"], cwd=ws, capture_output=True, text=True).stdout
-    cfg = config(tmp, ws, panes=1, slots=1)
+    if args.history:
+        cfg_path = build_run(tmp / "run", args.history, 1, REPO)
+    else:
+        cfg_path = config(tmp, fast_workspace(tmp, 0.0), panes=1, slots=1).source
+    cfg = load_config(cfg_path)
     samples: list[float] = []
-    run_for(cfg, 2.0 + args.experiments * 0.5, lambda _c: TimingAgent(args.experiments, samples))
+    run_for(cfg, 5.0 + args.experiments * 0.5, lambda _c: TimingAgent(args.experiments, samples))
     print(f"machine: {machine()}")
-    print(f"branch depth {depth.strip()} commits, {len(samples)} experiments (1 keep in 4)")
+    print(f"history: {args.history:,} experiments of one pane in the ledger; {len(samples)} more (1 keep in 4)")
     print(
         f"overhead per experiment: median {median(samples):.1f} ms, p95 {pct(samples, 0.95):.1f} ms   (target median <= 150 ms)"
     )

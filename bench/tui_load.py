@@ -5,11 +5,15 @@ seconds, telemetry at 1 Hz, for 60 s. Measured from outside: the app process's C
 one core) and resident memory, and key-to-screen latency (press a pane key, poll
 `tmux capture-pane` until that pane shows as selected; median and p95 of 30 presses).
 Run once with the timer-drained bridge (what the app does) and once with per-event widget
-updates (the naive approach), so the ratio shows.
+updates (the naive approach), so the ratio shows. `--mode real` drives the real orchestra
+instead: a run dir with `--history` experiments of history (bench/scale_build.py: 10 optuna
+panes on a fast workspace, 2 slots) resumed under the app as `conductor up` does, with the
+same activity and token storm published on its bus beside what its panes really do.
 
     python bench/tui_load.py                 # both modes, 60 s each, prints a table
     python bench/tui_load.py --write         # ... and writes the "TUI load" section of bench/RESULTS.md
     python bench/tui_load.py --mode batched --seconds 20
+    python bench/tui_load.py --mode real --history 50000
 
 Targets (issue 3): <= 10% of one core, p95 key latency <= 100 ms, RSS <= 200 MB.
 TUI_LOAD_DEBUG=1 also prints every key latency.
@@ -189,17 +193,72 @@ class SyntheticEngine:
         self.publish(ev.RunFinished(reason="stopped"))
 
 
+class StormOver:
+    """A real orchestra, with the synthetic storm's activity and token events on its bus too."""
+
+    def __init__(self, orchestra, activity_hz: float, token_hz: float):
+        self._orch = orchestra
+        self.activity_hz = activity_hz
+        self.token_hz = token_hz
+        self.published = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._orch, name)
+
+    async def run(self) -> None:
+        storm = asyncio.create_task(self._storm())
+        try:
+            await self._orch.run()
+        finally:
+            storm.cancel()
+
+    async def _storm(self) -> None:
+        from conductor.core import events as ev
+
+        names, start, sent = list(self._orch.panes), time.time(), {"activity": 0, "tokens": 0}
+        while True:
+            elapsed = time.time() - start
+            for _ in range(int(elapsed * self.activity_hz) - sent["activity"]):
+                for n in names:
+                    self._orch.bus.publish(ev.AgentActivity(pane=n, kind="text", text="considering the schedule"))
+                    self.published += 1
+                sent["activity"] += 1
+            for _ in range(int(elapsed * self.token_hz) - sent["tokens"]):
+                for n in names:
+                    self._orch.bus.publish(
+                        ev.TokenUsage(
+                            pane=n, model="m", input=900, output=120, cache_write=0, cache_read=4000, usd=0.0042
+                        )
+                    )
+                    self.published += 1
+                sent["tokens"] += 1
+            await asyncio.sleep(0.01)
+
+
 def child(args: argparse.Namespace) -> int:
     from conductor.ui.app import ConductorApp
 
-    engine = SyntheticEngine(args.panes, args.activity_hz, args.token_hz, args.experiment_every_s)
+    if args.mode == "real":
+        from conductor.agents.base import create_agent
+        from conductor.config import load_config
+        from conductor.core.orchestra import Orchestra
+
+        orchestra = Orchestra(load_config(Path(args.config)), agent_factory=create_agent)
+        orchestra.open()
+        engine = StormOver(orchestra, args.activity_hz, args.token_hz)
+    else:
+        engine = SyntheticEngine(args.panes, args.activity_hz, args.token_hz, args.experiment_every_s)
     app = ConductorApp(engine=engine, refresh_hz=args.refresh_hz)
     if args.mode == "naive":
         from tui_naive import per_event
 
         per_event(app)
     started = time.time()
-    app.run()
+    try:
+        app.run()
+    finally:
+        if args.mode == "real":
+            engine.close()
     stats = {"published": engine.published, "seconds": time.time() - started}
     Path(args.stats).write_text(json.dumps(stats))
     return 0
@@ -224,7 +283,7 @@ def selected(screen: str) -> str | None:
     return m.group(1) if m else None
 
 
-def measure(mode: str, seconds: float, panes: int, rates: dict) -> dict:
+def measure(mode: str, seconds: float, panes: int, rates: dict, config: Path | None = None) -> dict:
     import psutil
 
     socket = f"conductor-bench-{os.getpid()}-{mode}"
@@ -236,7 +295,7 @@ def measure(mode: str, seconds: float, panes: int, rates: dict) -> dict:
         f"echo $$ > {pid_path}; exec {sys.executable} {Path(__file__).resolve()} --child --mode {mode} "
         f"--panes {panes} --stats {stats_path} --activity-hz {rates['activity_hz']} "
         f"--token-hz {rates['token_hz']} --experiment-every-s {rates['experiment_every_s']} "
-        f"--refresh-hz {rates['refresh_hz']}"
+        f"--refresh-hz {rates['refresh_hz']}" + (f" --config {config}" if config else "")
     )
     subprocess.run(
         [
@@ -348,7 +407,9 @@ def write_section(text: str) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=("batched", "naive", "both"), default="both")
+    p.add_argument("--mode", choices=("batched", "naive", "both", "real"), default="both")
+    p.add_argument("--history", type=int, default=50_000, help="with --mode real: experiments already in the run")
+    p.add_argument("--config", default="", help=argparse.SUPPRESS)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--panes", type=int, default=10)
     p.add_argument("--activity-hz", type=float, default=100.0)
@@ -371,10 +432,15 @@ def main() -> int:
         "refresh_hz": args.refresh_hz,
     }
     modes = ("batched", "naive") if args.mode == "both" else (args.mode,)
+    config = None
+    if args.mode == "real":
+        from scale_build import build_run
+
+        config = build_run(Path(tempfile.mkdtemp(prefix="tui-load-run-")), args.history, args.panes, REPO)
     results = []
     for mode in modes:
         print(f"running {mode} for {args.seconds:.0f} s ...", file=sys.stderr)
-        results.append(measure(mode, args.seconds, args.panes, rates))
+        results.append(measure(mode, args.seconds, args.panes, rates, config))
         print(json.dumps(results[-1]), file=sys.stderr)
     out = table(results)
     print(out)

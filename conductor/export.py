@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from conductor.core.ledger import Ledger, UsageRow
+from conductor.core.ledger import Ledger
 from conductor.core.record import Status
-from conductor.core.standings import pane_standings, usage_versions, version_of
+from conductor.core.standings import Tally, version_of
+from conductor.core.standings_sql import SpentOn
 from conductor.errors import ConductorError
 
 PANE_COLUMNS = ("pane", "workspace", "program_sha", "metric_name", "goal", "agent", "model")
@@ -61,14 +63,10 @@ USAGE_COLUMNS = (
 COLUMNS = ("record", *PANE_COLUMNS, *EXPERIMENT_COLUMNS, *USAGE_COLUMNS)
 
 
-def export_records(ledger: Ledger) -> list[dict]:
-    """Every experiment, then every usage row, each as a dict with the pane's context."""
+def export_records(ledger: Ledger) -> Iterator[dict]:
+    """Every experiment, then every usage row, each as a dict with the pane's context: streamed,
+    a page of rows at a time, so memory stays flat however long the run."""
     panes = ledger.panes()
-    all_usage = ledger.usage_rows()
-    usage: dict[str, list[UsageRow]] = {}
-    for u in all_usage:
-        usage.setdefault(u.pane, []).append(u)
-
     contexts = {
         p.name: {
             "pane": p.name,
@@ -84,51 +82,44 @@ def export_records(ledger: Ledger) -> list[dict]:
     def context(name: str) -> dict:
         return contexts.get(name, {"pane": name})
 
-    records = []
-    spent_on: dict[UsageRow, str] = {}
     for p in panes:
-        rows = ledger.experiments(p.name)
-        standings = pane_standings(p, rows, usage.get(p.name, []))
-        for e, gain in zip(rows, standings.gains, strict=True):
-            records.append(
-                {
-                    "record": "experiment",
-                    **context(p.name),
-                    "program_sha": version_of(p, e),
-                    "seq": e.seq,
-                    "commit": e.commit,
-                    "parent": e.parent,
-                    "status": e.status,
-                    "metric": e.metric if e.status in (Status.KEEP, Status.DISCARD) else None,
-                    "is_baseline": e.is_baseline,
-                    "gain": gain,
-                    "description": e.description,
-                    "reason": e.reason,
-                    "started_at": e.started_at,
-                    "finished_at": e.finished_at,
-                    "duration_s": e.duration_s,
-                    "slot": e.slot,
-                    "exit_code": e.exit_code,
-                    "memory_gb": e.memory_gb,
-                    "agent_ref": e.agent_ref,
-                    "seed": e.seed,
-                    "cpu_share": e.cpu_share,
-                    "starved": e.starved,
-                    "summary": e.summary,
-                }
-            )
-        spent = usage.get(p.name, [])
-        spent_on.update(zip(spent, usage_versions(p, rows, spent), strict=True))
-    for u in all_usage:
-        records.append(
-            {
-                "record": "usage",
-                **context(u.pane),
-                "program_sha": spent_on.get(u, ""),
-                **{c: getattr(u, "model" if c == "usage_model" else c) for c in USAGE_COLUMNS},
+        tally = Tally(p.goal)  # the standings' fold, one row at a time: each row's gain
+        for e in ledger.iter_experiments(p.name):
+            gain = tally.add(e)
+            yield {
+                "record": "experiment",
+                **context(p.name),
+                "program_sha": version_of(p, e),
+                "seq": e.seq,
+                "commit": e.commit,
+                "parent": e.parent,
+                "status": e.status,
+                "metric": e.metric if e.status in (Status.KEEP, Status.DISCARD) else None,
+                "is_baseline": e.is_baseline,
+                "gain": gain,
+                "description": e.description,
+                "reason": e.reason,
+                "started_at": e.started_at,
+                "finished_at": e.finished_at,
+                "duration_s": e.duration_s,
+                "slot": e.slot,
+                "exit_code": e.exit_code,
+                "memory_gb": e.memory_gb,
+                "agent_ref": e.agent_ref,
+                "seed": e.seed,
+                "cpu_share": e.cpu_share,
+                "starved": e.starved,
+                "summary": e.summary,
             }
-        )
-    return records
+    spent_on = {p.name: SpentOn(ledger, p) for p in panes}
+    for u in ledger.iter_usage():
+        version = spent_on[u.pane](u.ts) if u.pane in spent_on else ""
+        yield {
+            "record": "usage",
+            **context(u.pane),
+            "program_sha": version,
+            **{c: getattr(u, "model" if c == "usage_model" else c) for c in USAGE_COLUMNS},
+        }
 
 
 def _csv_value(v):
@@ -141,20 +132,25 @@ def _csv_value(v):
     return v
 
 
-def write_export(records: list[dict], path: Path) -> None:
+def write_export(records: Iterable[dict], path: Path) -> tuple[int, int]:
+    """Write the records; (experiments, usage rows) written."""
+    counts = {"experiment": 0, "usage": 0}
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with open(path, "w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS, restval="")
             writer.writeheader()
             for r in records:
+                counts[r["record"]] += 1
                 writer.writerow({k: _csv_value(v) for k, v in r.items()})
     elif suffix in (".jsonl", ".ndjson"):
         with open(path, "w", encoding="utf-8") as fh:
             for r in records:
+                counts[r["record"]] += 1
                 fh.write(json.dumps(r, default=str) + "\n")
     else:
         raise ConductorError(f"cannot tell the format of {path}: name it .csv, .jsonl or .ndjson")
+    return counts["experiment"], counts["usage"]
 
 
 def cmd_export(run_dir: Path, output: str) -> int:
@@ -162,12 +158,10 @@ def cmd_export(run_dir: Path, output: str) -> int:
     if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
         raise ConductorError(f"cannot tell the format of {path}: name it .csv, .jsonl or .ndjson")
     ledger = Ledger.reader(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        records = export_records(ledger)
+        experiments, usage = write_export(export_records(ledger), path)
     finally:
         ledger.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_export(records, path)
-    experiments = sum(1 for r in records if r["record"] == "experiment")
-    print(f"wrote {experiments} experiments and {len(records) - experiments} usage rows to {path}")
+    print(f"wrote {experiments} experiments and {usage} usage rows to {path}")
     return 0

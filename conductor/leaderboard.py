@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass, replace
 from conductor.core.board import migrations
 from conductor.core.ledger import Ledger, PaneRecord, ProgramVersion
 from conductor.core.ledger_schema import program_sha
-from conductor.core.standings import PaneStandings, Tally, standings_from_ledger
+from conductor.core.standings import PaneStandings, Tally
+from conductor.core.standings_sql import standings_from_ledger
 
 UNKNOWN_TEXT = "(program text not recorded)"
 CHAMPION_META = "champion:"  # + workspace: the variant confirmed on a held-out pane

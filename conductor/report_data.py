@@ -83,21 +83,31 @@ class BestCurve:
 
 
 def best_curve(rows: list[ExperimentRecord], usage: list[tuple[float, float]]) -> BestCurve:
-    """`usage`: (timestamp, usd) rows of the pane; dollars are those spent by each experiment's end."""
+    """`usage`: (timestamp, usd) rows of the pane; dollars are those spent by each experiment's end.
+    One pass: rows in finish order take the usage up to their finish once, whatever the order they
+    are drawn in."""
     curve = BestCurve([], [], [], [])
     if not rows:
         return curve
     start = min(r.started_at for r in rows)
     spent = sorted(usage)
+    by_finish = sorted(range(len(rows)), key=lambda i: rows[i].finished_at)
+    usd_by: list[float] = [0.0] * len(rows)
+    total, j = 0.0, 0
+    for i in by_finish:
+        while j < len(spent) and spent[j][0] <= rows[i].finished_at:
+            total += spent[j][1]
+            j += 1
+        usd_by[i] = total
     best: float | None = None
-    for r in rows:
+    for i, r in enumerate(rows):
         if r.status == Status.KEEP and _finite(r.metric):
             best = r.metric
         if best is None:
             continue
         curve.seq.append(r.seq)
         curve.seconds.append(max(0.0, r.finished_at - start))
-        curve.usd.append(sum(usd for ts, usd in spent if ts <= r.finished_at))
+        curve.usd.append(usd_by[i])
         curve.best.append(best)
     return curve
 

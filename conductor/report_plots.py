@@ -1,7 +1,8 @@
 """The report's figures (matplotlib, imported only inside the drawing functions: Agg canvas,
 no pyplot). Per pane, a progress plot in the style of upstream autoresearch's chart
 (discarded runs as faint dots, kept runs labelled with their description, the running best
-as a step line); crashes and rejected edits have no metric, so they sit on a strip at the
+as a step line; past MAX_LABELS keeps only the biggest steps and the last keep are labelled,
+so a week-long run draws as fast as an hour's and stays readable); crashes and rejected edits have no metric, so they sit on a strip at the
 bottom of the axes, never at 0. One comparison figure per run: each pane's best metric
 against experiment number, wall time and dollars, one row per workspace, coloured by program
 variant (the panes of one variant in shades of its colour), each line labelled at its end
@@ -32,6 +33,7 @@ STRIP = 0.035  # axes-fraction height of the crash/rejected strip centre
 KEEP_COLOR = "#2ecc71"
 BEST_COLOR = "#27ae60"
 LABEL_COLOR = "#1a7a3a"
+MAX_LABELS = 30
 DISCARD_COLOR = "#bbbbbb"
 CRASH_COLOR = "#d62728"
 REJECT_COLOR = "#ff7f0e"
@@ -67,7 +69,7 @@ def draw_progress(container, run: RunData, pane: PaneRecord) -> None:
         ax.text(0.5, 0.5, "no metric yet", transform=ax.transAxes, ha="center", va="center", color="#777777")
     else:
         ax.set_ylim(*window)
-        _draw_points(ax, s, window)
+        _draw_points(ax, s, window, pane.goal)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fractions: nothing on it is a metric value
     for seqs, marker, size, color, what, gid in (
         (s.crashed, "x", 40, CRASH_COLOR, "crash, no metric", "crash-strip"),
@@ -98,7 +100,7 @@ def draw_progress(container, run: RunData, pane: PaneRecord) -> None:
         ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
-def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
+def _draw_points(ax, s: ProgressSeries, window: tuple[float, float], goal: str) -> None:
     lo, hi = window
     inside = [(q, m) for q, m in s.discarded if lo <= m <= hi]
     above = [q for q, m in s.discarded if m > hi]
@@ -141,7 +143,7 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
     if s.kept:
         xs, ys, labels = zip(*s.kept, strict=True)
         ax.scatter(xs, ys, c=KEEP_COLOR, s=50, zorder=4, edgecolors="black", linewidths=0.5, label="kept", gid="kept")
-        for x, y, label in s.kept:
+        for x, y, label in labelled(s.kept, goal):
             ax.annotate(
                 short(label),
                 (x, y),
@@ -155,6 +157,17 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float]) -> None:
                 va="bottom",
                 annotation_clip=True,
             )
+
+
+def labelled(kept: list[tuple[int, float, str]], goal: str) -> list[tuple[int, float, str]]:
+    """The keeps that get a label: all of them up to MAX_LABELS, else the biggest steps over the
+    keep before them, the first (the baseline) and the last."""
+    if len(kept) <= MAX_LABELS:
+        return kept
+    sign = -1.0 if goal == "min" else 1.0
+    steps = sorted(range(1, len(kept) - 1), key=lambda i: sign * (kept[i - 1][1] - kept[i][1]))
+    chosen = {0, len(kept) - 1, *steps[: MAX_LABELS - 2]}
+    return [k for i, k in enumerate(kept) if i in chosen]
 
 
 def draw_compare(container, run: RunData) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from conductor.core.board import Board, migrations
 from conductor.core.ledger import Ledger
 from conductor.core.record import Status
-from conductor.core.standings import PaneStandings, standings_from_ledger
+from conductor.core.standings import PaneStandings
+from conductor.core.standings_sql import slot_spans, standings_from_ledger
 from conductor.leaderboard import leaderboard_from_ledger, leaderboard_lines
 
 STATUSES = tuple(str(s) for s in Status)
@@ -74,20 +75,21 @@ def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
     the last hour, from experiment spans; plus the last telemetry sample written."""
     now = now or time.time()
     created = float(ledger.get_meta("created_at") or now)
-    spans = sorted((r.started_at, r.finished_at, r.slot) for r in ledger.experiments() if r.slot)
     out: dict[str, dict] = {}
-    for start, finish, slot in spans:
-        entry = out.setdefault(
-            slot,
-            {"slot": slot, "node": _node_of(slot), "experiments": 0, "busy_s": 0.0, "busy_last_hour_s": 0.0},
-        )
-        entry["experiments"] += 1
-        entry["busy_s"] += max(0.0, finish - start)
-        entry["busy_last_hour_s"] += max(0.0, finish - max(start, now - 3600))
+    last_finish = None
+    for slot, n, busy, busy_hour, finish in slot_spans(ledger, now - 3600):
+        out[slot] = {
+            "slot": slot,
+            "node": _node_of(slot),
+            "experiments": n,
+            "busy_s": busy,
+            "busy_last_hour_s": busy_hour,
+        }
+        last_finish = finish if last_finish is None else max(last_finish, finish)
     samples = ledger.latest_samples()
     # the run's active span: to its last recorded activity, not to whenever status is asked
     last_ts = max((s.ts for s in samples.values()), default=0.0)
-    end = min(now, max([last_ts] + [finish for _, finish, _ in spans])) if spans else now
+    end = min(now, max(last_ts, last_finish)) if last_finish is not None else now
     span = max(1e-9, end - created)
     for entry in out.values():
         entry["duty"] = round(min(1.0, entry["busy_s"] / span), 4)

@@ -3,9 +3,10 @@
 Knobs are module-level constants in an editable file (`LEARNING_RATE = 1e-3`). Each trial
 rewrites only their values, keeping the rest of each line (spacing, comments), and runs it
 as an experiment; the outcome is told to the study (a crash is a failed trial). The study
-is an Optuna journal, so a resumed run continues it. With `share_study` (the default) the
-optuna panes of one workspace search one study in the run dir's shared folder, each with its
-own sampler seed: TPE's constant liar counts every trial still running (in any pane) as a
+is kept in the pane's agent dir (agents/optuna_history.py: every trial logged, a bounded window
+of them replayed), so a resumed run continues it at the same cost however long it ran. With
+`share_study` (the default) the optuna panes of one workspace search one study in the run
+dir's shared folder: TPE's constant liar counts every trial still running (in any pane) as a
 bad result, so parallel proposals spread out instead of duplicating each other. Each pane
 still applies its trials to its own branch, and keeps or reverts against its own best.
 Before each trial it reads the pane's program.md: its search section (agents/search_space.py)
@@ -15,18 +16,19 @@ says which knobs to tune over which ranges, so a new program variant changes the
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
-import os
 import warnings
 from pathlib import Path
 
+from conductor.agents.optuna_history import JOURNAL_FILE, TRIALS_FILE, windowed_study
 from conductor.agents.search_space import DEFAULT_STARTUP_TRIALS, Search, search_from
 from conductor.config import AgentConfig, Knob
 from conductor.core.agent import PaneSession
 from conductor.core.knobs import line_pattern, read_knob
 from conductor.core.outcome import PaneFinished
 from conductor.errors import AgentFatal
+
+RECONCILE_ROWS = 50  # a trial a stop left open is among the pane's last rows
 
 
 def format_value(knob: Knob, value: float) -> str:
@@ -86,6 +88,7 @@ class OptunaAgent:
                     study.sampler = _sampler(optuna, seed, current.n_startup_trials)
                 search = current
             trial, params = await asyncio.to_thread(_propose, study, search.knobs, session.name)
+            study.asked(trial)
             description = await asyncio.to_thread(self._apply, session, search.knobs, params)
             session.activity("tool", f"trial {trial.number}: {description}")
             try:
@@ -100,23 +103,23 @@ class OptunaAgent:
     # ---------------------------------------------------------------- study
 
     def _open_study(self, optuna, session: PaneSession):
-        own = Path(session.agent_dir) / "optuna.journal"
-        shared = self.shared = session.workspace.share_study and not own.exists()
+        own = Path(session.agent_dir)
+        has_own = (own / TRIALS_FILE).exists() or (own / JOURNAL_FILE).exists()
+        shared = self.shared = session.workspace.share_study and not has_own
         if session.workspace.share_study and not shared:
             session.activity("info", "this pane's own study continues (it was started before studies were shared)")
         where = Path(session.shared_dir if shared else session.agent_dir)
-        where.mkdir(parents=True, exist_ok=True)
         name = session.workspace.name if shared else session.name
         direction = "minimize" if session.workspace.goal == "min" else "maximize"
         seed = self.seed = int(hashlib.sha256(session.name.encode()).hexdigest()[:8], 16)
-        study = open_study(optuna, where / "optuna.journal", name, _sampler(optuna, seed), direction)
+        study = windowed_study(optuna, where, name, direction, _sampler(optuna, seed), _distributions(optuna, session))
         if study.trials:  # resumed: a sampler seeded as at the first start would propose the same trials again
             study.sampler = _sampler(optuna, seed + len(study.trials))
         return study
 
     def _reconcile(self, optuna, study, session: PaneSession) -> None:
         """This pane's trials left open by a stop get the result the ledger recorded, or fail."""
-        rows = {r.agent_ref: r for r in session.history() if r.agent_ref.startswith("trial:")}
+        rows = {r.agent_ref: r for r in session.recent_history(RECONCILE_ROWS) if r.agent_ref.startswith("trial:")}
         # a shared study's trial is this pane's only when tagged so: a sibling's trial is untagged for a moment
         untagged = "" if self.shared else session.name
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -124,25 +127,21 @@ class OptunaAgent:
                 continue  # a sibling's, running now or reconciled by that sibling
             row = rows.get(f"trial:{t.number}")
             _tell_quietly(study, t.number, row.metric if row else None, optuna)
-        if not any(t.user_attrs.get("baseline") for t in study.trials):
+        if not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
             self._seed_with_baseline(optuna, study, session)
 
     def _seed_with_baseline(self, optuna, study, session: PaneSession) -> None:
         baseline = next((r for r in session.history() if r.is_baseline and r.metric is not None), None)
         if baseline is None:
             return
-        params, dists = {}, {}
+        params, dists = {}, _distributions(optuna, session)
         for k in knobs_for(session.workspace.knobs, session.slot_kind()):
             text = (Path(session.worktree_path) / k.file).read_text(encoding="utf-8")
             value = read_knob(text, k.name)
             if not isinstance(value, (int, float)) or not (k.low <= value <= k.high):
                 return
             params[k.name] = int(value) if k.type == "int" else float(value)
-            dists[k.name] = (
-                optuna.distributions.IntDistribution(int(k.low), int(k.high), log=k.log)
-                if k.type == "int"
-                else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
-            )
+        dists = {name: dists[name] for name in params}
         study.add_trial(
             optuna.trial.create_trial(
                 params=params, distributions=dists, value=baseline.metric, user_attrs={"baseline": session.name}
@@ -183,40 +182,6 @@ def _propose(study, knobs: tuple[Knob, ...], pane: str):
     return trial, params
 
 
-def open_study(optuna, journal: Path, name: str, sampler, direction: str):
-    """The study, created or loaded, in an Optuna journal file (safe for several panes at once)."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    backend = JournalFileBackend(str(journal), lock_obj=_flock_lock(journal.with_name(journal.name + ".flock")))
-    return optuna.create_study(
-        study_name=name, storage=JournalStorage(backend), sampler=sampler, direction=direction, load_if_exists=True
-    )
-
-
-def _flock_lock(path: Path):
-    """The journal's lock as an flock, which dies with its process: Optuna's own lock file,
-    left behind by a `kill -9` mid-write, makes the next start wait out a 30 s grace period."""
-
-    class FlockLock:  # what JournalFileBackend calls of its lock: acquire() and release()
-        def __init__(self) -> None:
-            self._fd: int | None = None
-
-        def acquire(self) -> bool:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._fd = fd
-            return True
-
-        def release(self) -> None:
-            fd, self._fd = self._fd, None
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-
-    return FlockLock()
-
-
 def _sampler(optuna, seed: int, n_startup_trials: int = DEFAULT_STARTUP_TRIALS):
     """Multivariate TPE with the constant liar: running trials count as bad, so panes sharing
     the study do not propose what another pane is running. `seed`: the pane's, plus how far its
@@ -226,6 +191,15 @@ def _sampler(optuna, seed: int, n_startup_trials: int = DEFAULT_STARTUP_TRIALS):
         return optuna.samplers.TPESampler(
             multivariate=True, constant_liar=True, seed=seed, n_startup_trials=n_startup_trials
         )
+
+
+def _distributions(optuna, session: PaneSession) -> dict:
+    return {
+        k.name: optuna.distributions.IntDistribution(int(k.low), int(k.high), log=k.log)
+        if k.type == "int"
+        else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
+        for k in session.workspace.knobs
+    }
 
 
 def _import_optuna():

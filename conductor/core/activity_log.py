@@ -3,7 +3,8 @@
 A bus subscriber buffers every activity line and a task writes the buffer once a second in
 one transaction (a chatty agent costs one insert batch a second, not one per line); the
 table is trimmed to the last lines of each pane every 10 minutes or 20,000 lines, so a
-week-long run keeps it small. At start the orchestra replays each pane's last lines as `replayed` events, so the
+week-long run keeps it small. Both run in a worker thread, never on the event loop that
+hands slots over and draws the TUI. At start the orchestra replays each pane's last lines as `replayed` events, so the
 TUI, an attached client and the zoom view show what the agents were doing before.
 """
 
@@ -51,10 +52,10 @@ class ActivityRecorder:
             while True:
                 await asyncio.sleep(FLUSH_S)
                 with contextlib.suppress(sqlite3.Error):  # a full disk loses these lines, not the run
-                    self.flush()
+                    await asyncio.to_thread(self.flush)  # the ledger's work stays off the event loop
                     if self.since_trim > TRIM_ROWS or time.monotonic() - last_trim > TRIM_S:
                         last_trim, self.since_trim = time.monotonic(), 0
-                        self.ledger.trim_activity(KEEP_PER_PANE)
+                        await asyncio.to_thread(self.ledger.trim_activity, KEEP_PER_PANE)
         finally:
             with contextlib.suppress(Exception):  # a stop must not fail on the last batch
                 self.flush()

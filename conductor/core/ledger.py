@@ -299,6 +299,57 @@ class Ledger:
             rows = self._db.execute(sql, args).fetchall()
         return [_row_to_experiment(r) for r in rows]
 
+    def select(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        """The rows of one read query: for the aggregate readers of core (core/standings_sql.py),
+        which add up what would take every row to build as records."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def recent_experiments(self, pane: str, limit: int) -> list[ExperimentRecord]:
+        """The pane's last `limit` experiments, oldest first."""
+        sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
+        with self._lock:
+            rows = self._db.execute(sql + " WHERE pane = ? ORDER BY seq DESC LIMIT ?", (pane, limit)).fetchall()
+        return [_row_to_experiment(r) for r in reversed(rows)]
+
+    def _stream(self, sql: str, args: tuple = (), page: int = 500):
+        """Rows of one query a page at a time: a reader's memory stays one page whatever the table
+        (for readers, whose connection nothing else uses meanwhile)."""
+        with self._lock:
+            cursor = self._db.execute(sql, args)
+        while True:
+            with self._lock:
+                rows = cursor.fetchmany(page)
+            if not rows:
+                return
+            yield from rows
+
+    def experiments_page(self, pane: str, after_seq: int, limit: int) -> list[ExperimentRecord]:
+        """Up to `limit` of the pane's experiments after `after_seq`, in seq order: history read in
+        pieces (the TUI's load, the export), no statement left open between them."""
+        sql = f"SELECT {_EXP_COLS if self.schema_version >= 2 else _EXP_COLS_V1} FROM experiments"
+        with self._lock:
+            rows = self._db.execute(
+                sql + " WHERE pane = ? AND seq > ? ORDER BY seq LIMIT ?", (pane, after_seq, limit)
+            ).fetchall()
+        return [_row_to_experiment(r) for r in rows]
+
+    def iter_experiments(self, pane: str, page: int = 500):
+        """A pane's experiments in seq order, read a page at a time."""
+        after = 0
+        while rows := self.experiments_page(pane, after, page):
+            yield from rows
+            after = rows[-1].seq
+
+    def iter_usage(self):
+        """Every usage row in the order they were spent, read a page at a time."""
+        sql = (
+            "SELECT pane, ts, model, request_id, input, output, cache_write_5m, cache_write_1h, cache_read, usd,"
+            " source FROM usage ORDER BY ts, id"
+        )
+        for r in self._stream(sql):
+            yield UsageRow(*r)
+
     def experiment_count(self, pane: str) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM experiments WHERE pane = ?", (pane,)).fetchone()[0]

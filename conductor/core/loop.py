@@ -28,7 +28,8 @@ from conductor.core.failures import describe_failure
 from conductor.core.judge import Verdict, judge
 from conductor.core.observe import Observer, catch_up
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
-from conductor.core.reconcile import best_so_far, put_back
+from conductor.core.pane_history import has_baseline, resume_point, rows_since_keep
+from conductor.core.reconcile import put_back
 from conductor.core.record import ExperimentRecord, Standing, Status, improvement
 from conductor.core.runner import Trial, TrialResult
 from conductor.core.secrets import files_holding_secrets
@@ -100,9 +101,9 @@ class Pane(PaneBase):
     def _reconcile_blocking(self) -> list[str]:
         """Make worktree, ledger and results.tsv agree after any kind of stop."""
         notes = []
-        rows = self.ctx.ledger.experiments(self.name)
-        self.seq = max((r.seq for r in rows), default=0)
-        found = best_so_far(rows, self.base_commit, self.ctx.board(self.workspace.name).migrations(self.name))
+        self.seq, found = resume_point(
+            self.ctx.ledger, self.name, self.base_commit, self.ctx.board(self.workspace.name).migrations(self.name)
+        )
         self.best, self.best_commit, self.baseline = found.best, found.best_commit, found.baseline
         observed = self.workspace.experiments == "observed"
         if observed:  # rows the agent logged while nobody watched, before the tree is touched
@@ -123,7 +124,7 @@ class Pane(PaneBase):
         if put.interrupted is not None:  # on every screen as any other recorded row
             self.ctx.bus.publish(ExperimentFinished.of(put.interrupted, self._standing(self.best)))
         if not observed:  # in observed mode results.tsv is the agent's own log
-            self.recorder.rewrite_tsv()
+            self.recorder.sync_tsv()
         return notes
 
     def _log_path(self, seq: int, commit: str) -> Path:
@@ -144,7 +145,7 @@ class Pane(PaneBase):
             # an external agent runs its own first experiment on the unmodified HEAD: that is the
             # baseline (a managed one whose first experiment changes the code gets it run first;
             # an observed one's row counts as the baseline only on the unmodified HEAD)
-            if self.agent_config.kind not in EXTERNAL_KINDS and not any(r.is_baseline for r in self.history()):
+            if self.agent_config.kind not in EXTERNAL_KINDS and not has_baseline(self.ctx.ledger, self.name):
                 await self._run_baseline()
             agent = self.agent = self.ctx.agent_factory(self.agent_config)
             self.set_state("thinking")
@@ -211,7 +212,7 @@ class Pane(PaneBase):
     def _baseline_sanity(self, outcome: Outcome) -> None:
         """A baseline that cannot work as configured is a pane error, not a crash to iterate on."""
         ws = self.workspace
-        row = self.history()[-1]
+        row = self.recent_history(1)[-1]
         if row.exit_code == 127:
             last = outcome.log_tail.strip().splitlines()[-1:] or [""]
             raise ConductorError(f"pane {self.name}: the run command was not found: `{ws.run}` ({last[0]})")
@@ -243,7 +244,7 @@ class Pane(PaneBase):
             except BranchMoved as moved:
                 await asyncio.to_thread(self.wt.restore_git_state)
                 return await asyncio.to_thread(self._reject, description, f"{moved}: restored", agent_ref)
-            is_baseline = not any(r.is_baseline for r in self.history())  # an external agent's first
+            is_baseline = not has_baseline(self.ctx.ledger, self.name)  # an external agent's first
             if is_baseline and guard.files:  # changes the code: the unmodified HEAD is measured first
                 await self._baseline_before(commit)
                 is_baseline = False
@@ -476,11 +477,7 @@ class Pane(PaneBase):
             )
             self.set_state("paused", f"{self._crash_streak} crashes in a row")
         if ws.plateau:
-            since = 0
-            for r in reversed(self.history()):
-                if r.status == Status.KEEP:
-                    break
-                since += 1
+            since = rows_since_keep(self.ctx.ledger, self.name)
             if since and since % ws.plateau == 0:
                 message = NOTE_PREFIX + (
                     f"No keep in the last {since} experiments: the current line of ideas is exhausted. "

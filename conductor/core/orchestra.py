@@ -27,6 +27,8 @@ from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, ReloadProgram, Resume, Say, Stop
 from conductor.core.events import AgentActivity, Alert, Event, ExperimentFinished, RunFinished, RunStarted
 from conductor.core.evolution import EvolutionSchedule, Evolver
+from conductor.core.git_upkeep import Upkeep
+from conductor.core.gitstate import RepoState
 from conductor.core.ledger import Ledger
 from conductor.core.live import REMOVED_META, LiveChanges, removed_panes
 from conductor.core.loop import Pane
@@ -293,6 +295,9 @@ class Orchestra:
             if text != RESTARTED:  # restarted again with nothing in between: one marker says it
                 self.bus.publish(AgentActivity(pane=pane, kind="info", text=RESTARTED))
         reason = "all panes done"
+        upkeep = Upkeep(list(self.panes), self._repo_of)  # git packed on a schedule, off the loop
+        unsubscribe_upkeep = self.bus.subscribe(upkeep)
+        packing = asyncio.create_task(upkeep.run(), name="git-upkeep")
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
         watching = asyncio.create_task(self._watch_run_dir(), name="run-dir-watch")
@@ -318,12 +323,16 @@ class Orchestra:
                 await evolution.close()
             self._group = None  # no pane joins a run that has ended
             token_rates.cancel()
+            packing.cancel()
+            unsubscribe_upkeep()
             if slot_watch is not None:
                 slot_watch.cancel()
             watching.cancel()
             unsubscribe_watch()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await packing
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
             if slot_watch is not None:
@@ -384,6 +393,14 @@ class Orchestra:
 
     def budget_changed(self) -> None:
         self._budget_hit = False  # the new budget is checked afresh within a second
+
+    def _repo_of(self, name: str) -> tuple[Path, RepoState] | None:
+        """A set-up pane's worktree and its repo's git state (for git_upkeep)."""
+        try:
+            wt = self.panes[name].wt
+        except RuntimeError:
+            return None
+        return wt.path, wt.state
 
     def _attempt_interrupted(self, trial, slot: Slot, why: str) -> None:
         """A trial's slot was lost under it (core/trial.py runs it again elsewhere)."""

@@ -42,3 +42,8 @@ class Recorder:
 
     def rewrite_tsv(self) -> None:
         results_tsv.rewrite(self.tsv, self.metric, self.ledger.experiments(self.pane))
+
+    def sync_tsv(self) -> str:
+        """results.tsv level with the ledger at a start, appending rather than rewriting where it agrees."""
+        count = self.ledger.experiment_count(self.pane)
+        return results_tsv.sync(self.tsv, self.metric, count, lambda n: self.ledger.recent_experiments(self.pane, n))

@@ -3,12 +3,14 @@
 Columns `commit <metric> memory_gb status description`; an interrupted run is written as a
 crash, the status upstream tools know; crashes (and rejected edits, which
 never ran) write 0.000000 and 0.0 as upstream does. The ledger is the source of truth: on
-start the file is rebuilt from it, so the two always agree.
+start the file is brought level with it (`sync`: left alone or appended to when it agrees so
+far, else rebuilt), so the two always agree.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from conductor.core.record import ExperimentRecord, Status
@@ -47,6 +49,31 @@ def rewrite(path: Path, metric: str, rows: list[ExperimentRecord]) -> None:
         for e in rows:
             fh.write(row(e))
     os.replace(tmp, path)
+
+
+def sync(path: Path, metric: str, count: int, tail: Callable[[int], list[ExperimentRecord]]) -> str:
+    """Bring the file level with a ledger that has `count` rows of the pane (`tail(n)`: its last n,
+    oldest first). A file that agrees with it (its header, and its last row is the ledger's row
+    at that position) is left as it is or has the missing rows appended; anything else is
+    rewritten. Returns what was done: "agrees", "appended" or "rewritten"."""
+    try:
+        lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        lines = []
+    rows = [ln for ln in lines[1:] if ln.strip()]
+    if lines and lines[0] + "\n" == header(metric) and len(rows) <= count:
+        missing = count - len(rows)
+        recent = tail(missing + 1) if rows else tail(missing)
+        at = recent[0] if rows else None
+        if at is None or row(at) == rows[-1] + "\n":
+            new = recent[1:] if rows else recent
+            if new:
+                with open(path, "a", encoding="utf-8") as fh:
+                    fh.writelines(row(e) for e in new)
+                return "appended"
+            return "agrees"
+    rewrite(path, metric, tail(count))
+    return "rewritten"
 
 
 def read(path: Path) -> list[list[str]]:

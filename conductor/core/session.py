@@ -114,6 +114,10 @@ class PaneBase:
         """What every pane of this workspace tried: the latest entries, each pane's best, the claims."""
         return self.ctx.board(self.workspace.name).view(self.workspace.goal)
 
+    def recent_history(self, limit: int) -> list[ExperimentRecord]:
+        """The pane's last `limit` experiments, oldest first: what a start needs, at any length of history."""
+        return self.ctx.ledger.recent_experiments(self.name, limit)
+
     def program_text(self) -> str:
         """This pane's program.md; the agent that reads it follows this version from now on."""
         try:

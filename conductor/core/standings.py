@@ -2,7 +2,8 @@
 
 `conductor status`, the leaderboard (in status, the report and the TUI's `l` screen), the
 report, the export and the TUI's counts all take their numbers from here, so a keep count
-is the same wherever it is shown. Pure: ledger rows in, numbers out.
+is the same wherever it is shown. Pure: ledger rows in, numbers out; core/standings_sql.py gets
+the same numbers from a run's ledger with aggregate queries.
 
 Definitions:
 - experiments: every recorded row, the baseline included. The baseline is the reference, not
@@ -37,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from conductor.core.ledger import Ledger, PaneRecord, UsageRow, UsageTotals
+from conductor.core.ledger import PaneRecord, UsageRow, UsageTotals
 from conductor.core.record import ExperimentRecord, Status, improvement
 
 
@@ -244,10 +245,3 @@ def pane_standings(pane: PaneRecord, rows: list[ExperimentRecord], usage: list[U
         versions.setdefault(sha, Tally(pane.goal)).usage = usage_totals(spent)
     total.usage = usage_totals(usage)
     return PaneStandings(pane, total, versions, tuple(gains))
-
-
-def standings_from_ledger(ledger: Ledger) -> list[PaneStandings]:
-    usage: dict[str, list[UsageRow]] = {}
-    for u in ledger.usage_rows():
-        usage.setdefault(u.pane, []).append(u)
-    return [pane_standings(p, ledger.experiments(p.name), usage.get(p.name, [])) for p in ledger.panes()]

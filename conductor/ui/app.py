@@ -18,6 +18,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
 HOST_PROBE_S = 1.0
 HOST_SAMPLE_FRESH_S = 5.0
+HISTORY_PAGE = 1000  # ledger rows folded into the model between two frames
 
 
 class ConductorApp(App[int]):
@@ -125,17 +127,37 @@ class ConductorApp(App[int]):
         self._unsubscribe()
 
     def _load_history(self, event: RunStarted) -> None:
-        """A (resumed) run's standings from its ledger, so the screen starts where it left off."""
+        """A (resumed) run's standings from its ledger, so the screen starts where it left off:
+        read in pieces in a thread, each folded in between two frames (new results wait)."""
         ledger = getattr(self.engine, "ledger", None)
         if ledger is None:
             return
-        try:
-            rows = ledger.experiments()
+        try:  # the dollars first, at once: one sum a pane, and the usage from now on adds to them
             usage = {name: ledger.usage_totals(name).usd for name in self.model.panes}
         except Exception as exc:  # a missing history must not keep the dashboard from opening
             self.notify(f"could not read the ledger: {exc}", severity="warning")
             return
-        self.model.load_history(rows, usage)
+        self.model.load_history([], usage)
+        self.bridge.hold()
+        self.run_worker(self._fold_history(ledger), name="history", group="history", exit_on_error=False)
+
+    async def _fold_history(self, ledger) -> None:
+        panes = list(self.model.panes)
+        loop = asyncio.get_running_loop()
+        # a thread of its own: the shared pool is busy with the panes' set-up at this moment
+        reader = ThreadPoolExecutor(1, thread_name_prefix="conductor-history")
+        try:
+            for name in panes:
+                after = 0
+                while page := await loop.run_in_executor(reader, ledger.experiments_page, name, after, HISTORY_PAGE):
+                    self.model.load_history(page)
+                    after = page[-1].seq
+                    await asyncio.sleep(0)  # a frame, a key, a hand-off between two pieces
+        except Exception as exc:  # a missing history must not keep the dashboard from opening
+            self.notify(f"could not read the ledger: {exc}", severity="warning")
+        finally:
+            reader.shutdown(wait=False)
+            self.bridge.release()
 
     # ------------------------------------------------------------ refresh
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from conductor.core.events import AgentActivity, Event, RunStarted
+from conductor.core.events import AgentActivity, Event, ExperimentFinished, RunStarted
 from conductor.ui.model import RunModel
 
 ACTIVITY_BUFFER = 2000
@@ -24,6 +24,18 @@ class Bridge:
         self.on_run_started = on_run_started
         self._facts: deque[Event] = deque()
         self._activity: dict[str, deque[AgentActivity]] = {}
+        self._held: deque[Event] = deque()  # results that wait for the history to be loaded first
+        self.holding = False
+
+    def hold(self) -> None:
+        """Keep new results back while the ledger's history is folded in (in pieces), so each
+        pane's standings fold in order."""
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
+        self._facts.extendleft(reversed(self._held))
+        self._held.clear()
 
     def __call__(self, event: Event) -> None:
         """The bus subscriber: cheap, non-blocking, no widget work. A pane's activity beyond
@@ -47,6 +59,9 @@ class Bridge:
         facts = self._facts
         while facts:
             event = facts.popleft()
+            if self.holding and isinstance(event, ExperimentFinished):
+                self._held.append(event)
+                continue
             self.model.apply(event)
             if isinstance(event, RunStarted) and self.on_run_started is not None:
                 self.on_run_started(event)

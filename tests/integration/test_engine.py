@@ -136,13 +136,13 @@ def _conductor(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
     )
 
 
-def _trials(journal: Path) -> int:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    study = optuna.load_study(study_name="fast", storage=JournalStorage(JournalFileBackend(str(journal))))
-    return sum(1 for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+def _trials(log: Path) -> int:
+    """Complete trials in the study's trial log (agents/optuna_history.py): each number's last line."""
+    last = {}
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        last[row["n"]] = row["state"]
+    return sum(1 for state in last.values() if state == "complete")
 
 
 def test_resume_continues_branch_counts_and_study(tmp_path, fastws):
@@ -151,7 +151,7 @@ def test_resume_continues_branch_counts_and_study(tmp_path, fastws):
     assert first.returncode == 0, first.stderr
     run_dir = tmp_path / ".conductor"
     status1 = json.loads(_conductor("status", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
-    journal = run_dir / "shared" / "fast" / "optuna.journal"  # the workspace's one study (share_study)
+    journal = run_dir / "shared" / "fast" / "optuna-trials.jsonl"  # the workspace's one study (share_study)
     assert _trials(journal) == 4  # the baseline seeded into the study + 3 trials
     second = _conductor("run", "-c", str(cfg), "--max-experiments", "7", cwd=tmp_path)
     assert second.returncode == 0, second.stderr

@@ -43,14 +43,16 @@ def make_app(n: int = 4, *, engine: FakeEngine | None = None, **kwargs) -> tuple
 
 async def settle(pilot) -> None:
     """Let the engine worker publish, then drain and draw (no waiting for the timer), until
-    every pane has a card that has drawn itself: the same state however loaded the machine is."""
+    the ledger's history is folded in and every pane has a card that has drawn itself: the
+    same state however loaded the machine is."""
     app = pilot.app
     for _ in range(200):
         await pilot.pause()
         app.tick()
         await pilot.pause()
         cards = app.dashboard.cards
-        if app.dashboard._ready and len(cards) == len(app.model.panes) and all(c._last for c in cards.values()):
+        drawn = len(cards) == len(app.model.panes) and all(c._last for c in cards.values())
+        if app.dashboard._ready and drawn and not app.bridge.holding:
             break
         await asyncio.sleep(0.01)
     app.tick()

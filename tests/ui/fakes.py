@@ -65,6 +65,9 @@ class FakeLedger:
         rows = [r for r in self.rows if pane is None or r.pane == pane]
         return sorted(rows, key=lambda r: (r.pane, r.seq) if pane is None else r.seq)
 
+    def experiments_page(self, pane: str, after_seq: int, limit: int) -> list[ExperimentRecord]:
+        return [r for r in self.experiments(pane) if r.seq > after_seq][:limit]
+
     def usage_totals(self, pane: str | None = None) -> UsageTotals:
         return UsageTotals(usd=sum(v for k, v in self.usd.items() if pane is None or k == pane))
 

@@ -37,6 +37,9 @@ class Session:
     def history(self):
         return [SimpleNamespace(is_baseline=True, metric=self.evaluate(self.start), agent_ref="")]
 
+    def recent_history(self, limit: int):
+        return self.history()[-limit:]
+
     def evaluate(self, text: str) -> float:
         return self.regret(tuple(read_knob(text, f"X{i}") for i in range(1, 7)), 0.02, 0)
 

@@ -150,7 +150,7 @@ def test_each_experiment_counts_for_the_program_it_ran_under(ledger):
 
 
 def test_the_export_names_each_rows_own_program_and_gain(ledger):
-    records = export_records(ledger)
+    records = list(export_records(ledger))
     rows = [r for r in records if r["record"] == "experiment" and r["pane"] == "p"]
     assert [r["program_sha"] for r in rows] == [program_sha(A)] * 4 + [program_sha(B)] * 4
     assert rows[0]["gain"] == 0.0 and rows[1]["gain"] == pytest.approx(0.10) and rows[3]["gain"] == 0.0
