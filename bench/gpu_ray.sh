@@ -7,12 +7,9 @@
 # attributed to the pane holding the slot) and writes its results under $OUT.
 set -u
 OUT=${OUT:-$PWD/gpu-ray-out}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/whl/*.whl || exit 1
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0
+. bench/gpu_carry.sh
 tar xJf .carry/ray/ray-min.tar.xz -C /tmp/site || exit 1
-export PYTHONPATH=/tmp/site:$PWD
-mkdir -p /tmp/bw && for f in .carry/deb/*.deb; do dpkg -x "$f" /tmp/bw; done
-export PATH=/tmp/bw/usr/bin:$PATH LD_LIBRARY_PATH=/tmp/bw/usr/lib/x86_64-linux-gnu:/tmp/bw/lib/x86_64-linux-gnu
 { nvidia-smi -L; python3 --version; python3 -c 'import ray, torch; print("ray", ray.__version__, "torch", torch.__version__)'; } > "$OUT/env.txt" 2>&1
 python3 -m ray.scripts.scripts start --head --node-ip-address=127.0.0.1 --port=6390 --num-gpus=1 \
   --include-dashboard=false --disable-usage-stats > "$OUT/ray_start.txt" 2>&1 || { cat "$OUT/ray_start.txt"; exit 1; }

@@ -3,11 +3,7 @@
 # .carry/whl and the bubblewrap .debs in .carry/deb. Writes its results under $OUT.
 set -u
 OUT=${OUT:-$PWD/gpu-sandbox-out}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD
-mkdir -p /tmp/bw && for f in .carry/deb/*.deb; do dpkg -x "$f" /tmp/bw; done
-export PATH=/tmp/bw/usr/bin:$PATH LD_LIBRARY_PATH=/tmp/bw/usr/lib/x86_64-linux-gnu:/tmp/bw/lib/x86_64-linux-gnu
+. bench/gpu_carry.sh
 { nvidia-smi -L; uname -a; bwrap --version; python3 --version; python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.device_count())'; python3 -m conductor doctor; } > "$OUT/env.txt" 2>&1
 python3 bench/sandbox_probe.py --runs 40 --json "$OUT/probe.json" > "$OUT/probe.txt" 2>&1
 # the whole loop, sandbox required: tinygpt on CUDA, 2 panes on the one GPU, optuna
