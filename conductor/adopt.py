@@ -19,7 +19,8 @@ from conductor.core.gitsafe import GitError, run_git
 from conductor.core.ledger import Ledger
 from conductor.core.record import ExperimentRecord, Status, improvement
 from conductor.core.rundir import RunDir
-from conductor.core.standings import PaneStandings, standings_from_ledger
+from conductor.core.standings import PaneStandings
+from conductor.core.standings_sql import standings_from_ledger
 from conductor.core.workspace import is_git_repo
 from conductor.errors import ConductorError
 
