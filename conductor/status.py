@@ -167,10 +167,11 @@ def board_status(ledger: Ledger, limit: int = BOARD_SHOWN) -> dict:
     return out
 
 
-def render_board(ledger: Ledger, limit: int = BOARD_SHOWN) -> str:
-    """`conductor status --board`: each workspace's board, its panes' bests, claims and latest entries."""
+def render_board(ledger: Ledger, limit: int = BOARD_SHOWN, workspace: str | None = None) -> str:
+    """`conductor status --board` (and zoom's board tab, for one `workspace`): each workspace's
+    board, its panes' bests, claims and latest entries."""
     lines = []
-    for ws in dict.fromkeys(p.workspace for p in ledger.panes()):
+    for ws in dict.fromkeys(p.workspace for p in ledger.panes() if workspace in (None, p.workspace)):
         goal = next(p.goal for p in ledger.panes() if p.workspace == ws)
         view = Board(ledger, ws).view(goal)
         lines.append(

@@ -59,8 +59,8 @@ class Bridge:
         facts = self._facts
         while facts:
             event = facts.popleft()
-            if self.holding and isinstance(event, ExperimentFinished):
-                self._held.append(event)
+            if self.holding and (self._held or isinstance(event, ExperimentFinished)):
+                self._held.append(event)  # and what follows it, so no pane's events change order
                 continue
             self.model.apply(event)
             if isinstance(event, RunStarted) and self.on_run_started is not None:

@@ -71,6 +71,9 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(("d",), "d", "show_tab('diff')", "diff", "Show the selected experiment's diff", "zoom"),
     KeySpec(("o",), "o", "show_tab('log')", "log", "Show the selected experiment's log tail", "zoom"),
     KeySpec(("r",), "r", "show_tab('program')", "program", "Show the program.md in use", "zoom"),
+    KeySpec(
+        ("w",), "w", "show_tab('board')", "board", "Show the workspace board: every pane's best and latest", "zoom"
+    ),
     KeySpec(("m",), "m", "message", "msg", "Message the focused pane's agent", "app"),
     KeySpec(("p",), "p", "pause_resume", "pause", "Pause / resume the pane (a running experiment finishes)", "app"),
     KeySpec(("e",), "e", "edit_program", "edit", "Edit the pane's program.md in $EDITOR; reloads next turn", "app"),

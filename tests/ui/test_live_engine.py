@@ -1,4 +1,5 @@
-"""Keys that need a real engine behind the app: the leaderboard from a real ledger (`l`),
+"""Keys that need a real engine behind the app: the leaderboard from a real ledger (`b`) and
+zoom's board tab (`w`),
 taking over a real (fake) Claude Code process (`a`), and `q`/`d` in a TUI attached to a
 detached orchestra in another process."""
 
@@ -81,7 +82,13 @@ async def test_l_shows_the_leaderboard_of_the_ledger(tmp_path):
             assert all(r[6] == "3" for r in shown)  # three experiments each, the baseline included
             await pilot.press("escape")
             assert isinstance(app.screen, DashboardScreen)
-            await pilot.press("q")
+            await pilot.press("enter", "w")  # zoom, then its board tab: what every pane tried
+            zoom = app.screen
+            text = zoom.query_one("#board-text")
+            await wait_until(pilot, lambda: "board of fast" in str(text.render()))
+            shown = str(text.render())
+            assert "fast-1" in shown and "fast-2" in shown and "best by pane" in shown
+            await pilot.press("escape", "q")
     finally:
         orch.close()
 

@@ -1,6 +1,6 @@
 """One pane, all of it: full activity log, the experiments table from the ledger, and for the
 selected experiment its commit's diff against its parent, the tail of its log, and the
-program.md in use. Git and file reads run in a thread; the table follows the ledger live.
+program.md in use, and the workspace's board (what every pane of it tried). Git and file reads run in a thread; the table follows the ledger live.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from conductor.ui import keys, lines
 from conductor.ui.widgets.key_bar import KeyBar
 
 ZOOM_LOG_LINES = 5000
-TABS = ("diff", "log", "program")
+TABS = ("diff", "log", "program", "board")
 
 
 def diff_markup(text: str) -> str:
@@ -92,6 +92,8 @@ class ZoomScreen(Screen):
                     yield Static("", id="log-text", classes="detail-text", markup=False)
                 with TabPane("program.md", id="program"), VerticalScroll():
                     yield Static("", id="program-text", classes="detail-text", markup=False)
+                with TabPane("board", id="board"), VerticalScroll():
+                    yield Static("", id="board-text", classes="detail-text", markup=False)
         yield KeyBar(self.scope, id="keybar")
 
     @property
@@ -235,4 +237,19 @@ class ZoomScreen(Screen):
         if tab in TABS:
             if tab == "program":
                 self.load_program()
+            if tab == "board":
+                self.load_board()
             self.query_one(TabbedContent).active = tab
+
+    @work(exclusive=True, group="board")
+    async def load_board(self) -> None:
+        """The workspace's board (every pane's best, ideas in flight, the latest entries), read
+        from the ledger in a thread."""
+        from conductor.status import render_board
+
+        ledger = getattr(self.app.engine, "ledger", None)
+        if ledger is None:
+            text = "the board is read from the ledger: not available in this view"
+        else:
+            text = await asyncio.to_thread(render_board, ledger, 40, self.model.workspace)
+        self.query_one("#board-text", Static).update(text or "nothing on the board yet")
