@@ -172,8 +172,8 @@ class ConductorApp(App[int]):
         self._probe_host(now)
         with self.batch_update():
             self.draw(now, slow=slow)
-        if self.away_since is not None and getattr(self.engine, "caught_up", False):
-            self._show_away(now)
+        if self.away_since is not None and getattr(self.engine, "caught_up", False) and not self.bridge.holding:
+            self._show_away(now)  # once the replay and the ledger's history are both folded in
 
     # ------------------------------------------------------------ while you were away
 
