@@ -36,20 +36,27 @@ class ThinkingAgent:
             await session.run_experiment(f"x={i % 5}")
 
 
+def after_baselines(run_dir: Path) -> tuple[list, float]:
+    """The experiments that started after the last baseline finished, and that window's length."""
+    ledger = Ledger(run_dir / "ledger.db")
+    try:
+        rows = ledger.experiments()
+    finally:
+        ledger.close()
+    tried = [r for r in rows if r.slot and "interrupted" not in r.reason and not r.is_baseline]
+    base = [r for r in rows if r.is_baseline]
+    start = max(r.finished_at for r in base) if base else min(r.started_at for r in tried)
+    done = [r for r in tried if r.started_at >= start]
+    return done, max(r.finished_at for r in done) - start
+
+
 def run_layout(panes: int, slots: int, think: float, exp: float, seconds: float) -> tuple[float, dict, float]:
     """(experiments per hour after the baselines, each slot's busy fraction, window seconds)."""
     tmp = tmpdir()
     ws = fast_workspace(tmp, exp)
     cfg = config(tmp, ws, panes=panes, slots=slots, budget_s=exp, timeout_s=exp * 4 + 30)
     orch = run_for(cfg, seconds, lambda _c: ThinkingAgent(think))
-    ledger = Ledger(orch.run_dir / "ledger.db")
-    rows = [r for r in ledger.experiments() if r.slot and "interrupted" not in r.reason and not r.is_baseline]
-    base = [r for r in ledger.experiments() if r.is_baseline]
-    ledger.close()
-    start = max(r.finished_at for r in base) if base else min(r.started_at for r in rows)
-    end = max(r.finished_at for r in rows)
-    window = end - start
-    done = [r for r in rows if r.started_at >= start]
+    done, window = after_baselines(orch.run_dir)
     busy = {s: sum(r.duration_s for r in done if r.slot == s) / window for s in sorted({r.slot for r in done})}
     return len(done) / window * 3600, busy, window
 

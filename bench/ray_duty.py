@@ -18,23 +18,12 @@ from dataclasses import replace
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before ray is imported: every port on loopback
 
 from _common import config, fast_workspace, machine, run_for, tmpdir  # noqa: E402
-from duty import ThinkingAgent  # noqa: E402
-
-from conductor.core.ledger import Ledger  # noqa: E402
+from duty import ThinkingAgent, after_baselines  # noqa: E402
 
 
 def duty(run_dir, slots: int) -> tuple[float, int, float]:
     """(duty, experiments, experiments an hour) after the baselines."""
-    ledger = Ledger(run_dir / "ledger.db")
-    try:
-        rows = ledger.experiments()
-    finally:
-        ledger.close()
-    base = [r for r in rows if r.is_baseline]
-    done = [r for r in rows if not r.is_baseline and r.slot and "interrupted" not in r.reason]
-    start = max(r.finished_at for r in base)
-    done = [r for r in done if r.started_at >= start]
-    window = max(r.finished_at for r in done) - start
+    done, window = after_baselines(run_dir)
     return sum(r.duration_s for r in done) / (slots * window), len(done), len(done) / window * 3600
 
 
