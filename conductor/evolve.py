@@ -26,7 +26,7 @@ from conductor.agents.optuna import read_knob
 from conductor.agents.search_space import Search, render, search_from, with_section
 from conductor.config import Knob, WorkspaceConfig, load_config
 from conductor.core.gitsafe import GitError, run_git
-from conductor.core.ledger import Ledger
+from conductor.core.ledger import Ledger, ProgramVersion
 from conductor.core.record import ExperimentRecord, improvement
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
@@ -169,13 +169,7 @@ def evolve(run_dir: Path, workspace: str | None = None, *, llm: bool = False) ->
             raise ConductorError(
                 f"workspace {ws.name} has {len(obs)} experiments with a metric; evolve needs {MIN_OBSERVATIONS}"
             )
-        parent = _best_variant(ledger, obs, ws.goal)
-        search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
-        block = render(search, header=f"written by `conductor evolve` (generation {parent.generation + 1}): {why}")
-        text = with_section(parent.text, block)
-        sha = ledger.record_program(text, parent=parent.sha, generation=parent.generation + 1)
-        ledger.record_variant(sha, ws.name, "offline", why)
-        return Variant(sha, text, parent.sha, parent.generation + 1, why)
+        return _narrowed_child(ledger, ws, _best_variant(ledger, obs, ws.goal), obs, "offline", "`conductor evolve`")
     finally:
         ledger.close()
 
@@ -189,8 +183,33 @@ def _by_the_model(ledger: Ledger, ws: WorkspaceConfig, model: str) -> Variant:
         raise ConductorError(f"the text of program version {parent_sha} is not in the ledger")
     why, text, usage = write_variant(text_in, model)
     why = f"{why} ({model}: {usage['input']} input, {usage['output']} output tokens)"
+    return _record_child(ledger, ws, parent, text, f"llm:{model}", why)
+
+
+def _narrowed_child(
+    ledger: Ledger,
+    ws: WorkspaceConfig,
+    parent: ProgramVersion,
+    obs: list[Observation],
+    evolver: str,
+    author: str,
+    note: str = "",
+) -> Variant:
+    """The parent with its search section narrowed from `obs` (`next_search`), recorded."""
+    search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
+    block = render(search, header=f"written by {author} (generation {parent.generation + 1}): {why}")
+    child = _record_child(
+        ledger, ws, parent, with_section(parent.text, block), evolver, f"{note}; {why}" if note else why
+    )
+    return replace(child, reasoning=why)
+
+
+def _record_child(
+    ledger: Ledger, ws: WorkspaceConfig, parent: ProgramVersion, text: str, evolver: str, why: str
+) -> Variant:
+    """A new variant of `parent` in the ledger: its text, lineage and reasoning."""
     sha = ledger.record_program(text, parent=parent.sha, generation=parent.generation + 1)
-    ledger.record_variant(sha, ws.name, f"llm:{model}", why)
+    ledger.record_variant(sha, ws.name, evolver, why)
     return Variant(sha, text, parent.sha, parent.generation + 1, why)
 
 
@@ -262,15 +281,11 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
         obs = observations(ledger, ws)
         if not losers or parent is None or not parent.text_known or len(obs) < MIN_OBSERVATIONS or not ws.knobs:
             return {}, "; ".join(notes)
-        search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
         scores = ", ".join(f"{sha[:7]} {m:+.4g} (n={len(by_variant[sha])})" for sha, m in means.items())
         line = f"tournament after {every} experiments a pane: {scores}; winner {winner[:7]}"
-        block = render(search, header=f"written by the tournament (generation {parent.generation + 1}): {why}")
-        text = with_section(parent.text, block)
-        sha = ledger.record_program(text, parent=winner, generation=parent.generation + 1)
-        ledger.record_variant(sha, ws.name, "offline-tournament", f"{line}; {why}")
-        handed = {pane: text for pane in losers}
-        notes.insert(0, f"{line}; its child {sha[:7]} goes to {', '.join(losers)}")
+        child = _narrowed_child(ledger, ws, parent, obs, "offline-tournament", "the tournament", note=line)
+        handed = {pane: child.text for pane in losers}
+        notes.insert(0, f"{line}; its child {child.sha[:7]} goes to {', '.join(losers)}")
         if held_out and _following(ledger, held_out) != winner and ledger.get_meta(CHAMPION_META + ws.name) != winner:
             handed[held_out] = parent.text
             notes.append(f"held-out pane {held_out} now tests {winner[:7]}")
