@@ -12,6 +12,8 @@ near repeats flagged, and the moves.
 
     python bench/board.py --workspace hartmann6 --seeds 5 --experiments 25
     python bench/board.py --workspace tinygpt --seeds 5 --experiments 6 --budget 8 --slots 4
+    python bench/board.py --merge a.json b.json   # the table over repetitions run apart
+                                                  # (bench/device_board.sh runs seeds at once)
 """
 
 from __future__ import annotations
@@ -135,14 +137,21 @@ def main() -> None:
     ap.add_argument("--migrate-after", type=int, default=4)
     ap.add_argument("--target", type=float, default=None, help="absolute target (default per workspace)")
     ap.add_argument("--json", default=None, metavar="FILE", help="write every repetition's numbers here")
+    ap.add_argument("--arms", default=",".join(ARMS), help="which arms to run (comma-separated)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="FILE", help="print the table of these --json files")
     args = ap.parse_args()
+    if args.merge:
+        rows = [r for f in args.merge for r in merged_rows(Path(f))]
+        print(f"{args.workspace}: {len(rows) // len(ARMS)} repetitions from {len(args.merge)} file(s)")
+        print_table(rows)
+        return
     args.target = (
         ("abs", args.target) if args.target is not None else DEFAULT_TARGET.get(args.workspace, ("frac", 0.02))
     )
     print(f"machine: {machine()}, load {os.getloadavg()[0]:.1f}")
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for arm in ARMS:
+        for arm in args.arms.split(","):
             r = run_arm(arm, args.workspace, seed, args)
             rows.append(r)
             print(json.dumps(r), flush=True)
@@ -154,6 +163,19 @@ def main() -> None:
         f"\n{args.workspace}: {args.panes} panes x {args.experiments} experiments, {args.seeds} seeds,"
         f" target {target}, load {os.getloadavg()[0]:.1f}"
     )
+    print_table(rows)
+
+
+def merged_rows(path: Path) -> list[dict]:
+    """A --json file, or the printed output of a run (a repetition a line, so a run cut short
+    still gives the repetitions it finished)."""
+    text = path.read_text()
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"arm"')]
+
+
+def print_table(rows: list[dict]) -> None:
     print(
         "| arm | best mean | best sd | reached target | experiments to target (mean) | exact repeats run |"
         " repeats refused | near repeats | moves | wall s |"

@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,11 +80,16 @@ def run_setup_in(base: Path, tree: bytes, command: str, env: dict[str, str], tim
     Its own process group, killed whole at the timeout."""
     checkout = base / "tree"
     if not checkout.is_dir():
-        partial = base / "tree.partial"
-        partial.mkdir(parents=True, exist_ok=True)
+        base.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix="tree.partial-", dir=base))  # a setup beside this one unpacks its own
         with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
             tar.extractall(partial, filter="data")
-        partial.rename(checkout)
+        try:
+            partial.rename(checkout)
+        except OSError:
+            if not checkout.is_dir():
+                raise
+            shutil.rmtree(partial, ignore_errors=True)  # the other one's checkout is the same tree
     try:
         proc = subprocess.Popen(
             command,

@@ -26,8 +26,17 @@ class Slot:
     node: str = ""  # the cluster node it lives on ("" = this machine; core/cluster/)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: a taskset or a cgroup cpuset can leave fewer than
+    the machine has, and threads sized to the machine would then oversubscribe them."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 def cpu_slots(count: int, cores: int | None = None) -> list[Slot]:
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     threads = max(1, cores // max(1, count))
     env = {
         "CUDA_VISIBLE_DEVICES": "",

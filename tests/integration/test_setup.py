@@ -66,3 +66,25 @@ def test_a_failed_setup_stops_the_panes_with_one_line_and_no_crash_rows(tmp_path
     assert ledger.experiments() == []
     ledger.close()
     assert not [e for e in events if isinstance(e, PaneDone) and "crash" in e.reason]
+
+
+def test_two_setups_of_one_key_at_once_each_get_the_checkout(tmp_path):
+    """Two Ray nodes on one machine share its /tmp: neither unpack may break the other's."""
+    import io
+    import tarfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conductor.core.node_setup import run_setup_in
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for i in range(200):
+            data = f"file {i}\n".encode()
+            info = tarfile.TarInfo(f"d{i % 10}/f{i}.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    command = f"{sys.executable} -c \"import pathlib; print(len(list(pathlib.Path('.').rglob('*.txt'))))\""
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: run_setup_in(tmp_path / "key", buf.getvalue(), command, {}, 30), range(4)))
+    assert [(r.exit_code, r.output.strip()) for r in results] == [(0, "200")] * 4
+    assert [p.name for p in (tmp_path / "key").iterdir()] == ["tree"]

@@ -90,6 +90,12 @@ def test_slot_envs():
     assert gpu.name == "gpu1" and gpu.kind == "gpu"
 
 
+def test_cpu_threads_are_sized_to_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert [s.env["CONDUCTOR_THREADS"] for s in cpu_slots(3)] == ["1", "1", "1"]
+
+
 async def test_every_queue_move_is_announced_with_the_new_positions():
     """What "queued (k ahead)" on a pane is drawn from: a callback at each join, grant and leave."""
     pool = SlotPool(cpu_slots(1, cores=2))

@@ -89,8 +89,12 @@ def run_setup(
     tree: bytes, request: SetupRequest, changed: dict[str, str], dropped: list[str], secret_names: tuple[str, ...]
 ) -> SetupResult:
     """The node side of `RayRunner.run_setup`: the checkout is kept in the node's temp folder
-    per setup key, the output's tail goes back to the head."""
-    base = Path(tempfile.gettempdir()) / "conductor-setup" / request.key
+    per node and setup key (nodes can share a machine and its /tmp), the output's tail goes
+    back to the head."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    base = Path(tempfile.gettempdir()) / "conductor-setup" / node[:16] / request.key
     result = run_setup_in(base, tree, request.command, node_env(changed, dropped, secret_names), request.timeout_s)
     return replace(result, output=result.output[-OUTPUT_TAIL_BYTES:])
 
