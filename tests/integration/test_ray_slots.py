@@ -40,7 +40,11 @@ pytestmark = pytest.mark.timeout(240)
 def cluster():
     # A killed node is found within about ten seconds; a live one on a loaded 2-core machine
     # may miss a few heartbeats without being declared dead (three half-second misses did).
-    fast_health = {"health_check_period_ms": 1000, "health_check_timeout_ms": 2000, "health_check_failure_threshold": 10}
+    fast_health = {
+        "health_check_period_ms": 1000,
+        "health_check_timeout_ms": 2000,
+        "health_check_failure_threshold": 10,
+    }
     c = Cluster(
         initialize_head=True,
         head_node_args={
