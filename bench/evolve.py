@@ -9,18 +9,25 @@ are seeded differently. Reported: the best metric any pane reached (mean and sd 
 repetitions), and the improvement per experiment over the baseline.
 
     python bench/evolve.py --workspace workspaces/hartmann6 [--panes 4] [--experiments 24]
-        [--every 6] [--seeds 5] [--budget S]
+        [--every 6] [--seeds 5] [--budget S] [--arms fixed,evolving] [--first-seed N]
+        [--top F] [--widen W] [--min-importance I]
+
+--top, --widen and --min-importance set the offline evolver's TOP_FRACTION, WIDEN and
+MIN_IMPORTANCE (conductor/evolve.py) for this run, to compare evolvers side by side;
+bench/device_evolve.sh runs several at once, and --merge prints their table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 from pathlib import Path
 
 from _common import machine, tmpdir
 
+from conductor import evolve
 from conductor.agents.base import create_agent
 from conductor.config import load_config
 from conductor.core.ledger import Ledger
@@ -68,27 +75,49 @@ def main() -> None:
     ap.add_argument("--experiments", type=int, default=24, help="a pane, after its baseline")
     ap.add_argument("--every", type=int, default=6)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--budget", type=float, default=0, help="time_budget_s (0: the workspace's)")
+    ap.add_argument("--arms", default="fixed,evolving")
+    ap.add_argument("--top", type=float, default=evolve.TOP_FRACTION)
+    ap.add_argument("--widen", type=float, default=evolve.WIDEN)
+    ap.add_argument("--min-importance", type=float, default=evolve.MIN_IMPORTANCE)
+    ap.add_argument("--label", default="", help="a name for this evolver in the printed rows")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="FILE", help="print the table of these outputs")
     args = ap.parse_args()
+    if args.merge:
+        print_table(
+            [json.loads(ln) for f in args.merge for ln in Path(f).read_text().splitlines() if ln.startswith("{")]
+        )
+        return
+    evolve.TOP_FRACTION, evolve.WIDEN, evolve.MIN_IMPORTANCE = args.top, args.widen, args.min_importance
     ws = Path(args.workspace).resolve()
     tmp = tmpdir()
-    results: dict[str, list[tuple[float, float, int]]] = {"fixed": [], "evolving": []}
-    for seed in range(args.seeds):
-        for label, every in (("fixed", None), ("evolving", args.every)):
-            results[label].append(arm(tmp / f"{label}{seed}", ws, f"s{seed}", args, every))
-            print(f"seed {seed} {label:>8}: best {results[label][-1][0]:.6g}", flush=True)
-    print(machine())
-    print(
-        f"{ws.name}: {args.panes} panes x {args.experiments} experiments, evolve_every {args.every}, {args.seeds} seeds"
-    )
-    for label, runs in results.items():
-        bests = [b for b, _, _ in runs]
-        gains = [g for _, g, _ in runs]
+    print(machine(), flush=True)
+    rows = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for label in args.arms.split(","):
+            every = args.every if label == "evolving" else None
+            best, gain, tried = arm(tmp / f"{label}{seed}", ws, f"s{seed}", args, every)
+            name = (
+                label
+                if every is None
+                else (args.label or f"evolving top {args.top:g} widen {args.widen:g} every {every}")
+            )
+            rows.append({"arm": name, "seed": seed, "best": best, "gain": gain, "experiments": tried})
+            print(json.dumps(rows[-1]), flush=True)
+    print(f"{ws.name}: {args.panes} panes x {args.experiments} experiments, {args.seeds} seeds")
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    for label in dict.fromkeys(r["arm"] for r in rows):
+        runs = [r for r in rows if r["arm"] == label]
+        bests, gains = [r["best"] for r in runs], [r["gain"] for r in runs]
         sd = statistics.stdev(bests) if len(bests) > 1 else 0.0
+        gsd = statistics.stdev(gains) if len(gains) > 1 else 0.0
         print(
-            f"{label:>9}: best {statistics.fmean(bests):.6g} +- {sd:.3g} (sd);"
-            f" improvement per experiment {statistics.fmean(gains):.4g} +- {statistics.stdev(gains) if len(gains) > 1 else 0:.3g}"
-            f" ({runs[0][2]} experiments a run)"
+            f"{label}: best {statistics.fmean(bests):.6g} +- {sd:.3g} (sd, {len(runs)} seeds);"
+            f" improvement per experiment {statistics.fmean(gains):.4g} +- {gsd:.3g} ({runs[0]['experiments']} experiments a run)"
         )
 
 

@@ -34,6 +34,7 @@ from conductor.leaderboard import CHAMPION_META
 
 MIN_OBSERVATIONS = 8
 TOP_FRACTION = 0.25
+WIDEN = 0.25  # the narrowed range reaches this much of the best ones' spread past them, each side
 MIN_IMPORTANCE = 0.02
 
 
@@ -106,14 +107,14 @@ def next_search(obs: list[Observation], current: Search, declared: tuple[Knob, .
 
 
 def _narrowed(declared: Knob, values: list[float]) -> Knob:
-    """The range around `values`, widened by a quarter of their spread each side (a tenth of the
+    """The range around `values`, widened by WIDEN of their spread each side (a tenth of the
     declared width when they agree), in log space for a log knob, inside `declared`."""
     scale = (lambda v: math.log(v)) if declared.log else (lambda v: v)
     unscale = (lambda v: math.exp(v)) if declared.log else (lambda v: v)
     lo, hi = scale(min(values)), scale(max(values))
     width = hi - lo or (scale(declared.high) - scale(declared.low)) * 0.1
-    low = max(declared.low, unscale(lo - width * 0.25))
-    high = min(declared.high, unscale(hi + width * 0.25))
+    low = max(declared.low, unscale(lo - width * WIDEN))
+    high = min(declared.high, unscale(hi + width * WIDEN))
     if declared.type == "int":
         low, high = float(math.floor(low)), float(math.ceil(high))
     if high <= low:

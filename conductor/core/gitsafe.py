@@ -16,6 +16,12 @@ every git process conductor starts goes through `run_git`:
 
 The researcher's global config is theirs and stays in force (identity aside, conductor
 commits as itself).
+
+What this cannot close, with the sandbox off: an experiment running at the same moment (in
+another pane of the same repo) that plants a driver under a new name between the scan and
+the git process reading the config; git has no setting that disables every driver whatever
+its name. The sandbox closes it (the repo's .git is read-only inside), and an unsandboxed
+experiment is no boundary anyway (it runs as the researcher). Seen once in a loaded CI run.
 """
 
 from __future__ import annotations

@@ -71,30 +71,30 @@ printf '* filter=evil diff=evil\\n*.py filter=sneaky\\n' > "$common/info/attribu
 
 
 def test_planted_git_settings_never_run(tmp_path, fastws_repo):
-    """Every experiment plants them; conductor's git (both panes', verify's worktree add) and the
-    researcher's own git afterwards run none of them, and the repo's .git is as it was."""
+    """Every experiment plants them; conductor's git and the researcher's own git afterwards
+    run none of them, and the repo's .git is as it was. One pane: with the sandbox off, a
+    second pane's experiment can plant a driver between conductor's scan of the config and
+    the git process reading it (gitsafe's docstring), which no setting closes; the sandbox does."""
     marks = tmp_path / "marks"
     marks.mkdir()
     script = tmp_path / "plant.sh"
     script.write_text(planting_script(marks))
     before_config = (fastws_repo / ".git" / "config").read_bytes()
     before_hooks = sorted(os.listdir(fastws_repo / ".git" / "hooks"))
-    cfg = unsandboxed_config(tmp_path, fastws_repo, panes=2, run=f"sh {script}; python train.py")
-    agents = {
-        "fast-1": ScriptedAgent([Step("x up", edits={"train.py": {"X": "1.5"}})]),
-        "fast-2": ScriptedAgent([Step("y down", edits={"train.py": {"Y": "0.0"}})]),
-    }
-    _, events = run_orchestra(cfg, agents, max_experiments=2)
-    for pane in ("fast-1", "fast-2"):
-        got = rows(tmp_path, pane)
-        assert [r.status for r in got] == ["rejected", "rejected"], [(r.status, r.reason) for r in got]
-        assert all(".git/config" in r.reason for r in got), [r.reason for r in got]
-        assert not any(r.is_baseline for r in got)  # a rejected baseline runs again next time
+    cfg = unsandboxed_config(tmp_path, fastws_repo, panes=1, run=f"sh {script}; python train.py")
+    agent = ScriptedAgent(
+        [Step("x up", edits={"train.py": {"X": "1.5"}}), Step("y down", edits={"train.py": {"Y": "0.0"}})]
+    )
+    _, events = run_orchestra(cfg, {"fast": agent}, max_experiments=2)
+    got = rows(tmp_path, "fast")
+    assert [r.status for r in got] == ["rejected"] * 2, [(r.status, r.reason) for r in got]
+    assert all(".git/config" in r.reason for r in got), [r.reason for r in got]
+    assert not any(r.is_baseline for r in got)  # a rejected baseline runs again next time
     assert (fastws_repo / ".git" / "config").read_bytes() == before_config
     assert sorted(os.listdir(fastws_repo / ".git" / "hooks")) == before_hooks
     assert not (fastws_repo / ".git" / "info" / "attributes").exists()
     check_invariants(tmp_path / ".conductor")
-    wt = RunDir(tmp_path / ".conductor").worktree("fast-1")
+    wt = RunDir(tmp_path / ".conductor").worktree("fast")
     for cwd in (fastws_repo, wt):  # the researcher's own git, later
         subprocess.run(["git", "status"], cwd=cwd, check=True, capture_output=True)
     assert fired(marks) == []
@@ -102,8 +102,8 @@ def test_planted_git_settings_never_run(tmp_path, fastws_repo):
 
     # verify's throwaway worktree add, with a post-checkout hook and a smudge filter planted again
     subprocess.run(["sh", str(script)], cwd=wt, check=True)
-    commit = rows(tmp_path, "fast-1")[-1].commit
-    cmd_verify(tmp_path / ".conductor", "fast-1", commit[:10], 1)
+    commit = rows(tmp_path, "fast")[-1].commit
+    cmd_verify(tmp_path / ".conductor", "fast", commit[:10], 1)
     assert fired(marks) == []
 
 
