@@ -154,6 +154,13 @@ CREATE TABLE IF NOT EXISTS migrations (
     best_after REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS experiments_change ON experiments (change_key);
+-- What the standings read (core/standings_sql.py) without touching the rows: the baseline
+-- and keep rows in order, every row's tally columns, and each pane's usage by time.
+CREATE INDEX IF NOT EXISTS experiments_landmarks ON experiments (pane, seq) WHERE is_baseline = 1 OR status = 'keep';
+CREATE INDEX IF NOT EXISTS experiments_tally
+    ON experiments (pane, program_sha, status, is_baseline, seq, slot, started_at, finished_at);
+CREATE INDEX IF NOT EXISTS usage_pane_ts
+    ON usage (pane, ts, input, output, cache_write_5m, cache_write_1h, cache_read, usd);
 CREATE VIEW IF NOT EXISTS board AS
     SELECT e.id, p.workspace, e.pane, e.seq, e.commit_sha, e.description, e.change, e.change_key,
            e.status, e.reason, e.metric, e.previous_best, e.is_baseline, e.finished_at
