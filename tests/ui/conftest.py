@@ -51,7 +51,9 @@ async def settle(pilot) -> None:
         app.tick()
         await pilot.pause()
         cards = app.dashboard.cards
-        drawn = len(cards) == len(app.model.panes) and all(c._last for c in cards.values())
+        drawn = len(cards) == len(app.model.panes) and (
+            app.dashboard.table_view or all(c._last for c in cards.values())  # hidden cards under the table never draw
+        )
         if app.dashboard._ready and drawn and not app.bridge.holding:
             break
         await asyncio.sleep(0.01)
