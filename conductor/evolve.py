@@ -175,16 +175,18 @@ def evolve(run_dir: Path, workspace: str | None = None, *, llm: bool = False) ->
         ledger.close()
 
 
-def _by_the_model(ledger: Ledger, ws: WorkspaceConfig, model: str) -> Variant:
+def _by_the_model(
+    ledger: Ledger, ws: WorkspaceConfig, model: str, parent_sha: str | None = None, evolver: str = "llm"
+) -> Variant:
     from conductor.evolve_llm import prompt, write_variant
 
-    text_in, parent_sha = prompt(ledger, ws.name)
+    text_in, parent_sha = prompt(ledger, ws.name, parent_sha)
     parent = ledger.program(parent_sha)
     if parent is None or not parent.text_known:
         raise ConductorError(f"the text of program version {parent_sha} is not in the ledger")
     why, text, usage = write_variant(text_in, model)
     why = f"{why} ({model}: {usage['input']} input, {usage['output']} output tokens)"
-    return _record_child(ledger, ws, parent, text, f"llm:{model}", why)
+    return _record_child(ledger, ws, parent, text, f"{evolver}:{model}", why)
 
 
 def _narrowed_child(
@@ -279,12 +281,13 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
             ranked = sorted(standings, key=lambda s: s.fitness)
             losers = [s.pane for s in ranked[: len(ranked) // 2]]
         parent = ledger.program(winner)
-        obs = observations(ledger, ws)
-        if not losers or parent is None or not parent.text_known or len(obs) < MIN_OBSERVATIONS or not ws.knobs:
+        if not losers or parent is None or not parent.text_known:
             return {}, "; ".join(notes)
         scores = ", ".join(f"{sha[:7]} {m:+.4g} (n={len(by_variant[sha])})" for sha, m in means.items())
         line = f"tournament after {every} experiments a pane: {scores}; winner {winner[:7]}"
-        child = _narrowed_child(ledger, ws, parent, obs, "offline-tournament", "the tournament", note=line)
+        child = _tournament_child(ledger, ws, parent, cfg.agent.model, line, notes)
+        if child is None:
+            return {}, "; ".join(notes)
         handed = {pane: child.text for pane in losers}
         notes.insert(0, f"{line}; its child {child.sha[:7]} goes to {', '.join(losers)}")
         if held_out and _following(ledger, held_out) != winner and ledger.get_meta(CHAMPION_META + ws.name) != winner:
@@ -293,6 +296,23 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
         return handed, "; ".join(notes)
     finally:
         ledger.close()
+
+
+def _tournament_child(
+    ledger: Ledger, ws: WorkspaceConfig, parent: ProgramVersion, model: str, line: str, notes: list[str]
+) -> Variant | None:
+    """The winner's child: written by the model when a key is set (any workspace, any agent),
+    else by the offline evolver (a workspace with knobs and enough observations). A model
+    that writes none leaves the offline child, with a note saying why."""
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        try:
+            return _by_the_model(ledger, ws, model, parent.sha, evolver="llm-tournament")
+        except ConductorError as exc:
+            notes.append(f"the model wrote no child ({exc}): the offline evolver's instead")
+    obs = observations(ledger, ws)
+    if len(obs) < MIN_OBSERVATIONS or not ws.knobs:
+        return None
+    return _narrowed_child(ledger, ws, parent, obs, "offline-tournament", "the tournament", note=line)
 
 
 def champion(ledger: Ledger, workspace: str) -> str:

@@ -35,12 +35,15 @@ try are refused. Answer in exactly this form:
 <program>the whole new program.md</program>"""
 
 
-def prompt(ledger: Ledger, workspace: str) -> tuple[str, str]:
-    """(the prompt, the sha of the best variant: the parent)."""
+def prompt(ledger: Ledger, workspace: str, parent: str | None = None) -> tuple[str, str]:
+    """(the prompt, the parent's sha): the parent is the best variant unless one is given
+    (the tournament's winner); it is reflected on and its text shown first."""
     board = leaderboard_from_ledger(ledger)
     scores = [p for p in board.programs if p.workspace == workspace and p.experiments]
     if not scores:
         raise ConductorError(f"workspace {workspace} has no experiments yet: nothing to learn from")
+    if parent is not None and any(p.program_sha == parent for p in scores):
+        scores.sort(key=lambda p: p.program_sha != parent)  # stable: the rest stay best first
     texts = {v.sha: v.text for v in ledger.programs() if v.text_known}
     rows = [r for p in ledger.panes() if p.workspace == workspace for r in ledger.experiments(p.name)]
     parts = [

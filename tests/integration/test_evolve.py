@@ -150,3 +150,30 @@ def test_with_a_key_the_model_writes_the_variant_from_the_variants_history(tmp_p
     assert child.text == new_program and evolver.startswith("llm:")
     assert why.startswith("X moved the score most") and "output tokens" in why
     assert "generation 1" in capsys.readouterr().out
+
+
+def test_with_a_key_the_tournament_has_the_model_write_the_winners_child(tmp_path, fastws, monkeypatch):
+    """The tournament itself, on a finished run (the schedule that calls it is tested above)."""
+    from fixtures.messages_server import MessagesServer, reply, text
+
+    from conductor.evolve import tournament
+
+    cfg = write_config(tmp_path, fastws, panes=2)
+    orch, _ = run_orchestra(cfg, max_experiments=6)  # 5 experiments a pane under the original program
+    new_program = "# fast test workspace, by the model\nMove X towards 3; leave Y alone.\n"
+    answer = f"<reasoning>the winner moved X first.</reasoning>\n<program>\n{new_program}</program>"
+    with MessagesServer([reply(text(answer))]) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        handed, line = tournament(orch.layout.root, "fast", 4)
+    asked = server.requests[0].body["messages"][0]["content"]
+    ledger = Ledger(orch.layout.ledger)
+    try:
+        child = next(p for p in ledger.programs() if p.generation == 1)
+        evolver, why = ledger.variant_reasons()[child.sha]
+    finally:
+        ledger.close()
+    assert "tournament after 4 experiments a pane" in line and child.sha[:7] in line, line
+    assert child.text == new_program and evolver.startswith("llm-tournament:") and why.startswith("the winner")
+    assert asked.split("### variant ")[1].startswith(child.parent)  # the winner is the parent, shown first
+    assert list(handed.values()) == [new_program]  # one pane of two lost (the worse half) and gets it
