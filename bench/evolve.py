@@ -12,6 +12,10 @@ repetitions), and the improvement per experiment over the baseline.
         [--every 6] [--seeds 5] [--budget S] [--arms fixed,evolving] [--first-seed N]
         [--top F] [--widen W] [--min-importance I]
 
+With ANTHROPIC_API_KEY set (ANTHROPIC_BASE_URL too, for a compatible endpoint) the
+tournament's children are written by the model instead (conductor/evolve.py
+`_tournament_child`), so the same command measures the LLM evolver.
+
 --top, --widen and --min-importance set the offline evolver's TOP_FRACTION, WIDEN and
 MIN_IMPORTANCE (conductor/evolve.py) for this run, to compare evolvers side by side;
 bench/device_evolve.sh runs several at once, and --merge prints their table.
