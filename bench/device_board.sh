@@ -16,7 +16,7 @@ export CUDA_VISIBLE_DEVICES=""
 (cd workspaces/tinygpt && python3 prepare.py) >> "$OUT/env.txt" 2>&1  # the corpus cache, once, before the seeds race for it
 for ((s = 0; s < SEEDS; s++)); do
   taskset -c $((3 * s))-$((3 * s + 2)) timeout 520 python3 bench/board.py --workspace tinygpt --first-seed "$s" --seeds 1 \
-    --experiments "$E" --budget "$B" --slots 3 --arms "$ARMS" > "$OUT/tiny-$ARMS-s$s.txt" 2>&1 &
+    --experiments "$E" --budget "$B" --slots 3 --arms "$ARMS" > "$OUT/tiny-${ARMS//,/_}-s$s.txt" 2>&1 &
 done
 wait
 uptime >> "$OUT/env.txt"
