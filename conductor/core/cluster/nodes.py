@@ -30,6 +30,7 @@ class NodeInfo:
     cpus: int
     sandbox: bool  # bubblewrap can make namespaces there
     sandbox_note: str
+    machine: str = ""  # hostname and PID namespace: nodes on one machine see the same processes
 
 
 def connect(address: str) -> None:
@@ -65,6 +66,13 @@ def _on_loopback(address: str) -> bool:
         return host == "localhost"
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _probe() -> dict[str, Any]:
     """Runs on a node: what conductor needs to know about it."""
     from conductor.core.sandbox import availability
@@ -73,6 +81,7 @@ def _probe() -> dict[str, Any]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     return {
         "hostname": socket.gethostname(),
+        "machine": f"{socket.gethostname()}/{_pid_namespace()}",
         "visible": None if visible is None else [g for g in visible.split(",") if g.strip()],
         "cpus": os.cpu_count() or 1,
         "sandbox": usable,
@@ -113,7 +122,7 @@ def probe_nodes(only: set[str] | None = None, taken: set[str] | frozenset[str] =
         host = f["hostname"]
         name = host if hosts.count(host) == 1 and host not in taken else f"{host}-{n['NodeID'][:6]}"
         cpus = int(n["Resources"].get("CPU", 0)) or f["cpus"]
-        out.append(NodeInfo(n["NodeID"], name, tuple(ids), cpus, f["sandbox"], f["sandbox_note"]))
+        out.append(NodeInfo(n["NodeID"], name, tuple(ids), cpus, f["sandbox"], f["sandbox_note"], f.get("machine", "")))
     return out
 
 

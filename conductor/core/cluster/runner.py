@@ -108,7 +108,11 @@ class RayRunner:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         reap = ray.remote(num_cpus=0, max_retries=0)(kill_tagged_under)
-        live = [n for n in self.nodes.values() if nodes.node_alive(n.node_id)]
+        live, machines = [], set()
+        for n in self.nodes.values():  # one reap a machine: its nodes see the same processes
+            if nodes.node_alive(n.node_id) and (not n.machine or n.machine not in machines):
+                live.append(n)
+                machines.add(n.machine)
         refs = [
             reap.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)).remote(tag_prefix)
             for n in live
