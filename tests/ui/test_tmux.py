@@ -201,7 +201,17 @@ def test_e_suspends_for_the_editor_and_the_loops_keep_running(tmp_path):
         finally:
             ledger.close()
         release.touch()
-        screen = tmux.wait_for(lambda s: "A-N pane" in s and "program.md changed" in s, timeout=15)
+        tmux.wait_for(lambda s: "A-N pane" in s, timeout=60)  # the screen is back
+        # the reload acknowledged: the card's activity line, read where it is kept (on screen it
+        # scrolls away within a second at this workspace's pace, faster than a loaded poll)
+        ledger = Ledger(runs_dir / "ledger.db", readonly=True)
+        try:
+            wait_until(
+                lambda: any("program.md changed" in row[-1] for row in ledger.recent_activity("fastws", 2000)),
+                timeout=60,
+            )
+        finally:
+            ledger.close()
         assert "Prefer small steps." in (runs_dir / "programs" / "fastws.md").read_text()
         tmux.keys("q")
         screen = tmux.wait_for(lambda s: "Stop them and quit?" in s or "CONDUCTOR_EXIT=" in s, timeout=60)
@@ -234,6 +244,9 @@ def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
         tmux.wait_for(lambda s: ROW.search(s), timeout=60)
         app = psutil.Process(int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}").strip()))
         assert "conductor" in " ".join(app.cmdline())  # exec: the pane's process is the conductor
+        # one more experiment started after the one on screen (a pid file while it runs): closed
+        # now, it is a row whether it finishes or is cut short; one that never started would not be
+        wait_until(lambda: any((runs_dir / "pids").glob("*.pid")), timeout=60, step=0.02)
     finally:
         tmux("kill-server")
     try:
