@@ -60,6 +60,10 @@ SAFE_SETTINGS = (
     ("gpg.program", "false"),
     ("gc.auto", "0"),
     ("maintenance.auto", "false"),
+    # conductor's own git processes meet (packing refs off the loop while a pane moves its
+    # branch): wait for the other's lock rather than fail after git's 0.1 s / 1 s defaults
+    ("core.filesRefLockTimeout", "10000"),
+    ("core.packedRefsTimeout", "10000"),
 )
 _FIXED_ENV = {
     **IDENTITY,
