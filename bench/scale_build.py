@@ -12,6 +12,7 @@ the history is then written directly, as the engine would have written it:
   pane's branch, every other commit stays under its ref refs/conductor/<run>/<pane>/<seq>:
   loose, as a conductor without core/git_upkeep.py leaves them, or packed by one that has it;
 - logs/<pane>/<seq>-<commit>.log for every experiment;
+- the standings fold (core/standings_keeper.py) a run's stop saves, when that conductor keeps one;
 - each pane's Optuna study: agents/<pane>/optuna.journal as Optuna's JournalStorage writes
   it (create, one op per parameter, the result), and agents/<pane>/optuna-trials.jsonl, the
   compact trial log the windowed study (conductor/agents/optuna_history.py) keeps.
@@ -297,7 +298,13 @@ def build_run(dest: Path, total: int, panes: int, tree: Path) -> Path:
                       "baseline": base[0], "t0": base[1]})  # fmt: skip
     rng = random.Random(total)
     per_pane = max(0, total // panes - 1)
-    histories = {p["name"]: PaneHistory(rng, p["name"], per_pane, p["baseline"], p["t0"]) for p in infos}
+    # the history ends where the set-up's baselines ran (now): they, and the run, began a week ago
+    back = (per_pane + 2) * STEP_S
+    db.execute("UPDATE experiments SET started_at = started_at - ?, finished_at = finished_at - ?", (back, back))
+    db.execute("UPDATE panes SET created_at = created_at - ?", (back,))
+    db.execute("UPDATE meta SET value = CAST(value AS REAL) - ? WHERE key = 'created_at'", (back,))
+    db.execute("DELETE FROM meta WHERE key = 'standings_fold'")  # its rows moved: as a migration, drop it
+    histories = {p["name"]: PaneHistory(rng, p["name"], per_pane, p["baseline"], p["t0"] - back) for p in infos}
     repo = run_dir / "repos" / "s"
     template = (Path(infos[0]["worktree"]) / "train.py").read_text()
     fast_import(repo, run, infos, histories, template)
@@ -311,4 +318,11 @@ def build_run(dest: Path, total: int, panes: int, tree: Path) -> Path:
     db.close()
     write_logs(histories)
     write_studies(run_dir, histories, {p["name"]: p["baseline"] for p in infos})
+    if (tree / "conductor" / "core" / "standings_keeper.py").is_file():  # its run's stop saves a fold
+        keep = (
+            "import sys; from conductor.core.ledger import Ledger; from conductor.core.standings_keeper import Keeper;"
+        )
+        keep += " Keeper(Ledger(sys.argv[1])).refresh(force=True)"
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        subprocess.run([sys.executable, "-c", keep, str(run_dir / "ledger.db")], check=True, env=env)
     return cfg

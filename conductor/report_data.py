@@ -8,10 +8,38 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from conductor.core.ledger import Ledger, PaneRecord
 from conductor.core.record import ExperimentRecord, Status
 from conductor.core.standings import version_of
+
+
+class PlotRow(NamedTuple):
+    """What the report reads of an experiment (a whole ExperimentRecord, its summary decoded, is
+    most of the time a week of history takes to read)."""
+
+    seq: int
+    status: str
+    metric: float | None
+    is_baseline: bool
+    description: str
+    program_sha: str
+    started_at: float
+    finished_at: float
+
+
+def plot_rows(ledger: Ledger) -> dict[str, list[PlotRow]]:
+    """Every pane's rows in seq order, in one query."""
+    sha = "program_sha" if ledger.schema_version >= 2 else "''"
+    out: dict[str, list[PlotRow]] = {}
+    for pane, *r in ledger.select(
+        f"SELECT pane, seq, status, metric, is_baseline, description, {sha}, started_at, finished_at"
+        " FROM experiments ORDER BY pane, seq"
+    ):
+        r[3] = bool(r[3])
+        out.setdefault(pane, []).append(PlotRow(*r))
+    return out
 
 
 def _finite(v: float | None) -> bool:
@@ -31,7 +59,7 @@ class ProgressSeries:
     last_seq: int = 0
 
 
-def progress_series(rows: list[ExperimentRecord], pane: PaneRecord | None = None) -> ProgressSeries:
+def progress_series(rows: list[ExperimentRecord] | list[PlotRow], pane: PaneRecord | None = None) -> ProgressSeries:
     s = ProgressSeries(last_seq=max((r.seq for r in rows), default=0))
     best: float | None = None
     program = None
@@ -82,7 +110,7 @@ class BestCurve:
     best: list[float]
 
 
-def best_curve(rows: list[ExperimentRecord], usage: list[tuple[float, float]]) -> BestCurve:
+def best_curve(rows: list[ExperimentRecord] | list[PlotRow], usage: list[tuple[float, float]]) -> BestCurve:
     """`usage`: (timestamp, usd) rows of the pane; dollars are those spent by each experiment's end.
     One pass: rows in finish order take the usage up to their finish once, whatever the order they
     are drawn in."""
@@ -117,7 +145,7 @@ class RunData:
     run_dir: Path
     name: str
     panes: list[PaneRecord]
-    rows: dict[str, list[ExperimentRecord]]
+    rows: dict[str, list[PlotRow]]
     usage: dict[str, list[tuple[float, float]]]
     status: dict  # pane_status(): panes, totals, leaderboard
 
@@ -133,18 +161,20 @@ def load_run(run_dir: Path) -> RunData:
 
     ledger = Ledger.reader(run_dir)
     try:
-        panes = ledger.panes()
-        usage: dict[str, list[tuple[float, float]]] = {p.name: [] for p in panes}
-        for u in ledger.usage_rows():
-            usage.setdefault(u.pane, []).append((u.ts, u.usd))
-        return RunData(
-            run_dir=run_dir,
-            name=ledger.get_meta("run") or run_dir.name,
-            panes=panes,
-            rows={p.name: ledger.experiments(p.name) for p in panes},
-            usage=usage,
-            status=pane_status(ledger),
-        )
+        with ledger.snapshot():  # the plots and the tables count the same rows
+            panes = ledger.panes()
+            rows = plot_rows(ledger)
+            usage: dict[str, list[tuple[float, float]]] = {p.name: [] for p in panes}
+            for pane, ts, usd in ledger.select("SELECT pane, ts, usd FROM usage"):
+                usage.setdefault(pane, []).append((ts, usd))
+            return RunData(
+                run_dir=run_dir,
+                name=ledger.get_meta("run") or run_dir.name,
+                panes=panes,
+                rows={p.name: rows.get(p.name, []) for p in panes},
+                usage=usage,
+                status=pane_status(ledger),
+            )
     finally:
         ledger.close()
 

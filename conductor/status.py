@@ -17,11 +17,12 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from conductor.core import standings_checkpoint as checkpoint
 from conductor.core.board import Board, migrations
 from conductor.core.ledger import Ledger
 from conductor.core.record import Status
 from conductor.core.standings import PaneStandings
-from conductor.core.standings_sql import slot_spans, standings_from_ledger
+from conductor.core.standings_sql import slot_spans
 from conductor.leaderboard import leaderboard_from_ledger, leaderboard_lines
 
 STATUSES = tuple(str(s) for s in Status)
@@ -51,7 +52,14 @@ def pane_entry(s: PaneStandings) -> dict:
 
 
 def pane_status(ledger: Ledger) -> dict:
-    standings = standings_from_ledger(ledger)
+    with ledger.snapshot():  # one set of rows for every number below
+        fold, records, pending = checkpoint.current(ledger)
+        standings = checkpoint.standings(fold, records, pending)
+        spans = checkpoint.slot_spans(fold, ledger, time.time() - 3600)
+        return _pane_status(ledger, standings, spans)
+
+
+def _pane_status(ledger: Ledger, standings: list[PaneStandings], spans: list) -> dict:
     moves = Counter(m.pane for m in migrations(ledger))
     panes = [{**pane_entry(s), "migrated": moves.get(s.pane.name, 0)} for s in standings]
     totals: dict = {s: sum(p[s] for p in panes) for s in STATUSES}
@@ -64,20 +72,23 @@ def pane_status(ledger: Ledger) -> dict:
         "panes": panes,
         "totals": totals,
         "leaderboard": leaderboard_from_ledger(ledger, standings).as_dict(),
-        "slots": slot_status(ledger),
+        "slots": slot_status(ledger, spans),
         "notify": json.loads(ledger.get_meta("notify") or "{}"),  # URLs masked
         "quota": json.loads(ledger.get_meta("quota") or "[]"),  # per account and window (core/quota.py)
     }
 
 
-def slot_status(ledger: Ledger, now: float | None = None) -> list[dict]:
+def slot_status(ledger: Ledger, spans: list | None = None, now: float | None = None) -> list[dict]:
     """Per slot: experiments run, busy seconds, and duty (busy fraction) over the whole run and
-    the last hour, from experiment spans; plus the last telemetry sample written."""
+    the last hour, from experiment spans (`spans`: core/standings_sql.slot_spans's rows for the
+    last hour, read here when not given); plus the last telemetry sample written."""
     now = now or time.time()
+    if spans is None:
+        spans = slot_spans(ledger, now - 3600)
     created = float(ledger.get_meta("created_at") or now)
     out: dict[str, dict] = {}
     last_finish = None
-    for slot, n, busy, busy_hour, finish in slot_spans(ledger, now - 3600):
+    for slot, n, busy, busy_hour, finish in spans:
         out[slot] = {
             "slot": slot,
             "node": _node_of(slot),

@@ -11,10 +11,12 @@ version-1 file as it is: each experiment then ran under its pane's program.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,8 @@ class Ledger:
         self.path = Path(path)
         self.run_dir = RunDir(self.path.parent)
         self._lock = threading.Lock()
+        self._snapshot_lock = threading.RLock()
+        self.readonly = readonly
         try:
             if readonly:
                 uri = f"file:{self.path}?mode=ro"
@@ -304,6 +308,26 @@ class Ledger:
         which add up what would take every row to build as records."""
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read-only ledger: every query inside sees the same rows (one read transaction, WAL);
+        nested or from several threads, the outermost holds it. A writer's connection is shared
+        with its writes, so there it is a no-op."""
+        if not self.readonly:
+            yield
+            return
+        with self._snapshot_lock:
+            with self._lock:
+                outer = not self._db.in_transaction
+                if outer:
+                    self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if outer:
+                    with self._lock:
+                        self._db.execute("COMMIT")
 
     def recent_experiments(self, pane: str, limit: int) -> list[ExperimentRecord]:
         """The pane's last `limit` experiments, oldest first."""

@@ -161,6 +161,8 @@ CREATE INDEX IF NOT EXISTS experiments_tally
     ON experiments (pane, program_sha, status, is_baseline, seq, slot, started_at, finished_at);
 CREATE INDEX IF NOT EXISTS usage_pane_ts
     ON usage (pane, ts, input, output, cache_write_5m, cache_write_1h, cache_read, usd);
+-- The last hour's slot time (status), without reading every row (core/standings_checkpoint.py).
+CREATE INDEX IF NOT EXISTS experiments_finished ON experiments (finished_at, slot, started_at);
 CREATE VIEW IF NOT EXISTS board AS
     SELECT e.id, p.workspace, e.pane, e.seq, e.commit_sha, e.description, e.change, e.change_key,
            e.status, e.reason, e.metric, e.previous_best, e.is_baseline, e.finished_at
@@ -267,6 +269,8 @@ def open_schema(db: sqlite3.Connection, run_dir: RunDir) -> None:
         first = version or SCHEMA_VERSION  # a new file is created at the current version
         for v in range(first, SCHEMA_VERSION):
             MIGRATIONS[v](db, run_dir)
+        if first < SCHEMA_VERSION:  # the rows a saved standings fold covered were rewritten
+            db.execute("DELETE FROM meta WHERE key = 'standings_fold'")
         for statement in SCHEMA.split(";"):  # every table, IF NOT EXISTS; executescript would commit
             if statement.strip():
                 db.execute(statement)

@@ -41,6 +41,7 @@ from conductor.core.secrets import SecretNames, redactor_for
 from conductor.core.session import RunContext
 from conductor.core.slots import Slot, SlotPool, cpu_slots, gpu_slot
 from conductor.core.snapshot import Snapshot
+from conductor.core.standings_keeper import Keeper as StandingsKeeper
 from conductor.core.token_meters import TokenMeters
 from conductor.core.trial import Trials, reap_verify_pidfiles
 from conductor.errors import ConductorError
@@ -298,6 +299,8 @@ class Orchestra:
         upkeep = Upkeep(list(self.panes), self._repo_of)  # git packed on a schedule, off the loop
         unsubscribe_upkeep = self.bus.subscribe(upkeep)
         packing = asyncio.create_task(upkeep.run(), name="git-upkeep")
+        keeper = StandingsKeeper(self.ledger)  # status and the report fold only what came since
+        keeping = asyncio.create_task(keeper.run(), name="standings-keeper")
         monitor = asyncio.create_task(self._monitor().run(), name="monitor") if self.telemetry else None
         token_rates = asyncio.create_task(self._publish_token_rates(), name="token-rates")
         watching = asyncio.create_task(self._watch_run_dir(), name="run-dir-watch")
@@ -346,6 +349,11 @@ class Orchestra:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await recording  # flushes the last lines
             unsubscribe_recorder()
+            keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeping
+            with contextlib.suppress(Exception):  # a fold is a speed-up: a stop never fails on it
+                await asyncio.to_thread(keeper.refresh, True)
             if self._stopping:
                 reason = "stopped"
             if self.failure:

@@ -60,7 +60,7 @@ class _Pane:
     reset_at: int = 0  # the seq of the last keep that reset "since keep"
 
 
-def _fold_landmarks(ledger: Ledger, panes: dict[str, PaneRecord], ver: str) -> dict[str, _Pane]:
+def fold_landmarks(ledger: Ledger, panes: dict[str, PaneRecord], ver: str) -> dict[str, _Pane]:
     out = {name: _Pane(Tally(p.goal), {}, {}) for name, p in panes.items()}
     rows = ledger.select(
         f"SELECT e.pane, e.seq, e.status, e.is_baseline, e.metric, e.commit_sha, e.slot, e.started_at, e.finished_at,"
@@ -81,7 +81,7 @@ def _fold_landmarks(ledger: Ledger, panes: dict[str, PaneRecord], ver: str) -> d
     return out
 
 
-def _add_the_rest(ledger: Ledger, acc: dict[str, _Pane], panes: dict[str, PaneRecord], ver: str) -> None:
+def add_the_rest(ledger: Ledger, acc: dict[str, _Pane], panes: dict[str, PaneRecord], ver: str) -> None:
     """Every row that is neither a baseline nor a keep: additive, summed per (pane, version, status)."""
     if not acc:
         return
@@ -130,14 +130,20 @@ def _usage_spans(ledger: Ledger, pane: PaneRecord, ver: str, versions: list[str]
     return [(-math.inf if lo is None else lo, v) for lo, v in rows]
 
 
-def _add_usage(ledger: Ledger, pane: PaneRecord, a: _Pane, ver: str) -> None:
+def add_usage(
+    ledger: Ledger, pane: PaneRecord, a: _Pane, ver: str, credited_only: bool = False
+) -> tuple[float | None, list[tuple[float, str]]]:
+    """Sum the pane's usage into its tallies, by the version each row was spent on; returns the
+    pane's last finish and its spans. `credited_only`: leave out what was spent after the last
+    finish (a fold goes on from here: core/standings_checkpoint.py)."""
     goal = pane.goal
     used = sorted(a.first_seq, key=a.first_seq.__getitem__)
     last = ledger.select("SELECT MAX(finished_at) FROM experiments WHERE pane = ?", (pane.name,))[0][0]
     spans = _usage_spans(ledger, pane, ver, used) if used else []
     ends = [lo for lo, _ in spans[1:]] + [last]
     bounds = [(lo, hi, v) for (lo, v), hi in zip(spans, ends, strict=True)] if spans else []
-    bounds.append((last if last is not None else -math.inf, math.inf, pane.program_sha))
+    if not credited_only:
+        bounds.append((last if last is not None else -math.inf, math.inf, pane.program_sha))
     total = UsageTotals()
     for lo, hi, version in bounds:
         u = _usage_between(ledger, pane.name, lo, hi)
@@ -145,6 +151,7 @@ def _add_usage(ledger: Ledger, pane: PaneRecord, a: _Pane, ver: str) -> None:
         share.usage = _plus(share.usage, u)
         total = _plus(total, u)
     a.total.usage = total
+    return last, spans
 
 
 class SpentOn:
@@ -186,22 +193,31 @@ def _plus(a: UsageTotals, b: UsageTotals) -> UsageTotals:
     )
 
 
-def standings_from_ledger(ledger: Ledger) -> list[PaneStandings]:
-    """Each pane's standings, in the panes' order, from a few aggregate queries."""
+def standings_by_aggregates(ledger: Ledger) -> list[PaneStandings]:
+    """Each pane's standings, in the panes' order, from a few aggregate queries over every row."""
     records = ledger.panes()
     panes = {p.name: p for p in records}
     ver = version_sql(ledger)
-    acc = _fold_landmarks(ledger, panes, ver)
-    _add_the_rest(ledger, acc, panes, ver)
+    acc = fold_landmarks(ledger, panes, ver)
+    add_the_rest(ledger, acc, panes, ver)
     out = []
     for p in records:
         a = acc[p.name]
-        _add_usage(ledger, p, a, ver)
+        add_usage(ledger, p, a, ver)
         order = sorted((v for v in a.versions if v in a.first_seq), key=a.first_seq.__getitem__)
         versions = {v: a.versions[v] for v in order}
         versions.setdefault(p.program_sha, a.versions.get(p.program_sha, Tally(p.goal)))
         out.append(PaneStandings(p, a.total, versions, ()))
     return out
+
+
+def standings_from_ledger(ledger: Ledger) -> list[PaneStandings]:
+    """Each pane's standings, in the panes' order: the fold the orchestra saved, carried on over
+    the rows since, else the aggregate queries (core/standings_checkpoint.py)."""
+    from conductor.core import standings_checkpoint as checkpoint  # it builds on this module
+
+    fold, panes, pending = checkpoint.current(ledger)
+    return checkpoint.standings(fold, panes, pending)
 
 
 def slot_spans(ledger: Ledger, hour_from: float) -> list[tuple[str, int, float, float, float]]:

@@ -17,9 +17,11 @@ from engine_helpers import check_invariants, run_orchestra
 from recorded_ledger import write_recorded_run
 from textual.content import Content
 
+from conductor.core import standings_checkpoint as checkpoint
 from conductor.core.events import RunStarted
 from conductor.core.ledger import Ledger
 from conductor.core.rundir import RunDir
+from conductor.core.standings_sql import standings_by_aggregates
 from conductor.export import export_records, write_export
 from conductor.status import pane_status, render_table
 from conductor.ui import lines
@@ -137,5 +139,13 @@ def test_every_screen_agrees_after_a_kill_9_and_a_restart(tmp_path, fastws):
         row = interrupted[0]
         assert row.log_path and Path(row.log_path).is_file()  # the zoom shows the log the run wrote
         assert row.duration_s == 0.0  # its start is unknown: no duration counted from the restart
+        fold = checkpoint.saved(ledger)  # the stop saved the standings folded over every row
+        assert fold is not None and fold.exp_id == ledger.select("SELECT MAX(id) FROM experiments")[0][0]
+        panes = ledger.panes()
+        fold, pending = checkpoint.carried_on(ledger, fold, panes)
+        by_fold = checkpoint.standings(fold, panes, pending)
+        assert [(s.total.keeps, s.total.best) for s in by_fold] == [
+            (s.total.keeps, s.total.best) for s in standings_by_aggregates(ledger)
+        ]
     finally:
         ledger.close()
