@@ -34,7 +34,8 @@ from conductor.errors import ConductorError
 from conductor.ui import keys, palette
 from conductor.ui.bridge import Bridge
 from conductor.ui.feed import away_summary
-from conductor.ui.model import DEFAULT_STUCK_AFTER, PaneModel, RunModel
+from conductor.ui.history_seed import read_seed
+from conductor.ui.model import BEST_SERIES, DEFAULT_STUCK_AFTER, RECENT_EXPERIMENTS, PaneModel, RunModel
 from conductor.ui.screens.confirm import ConfirmScreen
 from conductor.ui.screens.dashboard import DashboardScreen
 from conductor.ui.screens.feed import AwayScreen, FeedScreen
@@ -48,7 +49,6 @@ REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
 HOST_PROBE_S = 1.0
 HOST_SAMPLE_FRESH_S = 5.0
-HISTORY_PAGE = 1000  # ledger rows folded into the model between two frames
 
 
 class ConductorApp(App[int]):
@@ -128,31 +128,22 @@ class ConductorApp(App[int]):
 
     def _load_history(self, event: RunStarted) -> None:
         """A (resumed) run's standings from its ledger, so the screen starts where it left off:
-        read in pieces in a thread, each folded in between two frames (new results wait)."""
+        read in a thread (ui/history_seed.py: the counts and each pane's last rows, a few
+        queries whatever the history's length); new results wait until it is in."""
         ledger = getattr(self.engine, "ledger", None)
         if ledger is None:
             return
-        try:  # the dollars first, at once: one sum a pane, and the usage from now on adds to them
-            usage = {name: ledger.usage_totals(name).usd for name in self.model.panes}
-        except Exception as exc:  # a missing history must not keep the dashboard from opening
-            self.notify(f"could not read the ledger: {exc}", severity="warning")
-            return
-        self.model.load_history([], usage)
         self.bridge.hold()
-        self.run_worker(self._fold_history(ledger), name="history", group="history", exit_on_error=False)
+        self.run_worker(self._seed_history(Path(ledger.path)), name="history", group="history", exit_on_error=False)
 
-    async def _fold_history(self, ledger) -> None:
-        panes = list(self.model.panes)
+    async def _seed_history(self, path: Path) -> None:
         loop = asyncio.get_running_loop()
         # a thread of its own: the shared pool is busy with the panes' set-up at this moment
         reader = ThreadPoolExecutor(1, thread_name_prefix="conductor-history")
         try:
-            for name in panes:
-                after = 0
-                while page := await loop.run_in_executor(reader, ledger.experiments_page, name, after, HISTORY_PAGE):
-                    self.model.load_history(page)
-                    after = page[-1].seq
-                    await asyncio.sleep(0)  # a frame, a key, a hand-off between two pieces
+            window = max(BEST_SERIES, RECENT_EXPERIMENTS)
+            seed = await loop.run_in_executor(reader, read_seed, path, list(self.model.panes), window, self.clock())
+            self.model.load_seed(seed)
         except Exception as exc:  # a missing history must not keep the dashboard from opening
             self.notify(f"could not read the ledger: {exc}", severity="warning")
         finally:

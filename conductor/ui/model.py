@@ -30,6 +30,7 @@ from conductor.core.events import (
 from conductor.core.record import ExperimentRecord, Standing, Status
 from conductor.core.standings import Tally
 from conductor.ui.feed import FEED_LINES, FeedLine, feed_line
+from conductor.ui.history_seed import HistorySeed
 from conductor.ui.rates import RollingRate
 
 PANE_KEYS = (*"1234567890", *"ABCDEFGHIJKLMN")  # panes 1-10, then 11-24 (shift+letter)
@@ -284,8 +285,12 @@ class RunModel:
     def _count(self, p: PaneModel, e: ExperimentFinished) -> None:
         """Fold one recorded experiment into a pane's standings (events and ledger rows alike)."""
         p.tally.add(_as_row(e))
-        p.recent.append(e)
         self.finished_at.append(e.ts)
+        self._show(p, e)
+
+    def _show(self, p: PaneModel, e: ExperimentFinished) -> None:
+        """What a pane's card shows of one more experiment, its counts aside."""
+        p.recent.append(e)
         if p.running is not None and p.running.seq == e.seq:
             p.running = None
         if e.is_baseline and e.metric is not None:
@@ -389,6 +394,33 @@ class RunModel:
         for name, total in (usage or {}).items():
             if name in self.panes and total:
                 self.panes[name].usd_total = total
+        self.version += 1
+
+    def load_seed(self, seed: HistorySeed) -> None:
+        """A resumed run's standings as ui/history_seed.py read them: each pane's counts from
+        every row, its card from its last rows, the run's rate from the last hour."""
+        for name, s in seed.panes.items():
+            p = self.panes.get(name)
+            if p is None:
+                continue
+            p.tally = s.total
+            p.best, p.baseline = s.best_before, s.baseline_before
+            for row in s.tail:
+                if row.seq <= p.max_seq_loaded:
+                    continue
+                best_before = p.best
+                if row.status == Status.KEEP and row.metric is not None:
+                    p.best = row.metric
+                baseline = row.metric if row.is_baseline else p.baseline
+                standing = Standing(p.metric, p.goal, p.best, best_before, baseline)
+                self._show(p, ExperimentFinished.of(row, standing, ts=row.finished_at or row.started_at))
+                p.max_seq_loaded = row.seq
+            if s.usd:
+                p.usd_total = s.usd
+            first = s.total.first_start
+            if first and (self.started_at is None or first < self.started_at):
+                self.started_at = first  # a resumed run's rate counts from its first experiment
+        self.finished_at.extend(seed.finished_last_hour)
         self.version += 1
 
     # ------------------------------------------------------------ questions the screen asks

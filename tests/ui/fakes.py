@@ -7,6 +7,10 @@ clock fixed at NOW, so ages, rates and snapshots never depend on when the test r
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
 
 from conductor.core.bus import EventBus
 from conductor.core.commands import Command, Pause, Resume, Say, Stop
@@ -22,7 +26,7 @@ from conductor.core.events import (
     RunStarted,
     TokenUsage,
 )
-from conductor.core.ledger import UsageTotals
+from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
 from conductor.core.record import ExperimentRecord
 
 T0 = 1_750_000_000.0
@@ -34,15 +38,25 @@ def fixed_clock() -> float:
 
 
 class FakeLedger:
-    """Experiments and usage as the real Ledger would return them, from the events published."""
+    """A real ledger (SQLite, in a temp dir) holding what the engine published: the app reads
+    a resumed run's history from it as from a run's."""
 
     def __init__(self) -> None:
-        self.rows: list[ExperimentRecord] = []
-        self.usd: dict[str, float] = {}
+        self.dir = Path(tempfile.mkdtemp(prefix="conductor-ui-ledger-"))
+        self.ledger = Ledger(self.dir / "ledger.db")
+        self.path = self.ledger.path
+        weakref.finalize(self, _remove, self.ledger, self.dir)
 
     def observe(self, e: Event) -> None:
-        if isinstance(e, ExperimentFinished):
-            self.rows.append(
+        if isinstance(e, RunStarted):
+            for i, info in enumerate(e.panes):
+                self.ledger.upsert_pane(
+                    PaneRecord(info["name"], info.get("workspace", ""), info.get("agent", ""), info.get("model", ""),
+                               info.get("branch", ""), info.get("worktree", ""), info.get("metric", ""),
+                               info.get("goal", "min"), "", "", T0, i)
+                )  # fmt: skip
+        elif isinstance(e, ExperimentFinished):
+            self.ledger.record_experiment(
                 ExperimentRecord(
                     pane=e.pane,
                     seq=e.seq,
@@ -59,17 +73,18 @@ class FakeLedger:
                 )
             )
         elif isinstance(e, TokenUsage):
-            self.usd[e.pane] = self.usd.get(e.pane, 0.0) + e.usd
+            self.ledger.record_usage(e.pane, e.model, input=0, output=0, usd=e.usd, ts=e.ts)
 
     def experiments(self, pane: str | None = None) -> list[ExperimentRecord]:
-        rows = [r for r in self.rows if pane is None or r.pane == pane]
-        return sorted(rows, key=lambda r: (r.pane, r.seq) if pane is None else r.seq)
-
-    def experiments_page(self, pane: str, after_seq: int, limit: int) -> list[ExperimentRecord]:
-        return [r for r in self.experiments(pane) if r.seq > after_seq][:limit]
+        return self.ledger.experiments(pane)
 
     def usage_totals(self, pane: str | None = None) -> UsageTotals:
-        return UsageTotals(usd=sum(v for k, v in self.usd.items() if pane is None or k == pane))
+        return self.ledger.usage_totals(pane)
+
+
+def _remove(ledger: Ledger, folder: Path) -> None:
+    ledger.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class FakeEngine:
