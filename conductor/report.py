@@ -17,7 +17,8 @@ from conductor.errors import ConductorError
 from conductor.leaderboard import hours_unit
 from conductor.report_data import RunData, load_run
 from conductor.report_lineage import lineage_png
-from conductor.report_plots import compare_png, progress_png, sheet_png
+from conductor.report_plots import sheet_png
+from conductor.report_render import draw_figures
 
 
 def _cell(v) -> str:
@@ -162,8 +163,7 @@ def write_report(run_dir: Path, output: str | None = None, html_path: str | None
     sheet = output is not None and output.lower().endswith(".png")
     folder = Path(output).parent if sheet else Path(output) if output else run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    compare = compare_png(run)
-    progress = {p.name: progress_png(run, p) for p in run.panes}
+    compare, progress = draw_figures(run) if html_path is not None or not sheet else (b"", {})
     written: list[Path] = []
     if sheet:
         path = Path(output)

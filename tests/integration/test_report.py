@@ -222,3 +222,10 @@ def test_report_on_a_real_run(fastws, tmp_path):
     assert_real_png(paths[0], expected_size("compare", loaded))
     assert_real_png(paths[1], expected_size("progress", loaded))
     assert np.isclose(loaded.status["leaderboard"]["programs"][0]["tried"], 6)
+
+
+def test_figures_drawn_in_forked_workers_are_the_ones_drawn_in_turn(recorded):
+    from conductor.report_render import draw_figures
+
+    run = load_run(recorded)
+    assert draw_figures(run, workers=2) == draw_figures(run, workers=1)
