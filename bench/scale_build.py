@@ -11,7 +11,7 @@ the history is then written directly, as the engine would have written it:
 - git: every tried commit (git fast-import, a real tree per commit); a keep advances the
   pane's branch, every other commit stays under its ref refs/conductor/<run>/<pane>/<seq>:
   loose, as a conductor without core/git_upkeep.py leaves them, or packed by one that has it;
-- logs/<pane>/<seq>-<commit>.log for every experiment;
+- logs/<pane>/<seq>-<commit>.log for every experiment, and each worktree's results.tsv;
 - the standings fold (core/standings_keeper.py) a run's stop saves, when that conductor keeps one;
 - each pane's Optuna study: agents/<pane>/optuna.journal as Optuna's JournalStorage writes
   it (create, one op per parameter, the result), and agents/<pane>/optuna-trials.jsonl, the
@@ -224,6 +224,20 @@ def write_ledger(db: sqlite3.Connection, histories: dict[str, PaneHistory], pane
     db.execute("COMMIT")
 
 
+def write_tsvs(run_dir: Path, tree: Path) -> None:
+    """Each worktree's results.tsv level with the ledger, as the run that recorded the rows
+    left it (one row appended an experiment), written by that conductor's own code."""
+    code = (
+        "import sys; from pathlib import Path; from conductor.core.ledger import Ledger;"
+        " from conductor.core import results_tsv as t; ledger = Ledger(Path(sys.argv[1]) / 'ledger.db');"
+        " [t.rewrite(Path(p.worktree) / t.FILENAME, p.metric, ledger.experiments(p.name)) for p in ledger.panes()];"
+        " ledger.close()"
+    )
+    if (tree / "conductor" / "core" / "results_tsv.py").is_file():
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        subprocess.run([sys.executable, "-c", code, str(run_dir)], check=True, env=env)
+
+
 def write_logs(histories: dict[str, PaneHistory]) -> None:
     for h in histories.values():
         for r in h.rows:
@@ -318,6 +332,7 @@ def build_run(dest: Path, total: int, panes: int, tree: Path) -> Path:
     db.close()
     write_logs(histories)
     write_studies(run_dir, histories, {p["name"]: p["baseline"] for p in infos})
+    write_tsvs(run_dir, tree)
     if (tree / "conductor" / "core" / "standings_keeper.py").is_file():  # its run's stop saves a fold
         keep = (
             "import sys; from conductor.core.ledger import Ledger; from conductor.core.standings_keeper import Keeper;"

@@ -28,14 +28,14 @@ from conductor.core.failures import describe_failure
 from conductor.core.judge import Verdict, judge
 from conductor.core.observe import Observer, catch_up
 from conductor.core.outcome import NOTE_PREFIX, Outcome, PaneFinished
-from conductor.core.pane_history import has_baseline, resume_point, rows_since_keep
+from conductor.core.pane_history import baseline_cpu_share, has_baseline, resume_point, rows_since_keep
 from conductor.core.reconcile import put_back
 from conductor.core.record import ExperimentRecord, Standing, Status, improvement
 from conductor.core.runner import Trial, TrialResult
 from conductor.core.secrets import files_holding_secrets
 from conductor.core.session import PaneBase
 from conductor.core.slots import Slot
-from conductor.core.starved import baseline_share, cpu_share, is_starved, starved_reason
+from conductor.core.starved import cpu_share, is_starved, starved_reason
 from conductor.core.summary import memory_gb, missing_metric
 from conductor.core.trial import workspace_trial
 from conductor.core.workspace import BranchMoved, Worktree, dirty_files, source_repo
@@ -388,7 +388,7 @@ class Pane(PaneBase):
             metric: float | None = result.metric
             extra: dict[str, Any] = {}
             share = cpu_share(result.cpu_s, result.duration_s)
-            base_share = None if is_baseline else baseline_share(self.history())
+            base_share = None if is_baseline else baseline_cpu_share(self.ctx.ledger, self.name)
             starved = is_starved(share, base_share)
             record = replace(record, cpu_share=share, starved=starved)
             repeat = verdict.status == Status.KEEP and not self._tampered  # a tampering run is not run again

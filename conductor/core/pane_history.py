@@ -49,3 +49,24 @@ def rows_since_keep(ledger: Ledger, pane: str) -> int:
         " COALESCE((SELECT MAX(seq) FROM experiments WHERE pane = ? AND status = 'keep'), 0)",
         (pane, pane),
     )[0][0]
+
+
+def rows_since(ledger: Ledger, pane: str, since_seq: int) -> int:
+    """Rows after both the pane's last kept row and `since_seq`."""
+    return ledger.select(
+        "SELECT COUNT(*) FROM experiments WHERE pane = ? AND seq > MAX(?,"
+        " COALESCE((SELECT MAX(seq) FROM experiments WHERE pane = ? AND status = 'keep'), 0))",
+        (pane, since_seq, pane),
+    )[0][0]
+
+
+def baseline_cpu_share(ledger: Ledger, pane: str) -> float | None:
+    """The CPU share of the pane's first baseline that has one (core/starved.py), or None."""
+    if ledger.schema_version < 4:
+        return None
+    rows = ledger.select(
+        "SELECT cpu_share FROM experiments WHERE pane = ? AND is_baseline = 1 AND cpu_share IS NOT NULL"
+        " AND cpu_share != 0 ORDER BY seq LIMIT 1",
+        (pane,),
+    )
+    return rows[0][0] if rows else None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from conductor.core.board import Migration, Repeat
 from conductor.core.knobs import knob_set
 from conductor.core.outcome import NOTE_PREFIX, Outcome
+from conductor.core.pane_history import rows_since
 from conductor.core.record import Status, improvement
 
 if TYPE_CHECKING:
@@ -87,12 +88,7 @@ def claimed(pane: Pane, change: Change, description: str) -> Iterator[None]:
 
 def stale_for(pane: Pane, since_seq: int) -> int:
     """Experiments since the pane's last keep (or its last move, at `since_seq`)."""
-    stale = 0
-    for r in reversed(pane.history()):
-        if r.status == Status.KEEP or r.seq <= since_seq:
-            break
-        stale += 1
-    return stale
+    return rows_since(pane.ctx.ledger, pane.name, since_seq)
 
 
 def migrate_if_stale(pane: Pane) -> Migration | None:

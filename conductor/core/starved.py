@@ -6,7 +6,6 @@ is believed (core/loop.py asks `TrustPolicy.verify_keep` for at least one more r
 
 from __future__ import annotations
 
-from conductor.core.record import ExperimentRecord
 
 STARVED_FRACTION = 0.5  # starved below this fraction of the baseline's CPU share
 MIN_MEASURED_S = 2.0  # a shorter run is over before its samples (core/cpu_meter.py) can say much
@@ -17,10 +16,6 @@ def cpu_share(cpu_s: float | None, wall_s: float) -> float | None:
     if cpu_s is None or wall_s < MIN_MEASURED_S:
         return None
     return cpu_s / wall_s
-
-
-def baseline_share(history: list[ExperimentRecord]) -> float | None:
-    return next((r.cpu_share for r in history if r.is_baseline and r.cpu_share), None)
 
 
 def is_starved(share: float | None, baseline: float | None) -> bool:
