@@ -51,7 +51,7 @@ TARGETS = {
     "resume_rss_mib": 120.0,
     "report_s": 5.0,
     "status_s": 0.150,
-    "tui_history_s": 1.0,
+    "tui_history_after_paint_s": 1.0,  # the cards blank after the first paint (the issue: 4.3 s)
     "tui_loop_lag_ms": 100.0,
 }
 GROWTH_LIMITED = ("resume_s", "status_s", "resume_rss_mib")
@@ -156,6 +156,7 @@ def tui(cfg: Path, tree: Path, expected: int) -> dict:
     return {
         "tui_first_paint_s": r["first_paint"] - t0,
         "tui_history_s": r["history"] - t0 if r["history"] else float("nan"),
+        "tui_history_after_paint_s": r["history"] - r["first_paint"] if r["history"] else float("nan"),
         "tui_history_cpu_s": r["history_cpu"] if r["history"] else float("nan"),
         "tui_first_experiment_s": r["first_experiment"] - t0 if r["first_experiment"] else float("nan"),
         "tui_loop_lag_ms": r["worst_lag_ms"],

@@ -145,7 +145,8 @@ class Pane(PaneBase):
             # an external agent runs its own first experiment on the unmodified HEAD: that is the
             # baseline (a managed one whose first experiment changes the code gets it run first;
             # an observed one's row counts as the baseline only on the unmodified HEAD)
-            if self.agent_config.kind not in EXTERNAL_KINDS and not has_baseline(self.ctx.ledger, self.name):
+            baseline_known = await asyncio.to_thread(has_baseline, self.ctx.ledger, self.name)
+            if self.agent_config.kind not in EXTERNAL_KINDS and not baseline_known:
                 await self._run_baseline()
             agent = self.agent = self.ctx.agent_factory(self.agent_config)
             self.set_state("thinking")
@@ -244,7 +245,8 @@ class Pane(PaneBase):
             except BranchMoved as moved:
                 await asyncio.to_thread(self.wt.restore_git_state)
                 return await asyncio.to_thread(self._reject, description, f"{moved}: restored", agent_ref)
-            is_baseline = not has_baseline(self.ctx.ledger, self.name)  # an external agent's first
+            # an external agent's first; off the loop: the ledger's lock may be held by a busy thread
+            is_baseline = not await asyncio.to_thread(has_baseline, self.ctx.ledger, self.name)
             if is_baseline and guard.files:  # changes the code: the unmodified HEAD is measured first
                 await self._baseline_before(commit)
                 is_baseline = False
@@ -388,7 +390,9 @@ class Pane(PaneBase):
             metric: float | None = result.metric
             extra: dict[str, Any] = {}
             share = cpu_share(result.cpu_s, result.duration_s)
-            base_share = None if is_baseline else baseline_cpu_share(self.ctx.ledger, self.name)
+            base_share = (
+                None if is_baseline else await asyncio.to_thread(baseline_cpu_share, self.ctx.ledger, self.name)
+            )
             starved = is_starved(share, base_share)
             record = replace(record, cpu_share=share, starved=starved)
             repeat = verdict.status == Status.KEEP and not self._tampered  # a tampering run is not run again

@@ -6,7 +6,6 @@ is believed (core/loop.py asks `TrustPolicy.verify_keep` for at least one more r
 
 from __future__ import annotations
 
-
 STARVED_FRACTION = 0.5  # starved below this fraction of the baseline's CPU share
 MIN_MEASURED_S = 2.0  # a shorter run is over before its samples (core/cpu_meter.py) can say much
 

@@ -49,6 +49,7 @@ REFRESH_HZ = 2.0
 SLOW_HZ = 1.0  # ages, meters, activity tails and the top bar: a glance needs no more
 HOST_PROBE_S = 1.0
 HOST_SAMPLE_FRESH_S = 5.0
+SEED_WAIT_S = 5.0  # the engine starts after the history is read, or after this long
 
 
 class ConductorApp(App[int]):
@@ -75,6 +76,7 @@ class ConductorApp(App[int]):
         self.handle_signals = handle_signals
         self.model = RunModel(clock, stuck_after=stuck_after)
         self.bridge = Bridge(self.model, self._load_history)
+        self._seed: asyncio.Future | None = None  # the resumed run's history being read (on mount)
         self._unsubscribe = engine.bus.subscribe(self.bridge)
         themes = load_themes()
         self.conductor_themes = [t.name for t in themes]
@@ -105,6 +107,7 @@ class ConductorApp(App[int]):
             self._mark_seen()
         self.theme = self._initial_theme
         self.set_interval(1.0 / self.refresh_hz, self.tick, name="conductor-refresh")
+        self._seed = self._read_seed_soon()  # before the engine starts: its panes' set-up would slow it
         self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
@@ -113,6 +116,9 @@ class ConductorApp(App[int]):
         self.call_after_refresh(self.tick)
 
     async def _run_engine(self) -> None:
+        if self._seed is not None:  # a resumed run's history first: a fraction of a second
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._seed), SEED_WAIT_S)
         try:
             await self.engine.run()
         except asyncio.CancelledError:
@@ -126,29 +132,39 @@ class ConductorApp(App[int]):
     def on_unmount(self) -> None:
         self._unsubscribe()
 
-    def _load_history(self, event: RunStarted) -> None:
-        """A (resumed) run's standings from its ledger, so the screen starts where it left off:
-        read in a thread (ui/history_seed.py: the counts and each pane's last rows, a few
-        queries whatever the history's length); new results wait until it is in."""
+    def _read_seed_soon(self) -> asyncio.Future | None:
+        """Start reading a resumed run's history (ui/history_seed.py: the counts and each pane's
+        last rows, a few queries whatever its length) in a thread of its own."""
         ledger = getattr(self.engine, "ledger", None)
-        if ledger is None:
+        path = getattr(ledger, "path", None)
+        if path is None or not Path(path).is_file():
+            return None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="conductor-history")
+        window = max(BEST_SERIES, RECENT_EXPERIMENTS)
+        future = asyncio.get_running_loop().run_in_executor(pool, read_seed, Path(path), None, window, self.clock())
+        pool.shutdown(wait=False)
+        return future
+
+    def _load_history(self, event: RunStarted) -> None:
+        """A (resumed) run's standings, so the screen starts where it left off. Read before the
+        engine started, so every result it publishes comes after them; should the read still be
+        going, new results wait until it is in."""
+        future = self._seed if self._seed is not None else self._read_seed_soon()
+        if future is None:
+            return
+        if future.done():
+            self._apply_seed(future)
             return
         self.bridge.hold()
-        self.run_worker(self._seed_history(Path(ledger.path)), name="history", group="history", exit_on_error=False)
+        future.add_done_callback(lambda f: (self._apply_seed(f), self.bridge.release()))
 
-    async def _seed_history(self, path: Path) -> None:
-        loop = asyncio.get_running_loop()
-        # a thread of its own: the shared pool is busy with the panes' set-up at this moment
-        reader = ThreadPoolExecutor(1, thread_name_prefix="conductor-history")
+    def _apply_seed(self, future: asyncio.Future) -> None:
         try:
-            window = max(BEST_SERIES, RECENT_EXPERIMENTS)
-            seed = await loop.run_in_executor(reader, read_seed, path, list(self.model.panes), window, self.clock())
-            self.model.load_seed(seed)
+            self.model.load_seed(future.result())
         except Exception as exc:  # a missing history must not keep the dashboard from opening
             self.notify(f"could not read the ledger: {exc}", severity="warning")
-        finally:
-            reader.shutdown(wait=False)
-            self.bridge.release()
+            return
+        self.call_later(self.tick)  # on screen now, not at the next refresh
 
     # ------------------------------------------------------------ refresh
 

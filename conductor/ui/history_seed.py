@@ -38,15 +38,16 @@ class HistorySeed:
     finished_last_hour: list[float]
 
 
-def read_seed(ledger_path: Path, panes: list[str], window: int, now: float | None = None) -> HistorySeed:
-    """Blocking (a worker thread): each pane's standings and its last `window` rows."""
+def read_seed(ledger_path: Path, panes: list[str] | None, window: int, now: float | None = None) -> HistorySeed:
+    """Blocking (a worker thread): each pane's standings and its last `window` rows (`panes`:
+    those, or every pane the ledger has)."""
     now = time.time() if now is None else now
     ledger = Ledger(ledger_path, readonly=True)
     try:
         with ledger.snapshot():
             standings = {s.name: s for s in standings_from_ledger(ledger)}
             out = {}
-            for name in panes:
+            for name in standings if panes is None else panes:
                 s = standings.get(name)
                 if s is None:
                     continue

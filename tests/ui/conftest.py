@@ -54,7 +54,8 @@ async def settle(pilot) -> None:
         drawn = len(cards) == len(app.model.panes) and (
             app.dashboard.table_view or all(c._last for c in cards.values())  # hidden cards under the table never draw
         )
-        if app.dashboard._ready and drawn and not app.bridge.holding:
+        started = bool(app.model.panes)  # the engine starts once a resumed run's history is read
+        if app.dashboard._ready and started and drawn and not app.bridge.holding:
             break
         await asyncio.sleep(0.01)
     app.tick()

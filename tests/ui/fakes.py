@@ -45,9 +45,15 @@ class FakeLedger:
         self.dir = Path(tempfile.mkdtemp(prefix="conductor-ui-ledger-"))
         self.ledger = Ledger(self.dir / "ledger.db")
         self.path = self.ledger.path
+        self._seen: set[int] = set()
+        self._keep: list[Event] = []  # the events seen, so that their ids stay theirs
         weakref.finalize(self, _remove, self.ledger, self.dir)
 
     def observe(self, e: Event) -> None:
+        if id(e) in self._seen:
+            return  # recorded when the script was loaded: published now, written once
+        self._seen.add(id(e))
+        self._keep.append(e)
         if isinstance(e, RunStarted):
             for i, info in enumerate(e.panes):
                 self.ledger.upsert_pane(
@@ -98,6 +104,8 @@ class FakeEngine:
         for e in preloaded or ():
             self.ledger.observe(e)  # a resumed run: in the ledger, never published again
         self.events = list(events or [])
+        for e in self.events:  # the script is the run so far: in the ledger when the app opens
+            self.ledger.observe(e)
         self.finish = finish
         self.commands: list[Command] = []
         self.stop_calls: list[str | None] = []
