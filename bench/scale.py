@@ -229,7 +229,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, metavar="FILE", help="write the figures there too")
     args = ap.parse_args()
     tree = Path(args.tree).resolve()
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "conductor")], check=True)  # as an install does
+    # byte-compiled, as an install leaves it
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "conductor")], check=True)
     base = Path(args.keep) if args.keep else Path(subprocess.check_output(["mktemp", "-d"], text=True).strip())
     results: dict[int, dict] = {}
     loads = {}
