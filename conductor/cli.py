@@ -201,11 +201,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if verb == "report":
         from conductor.report import cmd_report
 
-        return cmd_report(_runs_dir(args), args.output, args.html)
+        return cmd_report(_run_to_read(args), args.output, args.html)
     if verb == "export":
         from conductor.export import cmd_export
 
-        return cmd_export(_runs_dir(args), args.output)
+        return cmd_export(_run_to_read(args), args.output)
     if verb == "exp":
         from conductor.core.control_client import cmd_exp
 
@@ -281,6 +281,30 @@ def resolve_run_config(path: Path):
     if layout.config.is_file() and layout.has_ledger():
         return config_for_resume(load_config(layout.config), cfg)
     return cfg
+
+
+DEFAULT_RUNS_DIR = ".conductor"  # the schema's default (conductor/config/schema.py Config.runs_dir)
+
+
+def _run_to_read(args: argparse.Namespace) -> Path:
+    """The run dir a reader (status, report, export) opens: the config's `runs_dir` read with
+    tomllib alone when a run is there, which spares the whole config's import and checks
+    (most of `status`'s time); anything else takes `_runs_dir`, with its errors."""
+    if getattr(args, "runs_dir", None) or args.config is None:
+        return _runs_dir(args)
+    import tomllib
+
+    path = Path(args.config)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8")).get("conductor", {}).get("runs_dir", DEFAULT_RUNS_DIR)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        return _runs_dir(args)
+    if isinstance(raw, str):
+        where = Path(os.path.expanduser(raw))
+        where = (where if where.is_absolute() else path.resolve().parent / where).resolve()
+        if RunDir(where).has_ledger():
+            return where
+    return _runs_dir(args)
 
 
 def _runs_dir(args: argparse.Namespace) -> Path:
@@ -389,7 +413,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from conductor.core.ledger import Ledger
     from conductor.status import board_status, pane_status, render_board, render_table
 
-    run_dir = _runs_dir(args)
+    run_dir = _run_to_read(args)
     ledger = Ledger.reader(run_dir)
     try:
         status = pane_status(ledger)
