@@ -136,7 +136,7 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float], goal: str) 
             gid="discarded-below",
         )
     if s.best_steps:
-        xs, ys = zip(*s.best_steps, strict=True)
+        xs, ys = changes(*zip(*s.best_steps, strict=True))
         ax.step(
             xs, ys, where="post", color=BEST_COLOR, linewidth=2, alpha=0.7, zorder=3, label="running best", gid="best"
         )
@@ -157,6 +157,13 @@ def _draw_points(ax, s: ProgressSeries, window: tuple[float, float], goal: str) 
                 va="bottom",
                 annotation_clip=True,
             )
+
+
+def changes(xs, ys) -> tuple[list, list]:
+    """A running best's points where it changes, and its last: the same step line ("post"),
+    a few hundred points where a week's history has thousands."""
+    keep = [i for i in range(len(ys)) if i == 0 or i == len(ys) - 1 or ys[i] != ys[i - 1]]
+    return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
 def labelled(kept: list[tuple[int, float, str]], goal: str) -> list[tuple[int, float, str]]:
@@ -205,7 +212,7 @@ def draw_compare(container, run: RunData) -> None:
             xs = (c.seq, [t / per for t in c.seconds], c.usd if any_cost else None)
             for i, x in enumerate(xs):
                 if x:
-                    row[i].step(x, c.best, **kw)
+                    row[i].step(*changes(x, c.best), **kw)
                     ends[i].append((x[-1], c.best[-1], pane.name, color))
         for ax, points in zip(row, ends, strict=True):
             label_ends(ax, points)

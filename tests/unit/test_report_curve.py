@@ -38,3 +38,16 @@ def test_a_long_run_labels_its_biggest_steps_the_first_and_the_last_keep():
     assert len(shown) == MAX_LABELS
     assert {0, 7, 199} <= {s for s, _, _ in shown}
     assert labelled(kept[:MAX_LABELS], "min") == kept[:MAX_LABELS]
+
+
+def test_a_running_best_thinned_to_its_changes_draws_the_same_steps():
+    from conductor.report_plots import changes
+
+    xs = list(range(1, 11))
+    ys = [5.0, 5.0, 4.0, 4.0, 4.0, 3.5, 3.5, 3.5, 3.5, 3.5]
+    assert changes(xs, ys) == ([1, 3, 6, 10], [5.0, 4.0, 3.5, 3.5])
+    assert changes([7], [1.0]) == ([7], [1.0])
+    for x in range(1, 11):  # under "post" steps, the value at every x is unchanged
+        tx, ty = changes(xs, ys)
+        at = max(i for i, t in enumerate(tx) if t <= x)
+        assert ty[at] == ys[xs.index(x)]
