@@ -176,6 +176,8 @@ CREATE TABLE IF NOT EXISTS samples (
     mem_used_mb REAL,
     temp_c REAL
 );
+-- Each slot's last sample (status, the top bar) without reading a week of them.
+CREATE INDEX IF NOT EXISTS samples_slot_ts ON samples (slot, ts);
 """
 
 
