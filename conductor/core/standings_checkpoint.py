@@ -24,6 +24,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from conductor.core import standings_sql as sql
 from conductor.core.ledger import Ledger, PaneRecord, UsageTotals
 from conductor.core.record import Status
 from conductor.core.standings import PaneStandings, Tally
@@ -78,8 +79,6 @@ def saved(ledger: Ledger) -> Fold | None:
 def carried_on(ledger: Ledger, fold: Fold, panes: list[PaneRecord]) -> tuple[Fold, dict[str, list]]:
     """`fold` with the rows after it (in place), and each pane's usage not yet credited:
     (ts, input, output, cache write, cache read, usd) rows. Raises Stale."""
-    from conductor.core.standings_sql import version_sql
-
     if fold.schema_version != ledger.schema_version or set(fold.panes) - {p.name for p in panes}:
         raise Stale
     for p in panes:
@@ -96,7 +95,7 @@ def carried_on(ledger: Ledger, fold: Fold, panes: list[PaneRecord]) -> tuple[Fol
     credited_to = {name: pane.last_finish for name, pane in fold.panes.items()}  # usage credited so far
     rows = ledger.select(
         "SELECT e.id, e.pane, e.seq, e.status, e.is_baseline, e.metric, e.commit_sha, e.slot, e.started_at,"
-        f" e.finished_at, {version_sql(ledger)} FROM experiments e JOIN panes p ON p.name = e.pane"
+        f" e.finished_at, {sql.version_sql(ledger)} FROM experiments e JOIN panes p ON p.name = e.pane"
         " WHERE e.id > ? ORDER BY e.pane, e.seq",
         (fold.exp_id,),
     )
@@ -120,7 +119,7 @@ def _fold_rows(pane: PaneFold, goal: str, rows: list) -> None:
     if rows[0][2] <= pane.upto_seq or (pane.last_finish is not None and min(r[9] for r in rows) <= pane.last_finish):
         raise Stale  # a row before the fold's last: its usage credit and order would differ
     for _, _, seq, status, is_baseline, metric, commit, slot, started, finished, version in rows:
-        row = _Row(status, bool(is_baseline), metric, commit, slot, started, finished)
+        row = sql.TallyRow(status, bool(is_baseline), metric, commit, slot, started, finished)
         gain = pane.total.add(row)
         pane.versions.setdefault(version, Tally(goal)).add_share(row, gain)
         pane.upto_seq = seq
@@ -166,17 +165,6 @@ def _credit_usage(ledger: Ledger, fold: Fold, credited_to: dict[str, float | Non
         pending[name] = waiting
     fold.usage_id = top
     return pending
-
-
-@dataclass(frozen=True)
-class _Row:
-    status: str
-    is_baseline: bool
-    metric: float | None
-    commit: str
-    slot: str
-    started_at: float
-    finished_at: float
 
 
 def _plus(a: UsageTotals, u) -> UsageTotals:
@@ -228,8 +216,6 @@ def slot_spans(fold: Fold, ledger: Ledger, hour_from: float) -> list[tuple[str, 
 
 def from_aggregates(ledger: Ledger, panes: list[PaneRecord]) -> Fold:
     """A fold of every row, from the aggregate queries (call it inside `Ledger.snapshot`)."""
-    from conductor.core import standings_sql as sql
-
     exp_id = ledger.select("SELECT COALESCE(MAX(id), 0) FROM experiments")[0][0]
     usage_id = ledger.select("SELECT COALESCE(MAX(id), 0) FROM usage")[0][0]
     fold = Fold(ledger.schema_version, exp_id, usage_id)

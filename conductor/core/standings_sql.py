@@ -39,7 +39,7 @@ def version_sql(ledger: Ledger) -> str:
 
 
 @dataclass(frozen=True)
-class _Row:
+class TallyRow:
     """What a Tally reads of a baseline or keep row."""
 
     status: str
@@ -69,7 +69,7 @@ def fold_landmarks(ledger: Ledger, panes: dict[str, PaneRecord], ver: str) -> di
     )
     for pane, seq, status, is_baseline, metric, commit, slot, started, finished, version in rows:
         acc = out[pane]
-        row = _Row(status, bool(is_baseline), metric, commit, slot, started, finished)
+        row = TallyRow(status, bool(is_baseline), metric, commit, slot, started, finished)
         gain = acc.total.add(row)
         share = acc.versions.setdefault(version, Tally(panes[pane].goal))
         share.add_share(row, gain)

@@ -17,7 +17,7 @@ from conductor.core.record import ExperimentRecord
 from conductor.core.standings import pane_standings
 from conductor.core.standings_keeper import Keeper
 from conductor.core.standings_sql import standings_from_ledger
-from tests.unit.test_standings_sql import SHARE_FIELDS, STATUSES, TOTAL_FIELDS, comparable
+from tests.unit.test_standings_sql import STATUSES, assert_same
 
 
 class History:
@@ -69,15 +69,6 @@ def full_fold(ledger: Ledger):
     for u in ledger.usage_rows():
         usage.setdefault(u.pane, []).append(u)
     return [pane_standings(p, ledger.experiments(p.name), usage.get(p.name, [])) for p in ledger.panes()]
-
-
-def assert_same(fast, full) -> None:
-    assert [s.name for s in fast] == [s.name for s in full]
-    for a, b in zip(fast, full, strict=True):
-        assert comparable(a.total, TOTAL_FIELDS) == comparable(b.total, TOTAL_FIELDS), a.name
-        assert list(a.versions) == list(b.versions), a.name
-        for sha in a.versions:
-            assert comparable(a.versions[sha], SHARE_FIELDS) == comparable(b.versions[sha], SHARE_FIELDS), (a.name, sha)
 
 
 @pytest.mark.parametrize("seed", range(60))

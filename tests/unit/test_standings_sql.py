@@ -14,7 +14,7 @@ import pytest
 from conductor.core.ledger import Ledger, PaneRecord
 from conductor.core.record import ExperimentRecord
 from conductor.core.standings import Tally, pane_standings
-from conductor.core.standings_sql import slot_spans, standings_from_ledger
+from conductor.core.standings_sql import slot_spans, standings_by_aggregates, standings_from_ledger
 
 STATUSES = ("keep", "discard", "crash", "rejected", "interrupted")
 SHARE_FIELDS = ("experiments", "counts", "improvement", "slot_seconds", "slot_kinds", "first_start", "last_finish")
@@ -74,14 +74,18 @@ def test_aggregates_equal_the_full_fold(tmp_path, seed):
     for u in ledger.usage_rows():
         usage.setdefault(u.pane, []).append(u)
     full = [pane_standings(p, ledger.experiments(p.name), usage.get(p.name, [])) for p in ledger.panes()]
-    fast = standings_from_ledger(ledger)
+    assert_same(standings_from_ledger(ledger), full)
+    assert_same(standings_by_aggregates(ledger), full)
+    ledger.close()
+
+
+def assert_same(fast, full) -> None:
     assert [s.name for s in fast] == [s.name for s in full]
     for a, b in zip(fast, full, strict=True):
         assert comparable(a.total, TOTAL_FIELDS) == comparable(b.total, TOTAL_FIELDS), a.name
         assert list(a.versions) == list(b.versions), a.name
         for sha in a.versions:
             assert comparable(a.versions[sha], SHARE_FIELDS) == comparable(b.versions[sha], SHARE_FIELDS), (a.name, sha)
-    ledger.close()
 
 
 def test_slot_spans_add_up_the_rows(tmp_path):
