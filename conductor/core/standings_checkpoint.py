@@ -20,6 +20,7 @@ checks every path against the full fold.
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -168,13 +169,8 @@ def _credit_usage(ledger: Ledger, fold: Fold, credited_to: dict[str, float | Non
 
 
 def _plus(a: UsageTotals, u) -> UsageTotals:
-    return UsageTotals(
-        a.input + int(u[1]),
-        a.output + int(u[2]),
-        a.cache_write + int(u[3]),
-        a.cache_read + int(u[4]),
-        a.usd + float(u[5]),
-    )
+    """`a` and one usage row (ts, input, output, cache write, cache read, usd)."""
+    return sql.plus(a, UsageTotals(int(u[1]), int(u[2]), int(u[3]), int(u[4]), float(u[5])))
 
 
 def standings(fold: Fold, panes: list[PaneRecord], pending: dict[str, list]) -> list[PaneStandings]:
@@ -183,19 +179,14 @@ def standings(fold: Fold, panes: list[PaneRecord], pending: dict[str, list]) -> 
     out = []
     for p in panes:
         pf = fold.panes[p.name]
-        total = _copy(pf.total)
-        versions = {v: _copy(t) for v, t in pf.versions.items()}
+        total = copy.deepcopy(pf.total)
+        versions = copy.deepcopy(pf.versions)
         current = versions.setdefault(p.program_sha, Tally(p.goal))
         for u in pending.get(p.name, []):
             current.usage = _plus(current.usage, u)
             total.usage = _plus(total.usage, u)
         out.append(PaneStandings(p, total, versions, ()))
     return out
-
-
-def _copy(t: Tally) -> Tally:
-    d = _tally_json(t)
-    return _tally_from(d)
 
 
 def slot_spans(fold: Fold, ledger: Ledger, hour_from: float) -> list[tuple[str, int, float, float, float]]:

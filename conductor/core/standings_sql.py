@@ -148,8 +148,8 @@ def add_usage(
     for lo, hi, version in bounds:
         u = _usage_between(ledger, pane.name, lo, hi)
         share = a.versions.setdefault(version, Tally(goal))
-        share.usage = _plus(share.usage, u)
-        total = _plus(total, u)
+        share.usage = plus(share.usage, u)
+        total = plus(total, u)
     a.total.usage = total
     return last, spans
 
@@ -183,7 +183,7 @@ def _usage_between(ledger: Ledger, pane: str, lo: float, hi: float) -> UsageTota
     return UsageTotals(int(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4]))
 
 
-def _plus(a: UsageTotals, b: UsageTotals) -> UsageTotals:
+def plus(a: UsageTotals, b: UsageTotals) -> UsageTotals:
     return UsageTotals(
         a.input + b.input,
         a.output + b.output,

@@ -379,14 +379,7 @@ class RunModel:
             p = self.panes.get(row.pane)
             if p is None or row.seq <= p.max_seq_loaded:
                 continue
-            best_before = p.best
-            best = p.best
-            if row.status == Status.KEEP and row.metric is not None:
-                best = row.metric
-            baseline = p.baseline if not row.is_baseline else row.metric
-            standing = Standing(p.metric, p.goal, best, best_before, baseline)
-            e = ExperimentFinished.of(row, standing, ts=row.finished_at or row.started_at)
-            self._count(p, e)
+            self._count(p, _history_event(p, row))
             p.max_seq_loaded = row.seq
             first = row.started_at or row.finished_at
             if first and (self.started_at is None or first < self.started_at):
@@ -408,12 +401,7 @@ class RunModel:
             for row in s.tail:
                 if row.seq <= p.max_seq_loaded:
                     continue
-                best_before = p.best
-                if row.status == Status.KEEP and row.metric is not None:
-                    p.best = row.metric
-                baseline = row.metric if row.is_baseline else p.baseline
-                standing = Standing(p.metric, p.goal, p.best, best_before, baseline)
-                self._show(p, ExperimentFinished.of(row, standing, ts=row.finished_at or row.started_at))
+                self._show(p, _history_event(p, row))
                 p.max_seq_loaded = row.seq
             if s.usd:
                 p.usd_total = s.usd
@@ -513,6 +501,14 @@ class RunModel:
         if self.sandbox_note:  # for as long as the run lasts, not only while the alert is recent
             out.append(("warning", self.sandbox_note))
         return out
+
+
+def _history_event(p: PaneModel, row: ExperimentRecord) -> ExperimentFinished:
+    """A ledger row of a resumed run as the event it was, standing on the pane's best so far."""
+    best = row.metric if row.status == Status.KEEP and row.metric is not None else p.best
+    baseline = row.metric if row.is_baseline else p.baseline
+    standing = Standing(p.metric, p.goal, best, p.best, baseline)
+    return ExperimentFinished.of(row, standing, ts=row.finished_at or row.started_at)
 
 
 def _as_row(e: ExperimentFinished) -> ExperimentRecord:
