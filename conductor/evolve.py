@@ -8,7 +8,11 @@ workspace's panes ran with a metric, it reads the knob values of each tried comm
 the best quarter, and narrows each knob's range around where those lie (widened by a
 quarter of their spread on each side, in log space for a log knob, inside the declared
 range); knobs whose importance is nil by Optuna's PED-ANOVA evaluator (no scikit-learn needed) are dropped, so the search
-spends its trials where the metric moves. The parent is the variant with the best result;
+spends its trials where the metric moves. One change a generation: a TPE program whose
+workspace has not tried a Gaussian process yet (few knobs, torch and scipy installed) is
+first moved to one (`sampler = "gp"`, the same ranges), since a GP models a few continuous
+knobs from a few dozen trials far better than TPE's kernels; the tournament measures whether
+it pays, and it is tried once a lineage. The parent is the variant with the best result;
 the child records its parent, its generation and the reasoning (in the ledger, beside the
 text), and `--apply PANE` hands it to panes (their agent reads it before its next trial).
 The protected files, the metric and the editable set are not a program's to change: they
@@ -27,6 +31,7 @@ from conductor.agents.search_space import Search, render, search_from, with_sect
 from conductor.config import Knob, WorkspaceConfig, load_config
 from conductor.core.gitsafe import GitError, run_git
 from conductor.core.ledger import Ledger, ProgramVersion
+from conductor.core.ledger_schema import program_sha
 from conductor.core.record import ExperimentRecord, improvement
 from conductor.core.rundir import RunDir
 from conductor.errors import ConductorError
@@ -36,6 +41,7 @@ MIN_OBSERVATIONS = 8
 TOP_FRACTION = 0.25
 WIDEN = 0.25  # the narrowed range reaches this much of the best ones' spread past them, each side
 MIN_IMPORTANCE = 0.02
+GP_MAX_KNOBS = 12  # past this a GP's fit costs more than it models
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,27 @@ def next_search(obs: list[Observation], current: Search, declared: tuple[Knob, .
     return Search(tuple(knobs), current.n_startup_trials, True), "; ".join(reasons)
 
 
+def child_search(
+    obs: list[Observation], current: Search, declared: tuple[Knob, ...], goal: str, programs: dict[str, str]
+) -> tuple[Search, str]:
+    """The parent's search with one change, and why: the move to a Gaussian process when this
+    workspace's programs (`programs`: sha -> text, those its panes ran and those evolved for
+    it) never made it, else
+    `next_search`'s narrowing under the parent's sampler."""
+    from conductor.agents.optuna_sampler import gp_missing
+
+    tried = any(search_from(text, declared).sampler == "gp" for text in programs.values())
+    if current.sampler == "tpe" and not tried and len(current.knobs) <= GP_MAX_KNOBS and not gp_missing():
+        why = (
+            f"from {len(obs)} experiments with a metric over {len(current.knobs)} knobs: a Gaussian process"
+            " (Optuna's GPSampler) models the trials in place of TPE, over the same ranges;"
+            " no program of this workspace has tried one"
+        )
+        return replace(current, sampler="gp", from_program=True, notes=()), why
+    search, why = next_search(obs, current, declared, goal)
+    return replace(search, sampler=current.sampler), why
+
+
 def _narrowed(declared: Knob, values: list[float]) -> Knob:
     """The range around `values`, widened by WIDEN of their spread each side (a tenth of the
     declared width when they agree), in log space for a log knob, inside `declared`."""
@@ -170,7 +197,7 @@ def evolve(run_dir: Path, workspace: str | None = None, *, llm: bool = False) ->
             raise ConductorError(
                 f"workspace {ws.name} has {len(obs)} experiments with a metric; evolve needs {MIN_OBSERVATIONS}"
             )
-        return _narrowed_child(ledger, ws, _best_variant(ledger, obs, ws.goal), obs, "offline", "`conductor evolve`")
+        return _offline_child(ledger, ws, _best_variant(ledger, obs, ws.goal), obs, "offline", "`conductor evolve`")
     finally:
         ledger.close()
 
@@ -189,7 +216,7 @@ def _by_the_model(
     return _record_child(ledger, ws, parent, text, f"{evolver}:{model}", why)
 
 
-def _narrowed_child(
+def _offline_child(
     ledger: Ledger,
     ws: WorkspaceConfig,
     parent: ProgramVersion,
@@ -198,8 +225,10 @@ def _narrowed_child(
     author: str,
     note: str = "",
 ) -> Variant:
-    """The parent with its search section narrowed from `obs` (`next_search`), recorded."""
-    search, why = next_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal)
+    """The parent with its search section changed from `obs` (`child_search`), recorded."""
+    ours = {o.program_sha for o in obs} | ledger.variants_of(ws.name)
+    programs = {p.sha: p.text for p in ledger.programs() if p.sha in ours and p.text_known}
+    search, why = child_search(obs, search_from(parent.text, ws.knobs), ws.knobs, ws.goal, programs)
     block = render(search, header=f"written by {author} (generation {parent.generation + 1}): {why}")
     child = _record_child(
         ledger, ws, parent, with_section(parent.text, block), evolver, f"{note}; {why}" if note else why
@@ -266,8 +295,9 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
     try:
         panes = [p.name for p in ledger.panes() if p.workspace == ws.name]
         held_out = panes[-1] if len(panes) >= 3 else None
-        notes = _confirm(ledger, ws, held_out, every) if held_out else []
-        standings = _standings(ledger, ws, every, [p for p in panes if p != held_out])
+        handed = _handed(layout, panes)
+        notes = _confirm(ledger, ws, held_out, every, handed) if held_out else []
+        standings = _standings(ledger, ws, every, [p for p in panes if p != held_out], handed)
         if len(standings) < 2:
             return {}, "; ".join(notes)
         by_variant: dict[str, list[float]] = {}
@@ -290,7 +320,11 @@ def tournament(run_dir: Path, workspace: str, every: int) -> tuple[dict[str, str
             return {}, "; ".join(notes)
         handed = {pane: child.text for pane in losers}
         notes.insert(0, f"{line}; its child {child.sha[:7]} goes to {', '.join(losers)}")
-        if held_out and _following(ledger, held_out) != winner and ledger.get_meta(CHAMPION_META + ws.name) != winner:
+        if (
+            held_out
+            and _following(ledger, held_out, handed) != winner
+            and ledger.get_meta(CHAMPION_META + ws.name) != winner
+        ):
             handed[held_out] = parent.text
             notes.append(f"held-out pane {held_out} now tests {winner[:7]}")
         return handed, "; ".join(notes)
@@ -312,22 +346,35 @@ def _tournament_child(
     obs = observations(ledger, ws)
     if len(obs) < MIN_OBSERVATIONS or not ws.knobs:
         return None
-    return _narrowed_child(ledger, ws, parent, obs, "offline-tournament", "the tournament", note=line)
+    return _offline_child(ledger, ws, parent, obs, "offline-tournament", "the tournament", note=line)
 
 
 def champion(ledger: Ledger, workspace: str) -> str:
     return ledger.get_meta(CHAMPION_META + workspace) or ""
 
 
-def _following(ledger: Ledger, pane: str) -> str:
+def _following(ledger: Ledger, pane: str, handed: dict[str, str]) -> str:
+    if pane in handed:
+        return handed[pane]
     rows = ledger.experiments(pane)
     return rows[-1].program_sha if rows else ""
 
 
-def _confirm(ledger: Ledger, ws: WorkspaceConfig, held_out: str, every: int) -> list[str]:
+def _handed(layout: RunDir, panes: list[str]) -> dict[str, str]:
+    """pane -> the version of program.md its file holds now (what its agent follows next)."""
+    out = {}
+    for pane in panes:
+        try:
+            out[pane] = program_sha(layout.program(pane).read_text(encoding="utf-8"))
+        except OSError:
+            continue
+    return out
+
+
+def _confirm(ledger: Ledger, ws: WorkspaceConfig, held_out: str, every: int, handed: dict[str, str]) -> list[str]:
     """The held-out pane's verdict on the variant it runs, once it has run it `every` times:
     a gain beyond `min_delta` makes that variant the champion."""
-    standing = _standings(ledger, ws, every, [held_out])
+    standing = _standings(ledger, ws, every, [held_out], handed)
     if not standing or standing[0].program_sha == champion(ledger, ws.name):
         return []
     s = standing[0]
@@ -339,9 +386,14 @@ def _confirm(ledger: Ledger, ws: WorkspaceConfig, held_out: str, every: int) -> 
     return [f"{s.program_sha[:7]} not confirmed on held-out pane {held_out} (no gain in {every})"]
 
 
-def _standings(ledger: Ledger, ws: WorkspaceConfig, every: int, panes: list[str]) -> list[Standing]:
+def _standings(
+    ledger: Ledger, ws: WorkspaceConfig, every: int, panes: list[str], handed: dict[str, str] | None = None
+) -> list[Standing]:
     """Each pane's gain over its last `every` experiments, all under its current program;
-    none when some pane has not run that many under it yet. Gains within `min_delta` are 0."""
+    none when some pane has not run that many under it yet. Gains within `min_delta` are 0.
+    `handed` (pane -> the version its program file holds now) makes a pane that was handed a
+    variant it has not run yet count as not ready, so a tournament that reads the ledger
+    before the pane's new rows never judges that variant by its parent's rows."""
     out = []
     for name in panes:
         all_rows = ledger.experiments(name)
@@ -349,6 +401,8 @@ def _standings(ledger: Ledger, ws: WorkspaceConfig, every: int, panes: list[str]
         if len(rows) < every:
             return []
         current = rows[-1].program_sha
+        if handed and handed.get(name, current) != current:
+            return []
         run = rows[-every:]
         if any(r.program_sha != current for r in run):
             return []

@@ -1,4 +1,5 @@
-"""The offline proposer: a multivariate TPE search over the knobs a workspace declares.
+"""The offline proposer: a multivariate TPE search over the knobs a workspace declares
+(or a Gaussian process, where a pane's program asks for one).
 
 Knobs are module-level constants in an editable file (`LEARNING_RATE = 1e-3`). Each trial
 rewrites only their values, keeping the rest of each line (spacing, comments), and runs it
@@ -82,12 +83,14 @@ class OptunaAgent:
                     session.activity("info", f"following {current.describe()}")
                 for note in current.notes:
                     session.activity("info", note)
+                if current.sampler == "gp" and (missing := await asyncio.to_thread(_gp_missing)):
+                    session.activity("info", f"{missing}: TPE models this pane's trials")
                 startup = search.n_startup_trials if search is not None else DEFAULT_STARTUP_TRIALS
                 if current.n_startup_trials != startup:
                     seed = self.seed + len(study.trials)
                     study.sampler = _sampler(optuna, seed, current.n_startup_trials)
                 search = current
-            trial, params = await asyncio.to_thread(_propose, study, search.knobs, session.name)
+            trial, params = await asyncio.to_thread(_propose, study, knobs, search, session)
             study.asked(trial)
             description = await asyncio.to_thread(self._apply, session, search.knobs, params)
             session.activity("tool", f"trial {trial.number}: {description}")
@@ -166,31 +169,57 @@ class OptunaAgent:
         return ", ".join(changes) if changes else "re-run of the best settings"
 
 
-def _propose(study, knobs: tuple[Knob, ...], pane: str):
+def _propose(study, declared: tuple[Knob, ...], search: Search, session: PaneSession):
     """Ask for a trial and suggest every knob in one thread. A study caches its trial list per
     thread and refreshes it in `ask`; the sampler reads that cache when a knob is suggested, so
     suggesting in another thread than the ask models a stale history (the list as it was at
-    the first suggestion there): TPE then never learns from later trials."""
-    trial = study.ask()
-    trial.set_user_attr("pane", pane)
-    params: dict[str, float] = {}
+    the first suggestion there): TPE then never learns from later trials. Every knob is
+    suggested over its declared range, inside the program's box (agents/optuna_sampler.py);
+    the ones the program tunes come back, to be written."""
+    from conductor.agents.optuna_sampler import box_of, following
+
+    tuned = {k.name for k in search.knobs}
+    pinned = _file_values(session, [k for k in declared if k.name not in tuned])
+    with following(box_of(search.knobs, declared), pinned, search.sampler):
+        trial = study.ask()
+        trial.set_user_attr("pane", session.name)
+        params: dict[str, float] = {}
+        for k in declared:
+            if k.name not in tuned and k.name not in pinned:
+                continue
+            if k.type == "int":
+                params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
+            else:
+                params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
+    return trial, {name: value for name, value in params.items() if name in tuned}
+
+
+def _file_values(session: PaneSession, knobs: list[Knob]) -> dict[str, float]:
+    """The values the pane's files give the knobs its program leaves alone (inside the
+    declared range; a knob the file does not give a number is left out of the trial)."""
+    texts: dict[str, str] = {}
+    values: dict[str, float] = {}
     for k in knobs:
-        if k.type == "int":
-            params[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), log=k.log)
-        else:
-            params[k.name] = trial.suggest_float(k.name, k.low, k.high, log=k.log)
-    return trial, params
+        try:
+            text = texts.setdefault(k.file, (Path(session.worktree_path) / k.file).read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        value = read_knob(text, k.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = min(max(value, k.low), k.high)
+            values[k.name] = int(round(value)) if k.type == "int" else float(value)
+    return values
 
 
 def _sampler(optuna, seed: int, n_startup_trials: int = DEFAULT_STARTUP_TRIALS):
     """Multivariate TPE with the constant liar: running trials count as bad, so panes sharing
     the study do not propose what another pane is running. `seed`: the pane's, plus how far its
     study got (a resumed study must not propose the trials of its first start again)."""
+    from conductor.agents.optuna_sampler import ProgramTPESampler
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            multivariate=True, constant_liar=True, seed=seed, n_startup_trials=n_startup_trials
-        )
+        return ProgramTPESampler(multivariate=True, constant_liar=True, seed=seed, n_startup_trials=n_startup_trials)
 
 
 def _distributions(optuna, session: PaneSession) -> dict:
@@ -200,6 +229,12 @@ def _distributions(optuna, session: PaneSession) -> dict:
         else optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
         for k in session.workspace.knobs
     }
+
+
+def _gp_missing() -> str:
+    from conductor.agents.optuna_sampler import gp_missing
+
+    return gp_missing()
 
 
 def _import_optuna():

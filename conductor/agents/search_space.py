@@ -5,7 +5,8 @@ that a program variant (written by the researcher with `e`, or by `conductor evo
 changes what the offline search does:
 
     ```toml conductor-search
-    n_startup_trials = 5          # random trials before TPE models the history
+    n_startup_trials = 5          # random trials before the sampler models the history
+    sampler = "tpe"               # "tpe" (the default) or "gp" (a Gaussian process)
     [knobs.LEARNING_RATE]         # only the knobs listed here are tuned
     low = 3e-4
     high = 3e-3
@@ -17,6 +18,8 @@ stays inside the declared one (a wider range is clipped, with a note): the decla
 and ranges are the researcher's, a program only chooses among them. A knob left out keeps
 the value it has in the file. No section: every declared knob over its declared range.
 A section that does not parse is ignored with a note, so a typo never stops a pane.
+`sampler = "gp"` models the trials with Optuna's GPSampler (it needs torch and scipy; where
+either is missing the pane says so and keeps TPE), see agents/optuna_sampler.py.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, replace
 from conductor.config import Knob
 
 DEFAULT_STARTUP_TRIALS = 5
+SAMPLERS = ("tpe", "gp")
 FENCE = re.compile(r"^```toml conductor-search[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
@@ -37,11 +41,13 @@ class Search:
     n_startup_trials: int = DEFAULT_STARTUP_TRIALS
     from_program: bool = False  # False: no section, the workspace's knobs as declared
     notes: tuple[str, ...] = ()  # what of the section was ignored or clipped, and why
+    sampler: str = "tpe"  # one of SAMPLERS
 
     def describe(self) -> str:
         knobs = ", ".join(_range_text(k) for k in self.knobs)
         where = "program.md's search section" if self.from_program else "the workspace's knobs"
-        return f"{where}: {knobs}; {self.n_startup_trials} startup trials"
+        model = " by a Gaussian process" if self.sampler == "gp" else ""
+        return f"{where}{model}: {knobs}; {self.n_startup_trials} startup trials"
 
 
 def _range_text(k: Knob) -> str:
@@ -67,10 +73,16 @@ def search_from(program: str, declared: tuple[Knob, ...]) -> Search:
     if not isinstance(startup, int) or isinstance(startup, bool) or startup < 0:
         notes.append(f"n_startup_trials = {startup!r} is not a count: {DEFAULT_STARTUP_TRIALS} used")
         startup = DEFAULT_STARTUP_TRIALS
+    sampler = data.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        notes.append(f"sampler = {sampler!r} is not one of {', '.join(SAMPLERS)}: tpe used")
+        sampler = "tpe"
     by_name = {k.name: k for k in declared}
     asked = data.get("knobs", {})
     if not isinstance(asked, dict) or not asked:
-        return Search(declared, startup, True, (*notes, "the search section lists no [knobs.NAME]: every knob tuned"))
+        return Search(
+            declared, startup, True, (*notes, "the search section lists no [knobs.NAME]: every knob tuned"), sampler
+        )
     knobs = []
     for name, spec in asked.items():
         knob = by_name.get(name)
@@ -80,8 +92,8 @@ def search_from(program: str, declared: tuple[Knob, ...]) -> Search:
         spec = spec if isinstance(spec, dict) else {}
         knobs.append(_within(knob, spec, notes))
     if not knobs:
-        return Search(declared, startup, True, (*notes, "no declared knob left: every knob tuned"))
-    return Search(tuple(knobs), startup, True, tuple(notes))
+        return Search(declared, startup, True, (*notes, "no declared knob left: every knob tuned"), sampler)
+    return Search(tuple(knobs), startup, True, tuple(notes), sampler)
 
 
 def _within(knob: Knob, spec: dict, notes: list[str]) -> Knob:
@@ -110,6 +122,8 @@ def render(search: Search, header: str = "") -> str:
     if header:
         lines += [f"# {ln}" for ln in header.splitlines()]
     lines.append(f"n_startup_trials = {search.n_startup_trials}")
+    if search.sampler != "tpe":
+        lines.append(f'sampler = "{search.sampler}"')
     for k in search.knobs:
         lines += [f"[knobs.{k.name}]", f"low = {_number(k, k.low)}", f"high = {_number(k, k.high)}"]
         if k.log:

@@ -431,6 +431,15 @@ class Ledger:
                 (sha, workspace, evolver, reasoning, time.time()),
             )
 
+    def variants_of(self, workspace: str) -> set[str]:
+        """The versions evolved for `workspace` (run or not yet)."""
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT sha FROM variants WHERE workspace = ?", (workspace,)).fetchall()
+            except sqlite3.OperationalError:  # read-only and older than the table
+                return set()
+        return {r[0] for r in rows}
+
     def variant_reasons(self) -> dict[str, tuple[str, str]]:
         """sha -> (evolver, reasoning) of every evolved version; empty for a file without the table."""
         with self._lock:

@@ -47,7 +47,7 @@ def test_the_optuna_agent_tunes_what_program_md_says(tmp_path, fastws):
     assert any("following program.md's search section: X [1, 2]; 2 startup trials" in t for t in texts), texts
 
 
-def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_it(
+def test_evolve_writes_a_variant_with_its_lineage_the_pane_follows_it_then_a_narrower_one(
     tmp_path, fastws, capsys, monkeypatch
 ):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the offline evolver
@@ -64,6 +64,7 @@ def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_
         assert child.parent in programs and programs[child.parent].generation == 0
         evolver, why = ledger.variant_reasons()[child.sha]
         assert evolver == "offline" and "from 16 experiments with a metric" in why
+        assert "Gaussian process" in why  # the first change: the model, tried once a lineage
     finally:
         ledger.close()
     assert (run_dir / "programs" / "fast-1.md").read_text() == child.text
@@ -82,6 +83,7 @@ def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_
     from conductor.config import load_config
 
     search = search_from(child.text, load_config(cfg).workspaces[0].knobs)
+    assert search.sampler == "gp"
     for r in after:
         values = dict(zip(("X", "Y"), knob_values(Path(pane.worktree), r.commit), strict=True))
         for k in search.knobs:
@@ -93,6 +95,15 @@ def test_evolve_writes_a_narrower_variant_with_its_lineage_and_the_pane_follows_
     assert main(["report", "-c", str(cfg)]) == 0
     generations = run_dir / "report" / "generations.png"
     assert generations.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(generations) in capsys.readouterr().out
+
+    assert main(["evolve", "-c", str(cfg)]) == 0  # a GP child has run: the next change narrows
+    ledger = Ledger(run_dir / "ledger.db")
+    try:
+        newest = ledger.programs()[-1]
+        evolver, why = ledger.variant_reasons()[newest.sha]
+    finally:
+        ledger.close()
+    assert newest.sha != child.sha and "Gaussian process" not in why and "->" in why, why
 
 
 def test_a_scheduled_tournament_hands_the_losing_pane_a_child_of_the_winner(tmp_path, fastws):

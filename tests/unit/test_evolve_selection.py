@@ -49,6 +49,9 @@ def test_budgets_must_be_equal_and_gains_within_min_delta_are_none(tmp_path):
     assert _standings(ledger, WS, 3, ["a", "b"]) == []  # b has run 2 under its program, a 3
     got = {s.pane: s.fitness for s in _standings(ledger, WS, 2, ["a", "b"])}
     assert got == {"a": 1.0, "b": 0.0}  # a: 4.0 -> 3.0; b: 5.0 -> 4.995 is within min_delta
+    # b's program file now holds a variant it has not run: its rows are its parent's, not yet ready
+    assert _standings(ledger, WS, 2, ["a", "b"], {"a": original, "b": "c" * 12}) == []
+    assert len(_standings(ledger, WS, 2, ["a", "b"], {"a": original, "b": original})) == 2
 
 
 def test_a_child_that_gains_on_the_held_out_pane_is_the_champion_and_the_original_never_is(tmp_path):
@@ -67,7 +70,7 @@ def test_a_child_that_gains_on_the_held_out_pane_is_the_champion_and_the_origina
             ]
         },
     )
-    assert _confirm(ledger, WS, "h", 2) == [] and champion(ledger, "w") == ""  # the original is the reference
+    assert _confirm(ledger, WS, "h", 2, {}) == [] and champion(ledger, "w") == ""  # the original is the reference
     for seq, metric in ((5, 4.3), (6, 3.5)):
         ledger.record_experiment(
             ExperimentRecord(
@@ -79,9 +82,9 @@ def test_a_child_that_gains_on_the_held_out_pane_is_the_champion_and_the_origina
                 program_sha=child,
             )
         )
-    notes = _confirm(ledger, WS, "h", 2)
+    notes = _confirm(ledger, WS, "h", 2, {})
     assert notes and "confirmed on held-out pane h (+0.5)" in notes[0] and champion(ledger, "w") == child
-    assert _confirm(ledger, WS, "h", 2) == []  # said once
+    assert _confirm(ledger, WS, "h", 2, {}) == []  # said once
     board = leaderboard_from_ledger(ledger)
     assert [p.program_sha for p in board.programs if p.champion] == [child]
     assert "* g1<" in "\n".join(leaderboard_lines(board.as_dict()))
