@@ -134,9 +134,15 @@ class OptunaAgent:
             self._seed_with_baseline(optuna, study, session)
 
     def _seed_with_baseline(self, optuna, study, session: PaneSession) -> None:
-        baseline = next((r for r in session.history() if r.is_baseline and r.metric is not None), None)
-        if baseline is None:
+        """The baseline's result as a trial, at the settings in the pane's files: only at the
+        pane's first start, while those are the baseline's. A resumed pane's branch has moved
+        on (its files hold its best), and its study has the trial from then, if not in the
+        window; reading the whole history to find the baseline cost every pane a decode of
+        all its rows at each resume."""
+        rows = session.recent_history(2)
+        if not rows or any(not r.is_baseline for r in rows) or rows[-1].metric is None:
             return
+        baseline = rows[-1]
         params, dists = {}, _distributions(optuna, session)
         for k in knobs_for(session.workspace.knobs, session.slot_kind()):
             text = (Path(session.worktree_path) / k.file).read_text(encoding="utf-8")

@@ -106,6 +106,6 @@ class Upkeep:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(CHECK_S)
-            for worktree, state in self.due():
+            for worktree, state in await asyncio.to_thread(self.due):  # it may walk a repo's refs
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(self.pack, worktree, state)

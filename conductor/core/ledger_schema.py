@@ -25,7 +25,6 @@ NULL and 0.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -183,6 +182,8 @@ CREATE INDEX IF NOT EXISTS samples_slot_ts ON samples (slot, ts);
 
 def program_sha(text: str) -> str:
     """A program.md version's name: the first 12 hex digits of the sha256 of its text."""
+    import hashlib  # here: loading OpenSSL is 6 ms of `conductor status`, which hashes nothing
+
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

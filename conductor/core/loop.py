@@ -267,7 +267,7 @@ class Pane(PaneBase):
         repeat = None if is_baseline else await asyncio.to_thread(peers.find_repeat, self, change, description)
         if repeat is not None and repeat.refused:
             return await asyncio.to_thread(peers.refuse, self, commit, description, agent_ref, change, repeat)
-        with peers.claimed(self, change, description):
+        async with peers.claimed(self, change, description):
             outcome = await self._execute(
                 commit=commit, description=description, agent_ref=agent_ref, is_baseline=is_baseline, change=change
             )

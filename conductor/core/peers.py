@@ -7,9 +7,10 @@ Blocking (git, ledger) except `claimed`; the loop calls these from core/loop.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -75,15 +76,20 @@ def refuse(pane: Pane, commit: str, description: str, agent_ref: str, change: Ch
     return replace(outcome, metric=repeat.metric, note=f"Not run: {reason}.")
 
 
-@contextlib.contextmanager
-def claimed(pane: Pane, change: Change, description: str) -> Iterator[None]:
-    """The idea is on the board as in flight while the block runs."""
+@contextlib.asynccontextmanager
+async def claimed(pane: Pane, change: Change, description: str) -> AsyncIterator[None]:
+    """The idea is on the board as in flight while the block runs. The claim and its release
+    are ledger writes, made off the loop: on it they waited up to 0.3 s for the ledger's lock."""
     board = pane.ctx.board(pane.workspace.name)
-    board.claim(pane.name, change.key, description)
     try:
+        await asyncio.to_thread(board.claim, pane.name, change.key, description)
         yield
     finally:
-        board.release(pane.name)
+        try:
+            await asyncio.to_thread(board.release, pane.name)
+        except asyncio.CancelledError:
+            board.release(pane.name)  # a stop: released before the pane's task ends (it is idempotent)
+            raise
 
 
 def stale_for(pane: Pane, since_seq: int) -> int:

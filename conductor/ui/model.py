@@ -8,7 +8,7 @@ reported stays None, and the screen shows a dim "-" for it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from conductor.core.events import (
@@ -392,6 +392,12 @@ class RunModel:
     def load_seed(self, seed: HistorySeed) -> None:
         """A resumed run's standings as ui/history_seed.py read them: each pane's counts from
         every row, its card from its last rows, the run's rate from the last hour."""
+        for _ in self.seed_pieces(seed):
+            pass
+
+    def seed_pieces(self, seed: HistorySeed) -> Iterator[None]:
+        """`load_seed` a pane at a time: it yields after each, so the loop that applies it can
+        let the engine and the screen run between panes."""
         for name, s in seed.panes.items():
             p = self.panes.get(name)
             if p is None:
@@ -408,6 +414,8 @@ class RunModel:
             first = s.total.first_start
             if first and (self.started_at is None or first < self.started_at):
                 self.started_at = first  # a resumed run's rate counts from its first experiment
+            self.version += 1
+            yield
         self.finished_at.extend(seed.finished_last_hour)
         self.version += 1
 
