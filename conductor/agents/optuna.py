@@ -201,8 +201,9 @@ def _propose(study, declared: tuple[Knob, ...], search: Search, session: PaneSes
 
 
 def _file_values(session: PaneSession, knobs: list[Knob]) -> dict[str, float]:
-    """The values the pane's files give the knobs its program leaves alone (inside the
-    declared range; a knob the file does not give a number is left out of the trial)."""
+    """The values the pane's files give the knobs its program leaves alone. A knob whose file
+    gives no number, or one outside the declared range, is left out of the trial: the study
+    records only what the experiment runs with."""
     texts: dict[str, str] = {}
     values: dict[str, float] = {}
     for k in knobs:
@@ -211,9 +212,8 @@ def _file_values(session: PaneSession, knobs: list[Knob]) -> dict[str, float]:
         except OSError:
             continue
         value = read_knob(text, k.name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = min(max(value, k.low), k.high)
-            values[k.name] = int(round(value)) if k.type == "int" else float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and k.low <= value <= k.high:
+            values[k.name] = int(value) if k.type == "int" else float(value)
     return values
 
 

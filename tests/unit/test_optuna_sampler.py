@@ -100,3 +100,12 @@ def test_a_gp_pane_draws_inside_its_box_over_the_shared_declared_space(tmp_path)
 def test_an_unknown_sampler_is_a_note_and_tpe():
     search = search_from(NARROW.replace("n_startup_trials = 2", 'sampler = "cma"'), DECLARED)
     assert search.sampler == "tpe" and any("'cma' is not one of tpe, gp" in n for n in search.notes)
+
+
+def test_a_left_out_knob_the_file_holds_outside_its_range_is_not_recorded(tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=_sampler(optuna, 1, n_startup_trials=2))
+    session = pane(tmp_path, "p")
+    (session.worktree_path / "train.py").write_text("X = 5.0\nY = 20.0\nN = 16\n")
+    trial, params = _propose(study, DECLARED, search_from(NARROW, DECLARED), session)
+    assert "Y" not in trial.params and set(params) == {"X", "N"}
