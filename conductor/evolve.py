@@ -117,8 +117,7 @@ def child_search(
 ) -> tuple[Search, str]:
     """The parent's search with one change, and why: the move to a Gaussian process when this
     workspace's programs (`programs`: sha -> text, those its panes ran and those evolved for
-    it) never made it, else
-    `next_search`'s narrowing under the parent's sampler."""
+    it) never made it, else `next_search`'s narrowing under the parent's sampler."""
     from conductor.agents.optuna_sampler import gp_missing
 
     tried = any(search_from(text, declared).sampler == "gp" for text in programs.values())

@@ -44,8 +44,10 @@ def following(box: dict[str, BaseDistribution], pinned: dict[str, float], model:
         _FOLLOWING.box = _FOLLOWING.pinned = _FOLLOWING.model = None
 
 
-def _current() -> tuple[dict[str, BaseDistribution], dict[str, float]]:
-    return getattr(_FOLLOWING, "box", None) or {}, getattr(_FOLLOWING, "pinned", None) or {}
+def _current() -> tuple[dict[str, BaseDistribution], dict[str, float], str]:
+    """This thread's (box, pinned, model); outside `following`, the declared space and TPE."""
+    box, pinned, model = (getattr(_FOLLOWING, k, None) for k in ("box", "pinned", "model"))
+    return box or {}, pinned or {}, model or "tpe"
 
 
 @functools.cache
@@ -89,9 +91,9 @@ class ProgramTPESampler(TPESampler):
             return self._gp.sample_relative(study, trial, space)
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        box, pinned = _current()
+        box, pinned, model = _current()
         inside = {name: box.get(name, dist) for name, dist in search_space.items() if name not in pinned}
-        if getattr(_FOLLOWING, "model", None) == "gp" and inside and not gp_missing():
+        if model == "gp" and inside and not gp_missing():
             params = self._sample_gp(study, trial, inside)
         else:
             params = super().sample_relative(study, trial, inside)
@@ -100,7 +102,7 @@ class ProgramTPESampler(TPESampler):
         return params
 
     def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: BaseDistribution) -> Any:
-        box, pinned = _current()
+        box, pinned, _ = _current()
         if param_name in pinned:
             return pinned[param_name]
         return super().sample_independent(study, trial, param_name, box.get(param_name, param_distribution))
