@@ -67,7 +67,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="open the TUI on conductor.toml")
     u.add_argument("-c", "--config", default="conductor.toml", metavar="FILE")
     u.add_argument("--max-experiments", type=int, default=None, metavar="N")
-    u.add_argument("--detach", action="store_true", help="run the orchestra in the background; attach later")
+    how = u.add_mutually_exclusive_group()
+    how.add_argument("--detach", action="store_true", help="run the orchestra in the background; attach later")
+    how.add_argument(
+        "--in-process", action="store_true", help="run the orchestra inside the TUI (closing the terminal stops it)"
+    )
 
     r = sub.add_parser("run", help="run headless: one line (or JSON object) per event")
     r.add_argument("-c", "--config", default="conductor.toml", metavar="FILE")
@@ -213,8 +217,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return start_detached(Path(args.config), cfg.runs_dir, args.max_experiments)
         if verb == "up" and live_orchestra(cfg.runs_dir):
             return attach_tui(cfg.runs_dir)
-        if verb == "up":
+        if verb == "up" and args.in_process:
             return run_tui(cfg, args.max_experiments)
+        if verb == "up":
+            return up_attached(Path(args.config), cfg, args.max_experiments)
         return run_headless(cfg, args.max_experiments, as_json=args.json)
     if verb == "attach":
         return attach_tui(_runs_dir(args), read_only=args.read_only)
@@ -425,6 +431,24 @@ def run_tui(cfg, max_experiments: int | None) -> int:
     from conductor.evolve import tournament
 
     return run_app(cfg, max_experiments, create_agent, evolver=tournament)
+
+
+def up_attached(config: Path, cfg, max_experiments: int | None) -> int:
+    """`conductor up`: the orchestra in a process of its own, the TUI a client of it (tmux's
+    model), so no drawing ever delays a hand-off. Closing the terminal or `d` detaches; `q`
+    asks whether to stop the orchestra or leave it running."""
+    from conductor.detach import live_orchestra, start_detached
+
+    check_agent_keys(cfg)
+    start_detached(config, cfg.runs_dir, max_experiments, quiet=True)
+    code = attach_tui(cfg.runs_dir)
+    hello = live_orchestra(cfg.runs_dir)
+    if hello:
+        print(
+            f"the orchestra runs on in the background (pid {hello.get('pid')}): "
+            f"`conductor up -c {config}` attaches again, `conductor stop -c {config}` stops it"
+        )
+    return code
 
 
 def attach_tui(run_dir: Path, read_only: bool = False) -> int:

@@ -32,7 +32,9 @@ def live_orchestra(run_dir: Path) -> dict | None:
         return None
 
 
-def start_detached(config: Path, run_dir: Path, max_experiments: int | None) -> int:
+def start_detached(config: Path, run_dir: Path, max_experiments: int | None, quiet: bool = False) -> int:
+    """Start `conductor run` in a session of its own; return once it answers on its socket.
+    `quiet`: print nothing (`conductor up`, whose TUI attaches next)."""
     if live_orchestra(run_dir):
         raise ConductorError(f"an orchestra is already running on {run_dir}: `conductor attach --runs-dir {run_dir}`")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +57,8 @@ def start_detached(config: Path, run_dir: Path, max_experiments: int | None) -> 
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
             raise ConductorError(f"the orchestra exited at once (status {proc.returncode}): {tail}")
         hello = live_orchestra(run_dir)
+        if hello and quiet:
+            return 0
         if hello:
             print(
                 f"orchestra running in the background (pid {proc.pid}), run {hello.get('run')}, log {log_path}\n"

@@ -332,7 +332,13 @@ class ControlServer:
 
     async def _hello(self, request: dict) -> dict:
         orch = self.orchestra
-        return _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), panes=list(orch.panes))
+        return _ok(
+            run=orch.run_name,
+            run_dir=str(orch.run_dir),
+            pid=os.getpid(),
+            panes=list(orch.panes),
+            loop_lag=orch.loop_lag.report(),
+        )
 
     async def _command(self, request: dict) -> dict:
         from conductor.core.commands import command_from_dict

@@ -16,6 +16,7 @@ import ctypes
 import json
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import psutil
 from conductor.core.cpu_meter import CpuMeter
 from conductor.core.logfile import DEFAULT_MAX_LOG_BYTES, CappedLog, LogPump
 from conductor.core.secrets import Redactor, SecretNames, is_secret_name
+from conductor.core.spawn import spawn_shell
 
 TERM_GRACE_S = 2.0
 TAIL_BYTES = 256 * 1024
@@ -232,14 +234,13 @@ async def run_process(
     pump = LogPump(read_fd, log, redactor)
     started = time.time()
     try:
-        proc = await asyncio.create_subprocess_shell(
+        proc = await spawn_shell(  # off the loop: a fork there held it (core/spawn.py)
             command,
             cwd=str(cwd),
             env=env,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
             stdout=write_fd,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )
     except BaseException:

@@ -32,6 +32,7 @@ from conductor.core.gitstate import RepoState
 from conductor.core.ledger import Ledger
 from conductor.core.live import REMOVED_META, LiveChanges, removed_panes
 from conductor.core.loop import Pane
+from conductor.core.loop_lag import LoopLag
 from conductor.core.quota import QuotaBook
 from conductor.core.rundir import RunDir
 from conductor.core.rundir_watch import RunDirWatch
@@ -176,6 +177,7 @@ class Orchestra:
         self._stopping = False
         self._budget_hit = False
         self.control = None  # the control socket server while the run is live
+        self.loop_lag = LoopLag()  # this loop's own lag, answered in the control socket's hello
         self.slot_note = ""
         self.reaped: list[str] = []  # NODE:pid of experiments an earlier conductor left on other nodes
         self._watch: RunDirWatch | None = None
@@ -296,6 +298,7 @@ class Orchestra:
             if text != RESTARTED:  # restarted again with nothing in between: one marker says it
                 self.bus.publish(AgentActivity(pane=pane, kind="info", text=RESTARTED))
         reason = "all panes done"
+        lag_meter = asyncio.create_task(self.loop_lag.run(), name="loop-lag")
         upkeep = Upkeep(list(self.panes), self._repo_of)  # git packed on a schedule, off the loop
         unsubscribe_upkeep = self.bus.subscribe(upkeep)
         packing = asyncio.create_task(upkeep.run(), name="git-upkeep")
@@ -326,6 +329,7 @@ class Orchestra:
                 await evolution.close()
             self._group = None  # no pane joins a run that has ended
             token_rates.cancel()
+            lag_meter.cancel()
             packing.cancel()
             unsubscribe_upkeep()
             if slot_watch is not None:
@@ -334,6 +338,8 @@ class Orchestra:
             unsubscribe_watch()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a meter never fails the run
                 await token_rates
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_meter
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await packing
             with contextlib.suppress(asyncio.CancelledError):

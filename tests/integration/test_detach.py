@@ -102,7 +102,12 @@ def test_attach_detach_reattach_kill_client_stop(tmp_path, detached):
     time.sleep(1.5)
     assert len(ledger.experiments()) > count, "experiments go on after a client was killed"
     ledger.close()
-    assert request(run_dir, {"type": "hello"})["pid"] == hello["pid"]
+    later = request(run_dir, {"type": "hello"})
+    assert later["pid"] == hello["pid"]
+    # the orchestra times its own event loop: the ticks go on, the worst lag is a real figure
+    lag = later["loop_lag"]
+    assert lag["ticks"] > hello["loop_lag"]["ticks"] > 0
+    assert 0 <= lag["last_minute_ms"] <= lag["worst_ms"] < 60_000
     # a second conductor on the same run dir is refused
     second_run = conductor("run", "-c", str(cfg), cwd=tmp_path)
     assert second_run.returncode == 2 and "is in use by a running conductor" in second_run.stderr

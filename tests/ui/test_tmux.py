@@ -213,18 +213,22 @@ def test_e_suspends_for_the_editor_and_the_loops_keep_running(tmp_path):
         finally:
             ledger.close()
         assert "Prefer small steps." in (runs_dir / "programs" / "fastws.md").read_text()
-        tmux.keys("q")
-        screen = tmux.wait_for(lambda s: "Stop them and quit?" in s or "CONDUCTOR_EXIT=" in s, timeout=60)
-        if "Stop them and quit?" in screen:
-            tmux.keys("y")
-        assert "CONDUCTOR_EXIT=0" in tmux.wait_for(lambda s: "CONDUCTOR_EXIT=" in s, timeout=30)
+        tmux.keys("q")  # `up` is a client of its orchestra: q asks whether to stop it or detach
+        screen = tmux.wait_for(lambda s: "stop the orchestra (s)" in s or "CONDUCTOR_EXIT=" in s, timeout=60)
+        if "stop the orchestra (s)" in screen:
+            tmux.keys("s")
+        assert "CONDUCTOR_EXIT=0" in tmux.wait_for(lambda s: "CONDUCTOR_EXIT=" in s, timeout=60)
+        from conductor.core.control_client import socket_path
+
+        assert not socket_path(runs_dir).exists()  # the orchestra has stopped, not only the TUI
     finally:
         tmux("kill-server")
 
 
-def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
-    """SIGHUP (the terminal window closed, ssh dropped): the run stops as with q, experiments in
-    flight are killed and recorded, and the conductor exits even though it has no tty left."""
+def test_closing_the_terminal_stops_an_in_process_run_and_leaves_no_process(tmp_path):
+    """`up --in-process` and SIGHUP (the terminal window closed, ssh dropped): the run stops as
+    with q, experiments in flight are killed and recorded, and the conductor exits even though
+    it has no tty left."""
     fastws = Path(__file__).resolve().parents[1] / "fixtures" / "fastws"
     runs_dir = tmp_path / "runs"
     (tmp_path / "conductor.toml").write_text(
@@ -234,7 +238,7 @@ def test_closing_the_terminal_stops_the_run_and_leaves_no_process(tmp_path):
     socket = f"conductor-test-hup-{os.getpid()}"
     tmux = Tmux(socket)
     conductor = Path(sys.executable).with_name("conductor")
-    command = f"cd {tmp_path} && exec {conductor} up -c conductor.toml --max-experiments 5000"
+    command = f"cd {tmp_path} && exec {conductor} up --in-process -c conductor.toml --max-experiments 5000"
     subprocess.run(
         ["tmux", "-L", socket, "new-session", "-d", "-s", "demo", "-x", "120", "-y", "40", command],
         check=True,
@@ -279,9 +283,10 @@ def pane_totals(screen: str) -> dict[str, int]:
 
 
 def test_a_detached_run_outlives_its_terminal_and_a_new_one_attaches(tmp_path):
-    """`conductor up --detach` then attach in tmux; close the whole tmux server mid-run (the
-    terminal is gone); the orchestra goes on; attach from a new tmux server and find every
-    experiment recorded meanwhile, on screen and in the ledger, until the run finishes."""
+    """`conductor up` in tmux (the orchestra in a process of its own, the TUI attached); close
+    the whole tmux server mid-run (the terminal is gone); the orchestra goes on; `conductor up`
+    from a new tmux server attaches and finds every experiment recorded meanwhile, on screen
+    and in the ledger, until the run finishes."""
     ws = tmp_path / "fastws"
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "fastws", ws)
     train = ws / "train.py"
@@ -293,10 +298,7 @@ def test_a_detached_run_outlives_its_terminal_and_a_new_one_attaches(tmp_path):
     )
     conductor = Path(sys.executable).with_name("conductor")
     first = Tmux(f"conductor-test-d1-{os.getpid()}")
-    command = (
-        f"cd {tmp_path} && {conductor} up -c conductor.toml --detach --max-experiments 60 && "
-        f"{conductor} attach --runs-dir {runs_dir}; echo ATTACH_EXIT=$?; sleep 600"
-    )
+    command = f"cd {tmp_path} && {conductor} up -c conductor.toml --max-experiments 60; echo ATTACH_EXIT=$?; sleep 600"
     subprocess.run(
         ["tmux", "-L", first.socket, "new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", command],
         check=True,
