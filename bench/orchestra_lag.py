@@ -6,6 +6,7 @@ pristine copy before each run:
     rm -rf /tmp/scale5/50000 && cp -a /tmp/scale5/50000.pristine /tmp/scale5/50000
     python bench/orchestra_lag.py /tmp/scale5/50000/conductor.toml
     SCALE_TUI_STACKS=1 SCALE_TUI_STALL_S=0.08 python bench/orchestra_lag.py ...  # what held it
+    python bench/orchestra_lag.py CONFIG --attached  # with a TUI attached from another process
 """
 
 from __future__ import annotations
@@ -20,8 +21,31 @@ from pathlib import Path
 
 from scale_tui import lag_monitor, print_stalls
 
+ATTACHED_TUI = """
+import asyncio, sys
+from conductor.core.remote import RemoteOrchestra
+from conductor.ui.app import ConductorApp
 
-async def main(cfg_path: Path) -> dict:
+async def main():
+    remote = RemoteOrchestra(sys.argv[1])
+    remote.open()
+    async with ConductorApp(engine=remote).run_test(size=(200, 50)):
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def attach_a_tui(orch) -> asyncio.subprocess.Process:
+    """The app attached from a process of its own, as `conductor up` runs it."""
+    from conductor.core.control_client import socket_path
+
+    while not socket_path(orch.run_dir).exists():
+        await asyncio.sleep(0.01)
+    return await asyncio.create_subprocess_exec(sys.executable, "-c", ATTACHED_TUI, str(orch.run_dir))
+
+
+async def main(cfg_path: Path, attached: bool) -> dict:
     from conductor.agents.base import create_agent
     from conductor.config import load_config
     from conductor.core.events import ExperimentFinished
@@ -36,11 +60,15 @@ async def main(cfg_path: Path) -> dict:
     if os.environ.get("SCALE_TUI_STACKS"):
         threading.Thread(target=print_stalls, args=(beat, threading.get_ident()), daemon=True).start()
     run = asyncio.create_task(orch.run())
+    client = await attach_a_tui(orch) if attached else None
     try:
         while not first or time.time() < first[0] + 2:
             await asyncio.sleep(0.05)
     finally:
         monitor.cancel()  # the window ends here: what a stop does is not the steady state
+        if client is not None:
+            client.kill()
+            await client.wait()
         orch.stop()
         await run
         orch.close()
@@ -48,4 +76,4 @@ async def main(cfg_path: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(Path(sys.argv[1])))))
+    print(json.dumps(asyncio.run(main(Path(sys.argv[1]), "--attached" in sys.argv[2:]))))

@@ -56,6 +56,7 @@ MAX_CLIENTS = 64  # one-shot connections at once, plus 2 per pane (a `conductor 
 MAX_SESSIONS = 16  # event streams (attached TUIs) and take-overs at once
 IDLE_S = 30.0  # a one-shot connection must send a whole request line within this
 ACCEPT_RETRY_S = 0.1  # out of descriptors: how long accepting pauses
+SNAPSHOT_PIECE = 100  # snapshot events serialized between two turns of the loop (each is ~25 us)
 SESSION_TYPES = ("subscribe", "takeover")  # requests that hold their connection
 
 Handler = Callable[[dict], Awaitable[dict]]
@@ -278,9 +279,10 @@ class ControlServer:
             hello = _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), snapshot=len(snapshot))
             if not await self._send(writer, hello):
                 return
-            for event in snapshot:
-                writer.write(self._event_line(event))
-            await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
+            for start in range(0, len(snapshot), SNAPSHOT_PIECE):  # thousands of lines: the loop runs between pieces
+                for event in snapshot[start : start + SNAPSHOT_PIECE]:
+                    writer.write(self._event_line(event))
+                await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
             closed = asyncio.ensure_future(reader.read())  # EOF: the client detached
             while not dropped.is_set():
                 getter = asyncio.ensure_future(queue.get())

@@ -260,7 +260,8 @@ async def run_process(
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: on 3.11 it can swallow a stop's cancel
+                await proc.wait()
         except TimeoutError:
             timed_out = True
             await asyncio.to_thread(kill_group, pgid, proc.pid)

@@ -224,6 +224,8 @@ class Pane(PaneBase):
 
     async def run_experiment(self, description: str, agent_ref: str = "") -> Outcome:
         """Guard, commit, run, judge, keep or revert, record: for the changes the agent made."""
+        if self.stop_requested:  # the stop's cancel was lost (3.11's wait_for can drop one): no new experiment
+            raise asyncio.CancelledError
         self._check_done()
         await self._wait_while_paused()  # the inbox stays for the agent's next turn boundary
         description = self.ctx.redact(" ".join(description.split())[:500]) or "experiment"

@@ -548,6 +548,9 @@ class Orchestra:
             targets = list(self._tasks.values())
         else:
             targets = [self._tasks[pane]] if pane in self._tasks else []
+        for name, p in self.panes.items():
+            if pane is None or name == pane:
+                p.stop_requested = True
         for task in targets:
             if not task.done():
                 task.cancel()

@@ -97,6 +97,7 @@ class PaneBase:
         self._followed_text: str | None = None
         self._crash_streak = 0
         self.agent: Agent | None = None  # while the agent runs
+        self.stop_requested = False  # the orchestra cancelled this pane's task (core/orchestra.py stop)
 
     @property
     def wt(self) -> Worktree:
