@@ -141,7 +141,7 @@ class Pane(PaneBase):
             notes = await asyncio.to_thread(self._setup_blocking)
             for note in notes:
                 self.activity("info", note)
-            self._check_done()
+            await asyncio.to_thread(self._check_done)
             # an external agent runs its own first experiment on the unmodified HEAD: that is the
             # baseline (a managed one whose first experiment changes the code gets it run first;
             # an observed one's row counts as the baseline only on the unmodified HEAD)
@@ -208,7 +208,7 @@ class Pane(PaneBase):
         outcome = await self._execute(commit=head, description="baseline", is_baseline=True, change=change)
         if outcome.status == Status.CRASH:
             self._baseline_sanity(outcome)
-        self._check_done()
+        await asyncio.to_thread(self._check_done)
 
     def _baseline_sanity(self, outcome: Outcome) -> None:
         """A baseline that cannot work as configured is a pane error, not a crash to iterate on."""
@@ -226,7 +226,7 @@ class Pane(PaneBase):
         """Guard, commit, run, judge, keep or revert, record: for the changes the agent made."""
         if self.stop_requested:  # the stop's cancel was lost (3.11's wait_for can drop one): no new experiment
             raise asyncio.CancelledError
-        self._check_done()
+        await asyncio.to_thread(self._check_done)  # ledger counts: off the loop
         await self._wait_while_paused()  # the inbox stays for the agent's next turn boundary
         description = self.ctx.redact(" ".join(description.split())[:500]) or "experiment"
         restored = await asyncio.to_thread(self.wt.restore_git_state)
@@ -256,7 +256,7 @@ class Pane(PaneBase):
         else:
             outcome = await asyncio.to_thread(self._reject, description, guard.reason, agent_ref)
         try:
-            self._check_done()
+            await asyncio.to_thread(self._check_done)
         except PaneFinished as done:
             done.outcome = outcome
             raise
@@ -380,13 +380,14 @@ class Pane(PaneBase):
         try:
             result = await self._run_trial(self._trial(commit, seq, 0, log_path), "running", announce)
             self.set_state("judging")
+            min_delta = await asyncio.to_thread(self.trust.keep_threshold)  # a ledger read: off the loop
             verdict = judge(
                 goal=ws.goal,
                 best=self.best,
                 metric=result.metric,
                 exit_code=result.exit_code,
                 timed_out=result.timed_out,
-                min_delta=self.trust.keep_threshold(),
+                min_delta=min_delta,
                 metric_name=ws.metric,
             )
             metric: float | None = result.metric
