@@ -334,13 +334,9 @@ class ControlServer:
 
     async def _hello(self, request: dict) -> dict:
         orch = self.orchestra
-        return _ok(
-            run=orch.run_name,
-            run_dir=str(orch.run_dir),
-            pid=os.getpid(),
-            panes=list(orch.panes),
-            loop_lag=orch.loop_lag.report(),
-        )
+        lag = getattr(orch, "loop_lag", None)  # the orchestra's own loop (core/loop_lag.py)
+        timed = {"loop_lag": lag.report()} if lag is not None else {}
+        return _ok(run=orch.run_name, run_dir=str(orch.run_dir), pid=os.getpid(), panes=list(orch.panes), **timed)
 
     async def _command(self, request: dict) -> dict:
         from conductor.core.commands import command_from_dict
