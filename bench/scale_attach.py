@@ -10,18 +10,21 @@ lag of the orchestra's loop over the same run, as the orchestra measured it itse
 (core/loop_lag.py, from the socket's hello). Then it stops the orchestra.
 
     python bench/scale_attach.py CONFIG EXPECTED_ROWS
+    SCALE_TUI_STACKS=1 SCALE_TUI_STALL_S=0.08 python bench/scale_attach.py ...  # what held the TUI
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psutil
-from scale_tui import TIMEOUT_S, lag_monitor
+from scale_tui import TIMEOUT_S, lag_monitor, print_stalls
 
 
 async def main(cfg_path: Path, expected: int) -> dict:
@@ -51,7 +54,10 @@ async def main(cfg_path: Path, expected: int) -> dict:
     try:
         async with app.run_test(size=(200, 50)) as pilot:
             stamps["first_paint"] = time.time()
-            monitor = asyncio.create_task(lag_monitor(worst, [0.0]))
+            beat = [0.0]
+            monitor = asyncio.create_task(lag_monitor(worst, beat))
+            if os.environ.get("SCALE_TUI_STACKS"):  # what held the TUI's loop
+                threading.Thread(target=print_stalls, args=(beat, threading.get_ident()), daemon=True).start()
             deadline = time.monotonic() + TIMEOUT_S
             while time.monotonic() < deadline:
                 shown = sum(p.tally.experiments for p in app.model.panes.values())

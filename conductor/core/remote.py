@@ -26,6 +26,8 @@ from conductor.core.events import event_from_dict
 from conductor.core.ledger import Ledger
 from conductor.errors import ConductorError
 
+REPLAY_PIECE = 100  # snapshot events published between two turns of the loop
+
 
 class RemoteOrchestra:
     remote = True
@@ -77,6 +79,8 @@ class RemoteOrchestra:
                         self.bus.publish(event_from_dict(data["event"]))
                     replay -= 1
                     self.caught_up = self.caught_up or replay <= 0
+                    if replay > 0 and replay % REPLAY_PIECE == 0:
+                        await asyncio.sleep(0)  # buffered lines never suspend readline: let the app draw
         except (ConnectionError, OSError):
             pass  # the orchestra went away: the stream has ended
         finally:
