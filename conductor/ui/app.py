@@ -494,7 +494,9 @@ class ConductorApp(App[int]):
     async def detach(self) -> None:
         """Leave an attached TUI; the orchestra runs on."""
         if not getattr(self.engine, "remote", False):
-            self.notify("this TUI runs the orchestra itself: q stops it (use `conductor up --detach` to detach)")
+            self.notify(
+                "this TUI runs the orchestra itself (--in-process): q stops it; plain `conductor up` attaches instead"
+            )
             return
         await self.shutdown()
 
