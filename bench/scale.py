@@ -144,11 +144,12 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def tui(cfg: Path, tree: Path, expected: int) -> dict:
-    """The app over an in-process orchestra (bench/scale_tui.py), as a user's `conductor up` is."""
+def child_stamps(script: str, cfg: Path, tree: Path, expected: int) -> tuple[float, dict]:
+    """Run a bench child (scale_tui.py, scale_attach.py) on the run dir: (its launch time, the
+    JSON line it printed last)."""
     t0 = time.time()
     out = subprocess.run(
-        [sys.executable, str(HERE / "scale_tui.py"), str(cfg), str(expected)],
+        [sys.executable, str(HERE / script), str(cfg), str(expected)],
         cwd=cfg.parent,
         env=env_for(tree),
         capture_output=True,
@@ -157,8 +158,13 @@ def tui(cfg: Path, tree: Path, expected: int) -> dict:
         start_new_session=True,
     )
     if out.returncode != 0:
-        raise SystemExit(f"scale_tui.py failed: {out.stderr[-1500:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{script} failed: {out.stderr[-1500:]}")
+    return t0, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tui(cfg: Path, tree: Path, expected: int) -> dict:
+    """The app over an in-process orchestra (bench/scale_tui.py), as `conductor up --in-process` is."""
+    t0, r = child_stamps("scale_tui.py", cfg, tree, expected)
     return {
         "tui_first_paint_s": r["first_paint"] - t0,
         "tui_history_s": r["history"] - t0 if r["history"] else float("nan"),
@@ -173,19 +179,7 @@ def tui(cfg: Path, tree: Path, expected: int) -> dict:
 def attached(cfg: Path, tree: Path, expected: int) -> dict:
     """`conductor up` as it runs by default (bench/scale_attach.py): the orchestra in a process
     of its own, the TUI attached; the orchestra's loop lag as it measured it itself."""
-    t0 = time.time()
-    out = subprocess.run(
-        [sys.executable, str(HERE / "scale_attach.py"), str(cfg), str(expected)],
-        cwd=cfg.parent,
-        env=env_for(tree),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        start_new_session=True,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"scale_attach.py failed: {out.stderr[-1500:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    t0, r = child_stamps("scale_attach.py", cfg, tree, expected)
     return {
         "up_first_paint_s": r["first_paint"] - t0,
         "up_history_after_paint_s": r["history"] - r["first_paint"] if r["history"] else float("nan"),
