@@ -121,7 +121,8 @@ class AgentProcess:
             return False
         try:
             stdin.write(line)
-            await asyncio.wait_for(stdin.drain(), 10)
+            async with asyncio.timeout(10):
+                await stdin.drain()
             return True
         except (ConnectionError, OSError, TimeoutError):
             return False

@@ -221,7 +221,8 @@ class CliAgent:
             self._raise_terminal()
             if self._takeover:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._takeover_done.wait(), POLL_S * 4)
+                    async with asyncio.timeout(POLL_S * 4):
+                        await self._takeover_done.wait()
                 continue
             paused = s.paused
             self.messages += [labelled(m) for m in await s.checkpoint()]

@@ -185,7 +185,8 @@ class ControlServer:
 
         while True:
             try:
-                line = await asyncio.wait_for(reader.readline(), IDLE_S)
+                async with asyncio.timeout(IDLE_S):
+                    line = await reader.readline()
             except ValueError:  # a line over the limit
                 await self._send(writer, _error(f"request too long (at most {LINE_LIMIT} bytes)"))
                 return
@@ -282,7 +283,8 @@ class ControlServer:
             for start in range(0, len(snapshot), SNAPSHOT_PIECE):  # thousands of lines: the loop runs between pieces
                 for event in snapshot[start : start + SNAPSHOT_PIECE]:
                     writer.write(self._event_line(event))
-                await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
+                async with asyncio.timeout(SLOW_CLIENT_S):
+                    await writer.drain()
             closed = asyncio.ensure_future(reader.read())  # EOF: the client detached
             while not dropped.is_set():
                 getter = asyncio.ensure_future(queue.get())
@@ -295,7 +297,8 @@ class ControlServer:
                     batch.append(queue.get_nowait())
                 for event in batch:
                     writer.write(self._event_line(event))
-                await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
+                async with asyncio.timeout(SLOW_CLIENT_S):
+                    await writer.drain()
                 if any(event.type == "run_finished" for event in batch):
                     return  # the run is over: the stream ends here
             self.dropped += 1  # fell SUBSCRIBER_BUFFER events behind
@@ -427,7 +430,8 @@ async def _send_line(writer, line: bytes) -> bool:
 
     try:
         writer.write(line)
-        await asyncio.wait_for(writer.drain(), SLOW_CLIENT_S)
+        async with asyncio.timeout(SLOW_CLIENT_S):
+            await writer.drain()
         return True
     except (ConnectionError, OSError, TimeoutError):
         return False  # the client went away (an agent's tool timeout) or reads nothing: the result is recorded anyway
